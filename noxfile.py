@@ -1,0 +1,64 @@
+"""Task runner: ``nox -s tests`` (the README's test command), lint, typecheck, package, demo."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_venv = "yes"
+
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests, with branch coverage of the package enforced."""
+    session.install("-e", ".[tests]")
+    session.run(
+        "pytest",
+        "--cov=suprsend_async",
+        "--cov-branch",
+        "--cov-report=term-missing:skip-covered",
+        "--cov-fail-under=95",
+        *session.posargs,
+    )
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff lint and format check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package and the tests."""
+    session.install("-e", ".[tests]", "mypy>=1.11", "nox")
+    session.run("mypy", "--strict")
+
+
+@nox.session(python=PYTHON)
+def package(session: nox.Session) -> None:
+    """Build the wheel, install it in a fresh venv, and check what a user gets."""
+    dist = os.path.join(session.create_tmp(), "dist")
+    session.install("build")
+    session.run("python", "-m", "build", "--wheel", "--outdir", dist)
+    wheels = [f for f in os.listdir(dist) if f.endswith(".whl")]
+    session.run("python", "-m", "venv", os.path.join(dist, "venv"))
+    venv_python = os.path.join(dist, "venv", "bin", "python")
+    session.run(venv_python, "-m", "pip", "install", "-q", os.path.join(dist, wheels[0]), external=True)
+    session.run(
+        venv_python,
+        "-c",
+        "import importlib.resources as r, suprsend_async as s;"
+        "assert r.files('suprsend_async').joinpath('py.typed').is_file();"
+        "print('suprsend_async', s.__version__, 'imports, py.typed present')",
+        external=True,
+    )
+    session.run(os.path.join(dist, "venv", "bin", "suprsend-async"), "--help", external=True)

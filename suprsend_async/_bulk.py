@@ -1,0 +1,741 @@
+"""Bulk triggers: the pure chunk planner and the concurrent dispatcher.
+
+Records flow: source -> prepare (validate + serialise, once) -> chunk planner -> bounded
+channel -> N workers -> the client's request pipeline -> per-record outcomes. Memory is bounded
+by the channel: the source is pulled only as fast as workers take chunks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream
+from pydantic import BaseModel
+
+from ._bulk_results import (
+    BulkProgress,
+    BulkResponse,
+    FailedRecord,
+    RecordOutcome,
+)
+from ._errors import SuprsendValidationError
+from ._requests import PreparedRecord, Workflow, WorkflowTriggerRequest, _BaseRequest
+from ._responses import TriggerResponse, error_message, parse_body
+from ._serialize import MAX_APPARENT_SIZE
+
+if TYPE_CHECKING:
+    from ._client import AsyncSuprsend, _Answer, _Endpoint
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "MAX_RECORDS_PER_REQUEST",
+    "AsyncBulkWorkflowTrigger",
+    "AsyncBulkWorkflows",
+    "AsyncWorkflows",
+    "ChunkPlanner",
+]
+
+logger = logging.getLogger("suprsend_async")
+
+DEFAULT_CONCURRENCY = 16
+"""Bulk requests in flight at once, by default (each holds up to 100 records)."""
+
+MAX_RECORDS_PER_REQUEST = 100
+
+_SOURCE_BATCH = 64  # records pulled from a sync iterator per trip to a worker thread
+
+KeyFrom = str | Callable[[Mapping[str, Any]], Any]
+OutcomeCallback = Callable[[RecordOutcome], Any]
+ProgressCallback = Callable[[BulkProgress], Any]
+
+
+@dataclass(slots=True)
+class _Item:
+    index: int
+    prepared: PreparedRecord
+    attempts: int = 0
+
+
+class ChunkPlanner:
+    """Packs prepared records into requests: at most 100 records and 800 KiB apparent size.
+
+    Pure and iterative: ``add`` returns the chunk it closed (if any), ``flush`` the last one.
+    Records are kept by reference; nothing is copied.
+    """
+
+    __slots__ = ("_chunk", "_max_bytes", "_max_records", "_size")
+
+    def __init__(
+        self, max_records: int = MAX_RECORDS_PER_REQUEST, max_bytes: int = MAX_APPARENT_SIZE
+    ) -> None:
+        self._max_records = max_records
+        self._max_bytes = max_bytes
+        self._chunk: list[_Item] = []
+        self._size = 0
+
+    def add(self, item: _Item) -> list[list[_Item]]:
+        """Add one record; return the chunks that are now complete (usually none)."""
+        size = item.prepared.size
+        done: list[list[_Item]] = []
+        if self._chunk and self._size + size > self._max_bytes:
+            done.append(self._chunk)
+            self._chunk, self._size = [], 0
+        self._chunk.append(item)
+        self._size += size
+        if len(self._chunk) >= self._max_records:
+            # Ship a full chunk at once rather than waiting for the next record.
+            done.append(self._chunk)
+            self._chunk, self._size = [], 0
+        return done
+
+    def flush(self) -> list[_Item] | None:
+        """The chunk being filled, if it holds anything."""
+        chunk, self._chunk, self._size = self._chunk, [], 0
+        return chunk or None
+
+
+def plan_chunks(items: Iterable[_Item], **limits: int) -> Iterator[list[_Item]]:
+    """All chunks for ``items`` in order (the dispatcher drives the planner the same way)."""
+    planner = ChunkPlanner(**limits)
+    for item in items:
+        yield from planner.add(item)
+    last = planner.flush()
+    if last:
+        yield last
+
+
+class _RateLimiter:
+    """Spaces requests so records go out at most ``rate`` per second, across all workers."""
+
+    __slots__ = ("_next", "_rate")
+
+    def __init__(self, rate: float) -> None:
+        if rate <= 0:
+            raise ValueError("max_records_per_second must be > 0")
+        self._rate = rate
+        self._next = 0.0
+
+    async def acquire(self, records: int) -> None:
+        now = time.monotonic()
+        start = max(now, self._next)
+        self._next = start + records / self._rate
+        if start > now:
+            await anyio.sleep(start - now)
+
+
+def _lookup(body: Any, path: str) -> Any:
+    value = body
+    for part in path.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, BaseModel) and hasattr(value, part):
+            value = getattr(value, part)
+        else:
+            raise KeyError(path)
+    return value
+
+
+class _Run:
+    """One bulk dispatch: prepares records, plans chunks, runs workers, accounts outcomes."""
+
+    def __init__(
+        self,
+        client: AsyncSuprsend,
+        legacy: bool,
+        *,
+        concurrency: int | None,
+        max_records_per_second: float | None,
+        on_outcome: OutcomeCallback | None,
+        on_progress: ProgressCallback | None,
+        total: int | None,
+        keep_failed_records: bool = True,
+    ) -> None:
+        concurrency = DEFAULT_CONCURRENCY if concurrency is None else concurrency
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.client = client
+        self.legacy = legacy
+        self.endpoint: _Endpoint = client._legacy_endpoint if legacy else client._trigger_endpoint
+        self.concurrency = concurrency
+        self.rate = _RateLimiter(max_records_per_second) if max_records_per_second else None
+        self.on_outcome = on_outcome
+        self.on_progress = on_progress
+        self.total = total
+        self.keep_failed = keep_failed_records
+        self.pulled = 0
+        self.succeeded = 0
+        self.failed = 0
+        self.not_sent = 0
+        self.unknown = 0
+        self.requests = 0
+        self.failed_records: list[FailedRecord] = []
+        self.warnings: list[str] = []
+        self._pending: dict[int, _Item] = {}  # prepared, not yet handed to the network
+        self._in_flight: dict[int, _Item] = {}
+
+    # -- accounting ---------------------------------------------------------------------
+
+    def finish(self, outcome: RecordOutcome) -> None:
+        """Record the one final outcome of a record."""
+        state = outcome.state
+        if state == "succeeded":
+            self.succeeded += 1
+        else:
+            self.failed += 1
+            if state == "not_sent":
+                self.not_sent += 1
+            elif state == "unknown":
+                self.unknown += 1
+            if self.keep_failed:
+                self.failed_records.append(FailedRecord.from_outcome(outcome))
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+
+    def progress(self) -> None:
+        if self.on_progress is not None:
+            done = self.succeeded + self.failed
+            self.on_progress(
+                BulkProgress(self.total, done, self.succeeded, self.failed, self.requests)
+            )
+
+    def summary(self) -> BulkResponse:
+        self.failed_records.sort(key=lambda f: f.index)
+        total = self.succeeded + self.failed
+        return BulkResponse(
+            status=BulkResponse.status_for(total, self.succeeded),
+            total=total,
+            success=self.succeeded,
+            failure=self.failed,
+            failed_records=self.failed_records,
+            warnings=self.warnings,
+            not_sent=self.not_sent,
+            unknown=self.unknown,
+            requests=self.requests,
+        )
+
+    def warn(self, message: str) -> None:
+        logger.warning("bulk: %s", message)
+        self.warnings.append(message)
+
+    # -- preparing ----------------------------------------------------------------------
+
+    def as_request(self, raw: Any) -> _BaseRequest:
+        expected: type[_BaseRequest] = Workflow if self.legacy else WorkflowTriggerRequest
+        if isinstance(raw, expected):
+            return raw
+        if isinstance(raw, _BaseRequest):
+            raise SuprsendValidationError.single(
+                "",
+                f"expected a {expected.__name__}, got a {type(raw).__name__}"
+                + (
+                    " (use client.bulk_workflows for legacy Workflow records)"
+                    if isinstance(raw, Workflow)
+                    else " (use client.workflows for WorkflowTriggerRequest records)"
+                ),
+            )
+        return expected(raw)
+
+    def prepare(self, index: int, raw: Any, key_from: KeyFrom | None) -> _Item | None:
+        """Validate and serialise one record; a bad one is finished as failed at once."""
+        try:
+            request = self.as_request(raw)
+            fallback = self.derive_key(request, key_from) if key_from is not None else None
+            prepared = request.prepare(
+                auto_idempotency_key=self.client._settings.auto_idempotency_keys,
+                fallback_key=fallback,
+            )
+        except SuprsendValidationError as exc:
+            self.finish(
+                RecordOutcome(
+                    index,
+                    "failed",
+                    _display_record(raw),
+                    status_code=400,
+                    error=exc.short_message,
+                    error_type="validation",
+                )
+            )
+            return None
+        return _Item(index, prepared)
+
+    @staticmethod
+    def derive_key(request: _BaseRequest, key_from: KeyFrom) -> str | None:
+        body = request.body
+        try:
+            value = key_from(body) if callable(key_from) else _lookup(body, key_from)  # type: ignore[arg-type]
+        except KeyError:
+            raise SuprsendValidationError.single(
+                str(key_from), "is missing, and the idempotency key is derived from it"
+            ) from None
+        if value is None or value == "":
+            raise SuprsendValidationError.single(
+                str(key_from) if isinstance(key_from, str) else "idempotency_key_from",
+                "gave no value to derive the idempotency key from",
+            )
+        return str(value)
+
+    # -- running ------------------------------------------------------------------------
+
+    async def run(self, source: AsyncIterator[tuple[int, Any]], key_from: KeyFrom | None) -> None:
+        send, receive = anyio.create_memory_object_stream[list[_Item]](
+            max_buffer_size=self.concurrency
+        )
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(self.concurrency):
+                    tg.start_soon(self.worker, receive.clone())
+                receive.close()
+                async with send:
+                    planner = ChunkPlanner()
+                    async for index, raw in source:
+                        self.pulled += 1
+                        # A bulk instance hands in records it prepared at append time.
+                        item = raw if isinstance(raw, _Item) else self.prepare(index, raw, key_from)
+                        if item is None:
+                            continue
+                        self._pending[index] = item
+                        for chunk in planner.add(item):
+                            await send.send(chunk)
+                    last = planner.flush()
+                    if last:
+                        await send.send(last)
+        finally:
+            # Cancelled or failed: give every record still held its truthful state.
+            for item in self._in_flight.values():
+                self.finish(self.untold(item, "unknown"))
+            for item in self._pending.values():
+                self.finish(self.untold(item, "not_sent"))
+            self._in_flight.clear()
+            self._pending.clear()
+            self.progress()
+
+    @staticmethod
+    def untold(item: _Item, state: Any) -> RecordOutcome:
+        return RecordOutcome(
+            item.index,
+            state,
+            item.prepared.body,
+            idempotency_key=item.prepared.idempotency_key,
+            attempts=item.attempts,
+        )
+
+    async def worker(self, receive: ObjectReceiveStream[list[_Item]]) -> None:
+        async with receive:
+            async for chunk in receive:
+                await self.send_chunk(chunk)
+
+    async def send_chunk(self, chunk: list[_Item]) -> None:
+        policy = self.client._settings.retry
+        batch = chunk
+        round_ = 0
+        while batch:
+            if self.rate is not None:
+                await self.rate.acquire(len(batch))
+            for item in batch:
+                self._pending.pop(item.index, None)
+                self._in_flight[item.index] = item
+            content = b"[" + b", ".join(item.prepared.content for item in batch) + b"]"
+            answer, attempts = await self.client._send(self.endpoint, content)
+            self.requests += 1
+            for item in batch:
+                item.attempts += attempts
+            retry, retry_after = self.settle(batch, answer, final=round_ >= policy.max_retries)
+            self.progress()
+            if not retry:
+                return
+            round_ += 1
+            if policy.retry_after_too_long(retry_after):
+                # Too long to wait here: settle them with the 429 they got.
+                self.settle(retry, answer, final=True, forced=True)
+                return
+            await anyio.sleep(policy.wait(round_, retry_after))
+            batch = retry
+
+    # -- classifying answers ------------------------------------------------------------
+
+    def settle(
+        self, batch: list[_Item], answer: _Answer, *, final: bool, forced: bool = False
+    ) -> tuple[list[_Item], float | None]:
+        """Give each record of an answered (or failed) request its outcome.
+
+        Returns the records to retry on their own (transient per-record errors, while retries
+        remain) and the longest Retry-After advised for them.
+        """
+        response = answer.response
+        if forced:
+            for item in batch:
+                self.done(
+                    item, "failed", 429, None, "rate limited (429); Retry-After too long", "http"
+                )
+            return [], None
+        if response is None:
+            for item in batch:
+                self.done(item, "failed", None, None, answer.error, answer.error_type)
+            return [], None
+        code = response.status_code
+        body = parse_body(response)
+        if not response.is_success:
+            message = error_message(body, code)
+            for item in batch:
+                self.done(item, "failed", code, None, message, "http")
+            return [], None
+        if self.legacy:
+            # The legacy bulk endpoint answers for the request as a whole.
+            for item in batch:
+                self.done(item, "succeeded", code, None, None, None)
+            return [], None
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list) or len(records) != len(batch):
+            if not isinstance(body, dict):
+                what = "was not a JSON object"
+            elif not isinstance(records, list):
+                what = "had no 'records' list"
+            else:
+                what = f"listed {len(records)} records for {len(batch)} sent"
+            self.warn(
+                f"a {code} answer {what}; its {len(batch)} records are counted as accepted"
+                " on the request's success status"
+            )
+            for item in batch:
+                self.done(item, "succeeded", code, None, None, None)
+            return [], None
+        retry: list[_Item] = []
+        retry_after: float | None = None
+        for item, rec in zip(batch, records, strict=True):
+            outcome = _record_result(rec, code)
+            ok, rec_code, message_id, error = outcome
+            if ok:
+                self.done(item, "succeeded", rec_code, message_id, None, None)
+            elif rec_code is not None and (rec_code == 429 or rec_code >= 500) and not final:
+                retry.append(item)
+                advised = answer.retry_after
+                if rec_code == 429:
+                    self.client._backoff.pause(advised or self.client._settings.retry.backoff(1))
+                if advised is not None:
+                    retry_after = max(retry_after or 0.0, advised)
+            else:
+                self.done(item, "failed", rec_code, None, error, "http")
+        return retry, retry_after
+
+    def done(
+        self,
+        item: _Item,
+        state: Any,
+        code: int | None,
+        message_id: str | None,
+        error: str | None,
+        error_type: Any,
+    ) -> None:
+        self._in_flight.pop(item.index, None)
+        self._pending.pop(item.index, None)
+        self.finish(
+            RecordOutcome(
+                item.index,
+                state,
+                item.prepared.body,
+                status_code=code,
+                message_id=message_id,
+                error=error,
+                error_type=error_type,
+                idempotency_key=item.prepared.idempotency_key,
+                attempts=item.attempts,
+            )
+        )
+
+
+def _record_result(rec: Any, request_code: int) -> tuple[bool, int | None, str | None, str]:
+    """``(ok, status_code, message_id, error)`` of one entry of a 207's ``records``."""
+    if not isinstance(rec, dict):
+        return True, request_code, None, ""
+    code = rec.get("status_code")
+    code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    status = rec.get("status")
+    ok = status == "success" if status is not None else (code is not None and code < 300)
+    if ok:
+        mid = rec.get("message_id")
+        return True, code or 202, mid if isinstance(mid, str) else None, ""
+    if not any(rec.get(k) for k in ("error", "message", "detail", "msg")):
+        return False, code, None, f"the service gave no reason (record status {status!r})"
+    return False, code, None, error_message(rec, code or request_code)
+
+
+def _display_record(raw: Any) -> Any:
+    if isinstance(raw, _BaseRequest):
+        raw = raw.body
+    if isinstance(raw, BaseModel):
+        return raw.model_dump(by_alias=True, exclude_none=True)
+    return raw
+
+
+async def _aiter_source(
+    source: Iterable[Any] | AsyncIterable[Any],
+) -> AsyncGenerator[Any, None]:
+    """Yield from a sync or async source, pulling a sync iterator off the event loop."""
+    if isinstance(source, AsyncIterable):
+        async for item in source:
+            yield item
+        return
+    if isinstance(source, Sequence):
+        # In memory already: no I/O can hide behind it.
+        for item in source:
+            yield item
+        return
+    iterator = iter(source)
+    while True:
+        batch = await anyio.to_thread.run_sync(_take, iterator, _SOURCE_BATCH)
+        for item in batch:
+            yield item
+        if len(batch) < _SOURCE_BATCH:
+            return
+
+
+def _take(iterator: Iterator[Any], n: int) -> list[Any]:
+    return list(itertools.islice(iterator, n))
+
+
+async def _enumerate(source: AsyncIterator[Any], start: int = 0) -> AsyncIterator[tuple[int, Any]]:
+    index = start
+    async for item in source:
+        yield index, item
+        index += 1
+
+
+class AsyncBulkWorkflowTrigger:
+    """A bulk of records built with ``append`` and sent with ``await trigger()``.
+
+    ``append`` validates and serialises each record at once: later edits to the caller's
+    objects change nothing, and an invalid record is kept as a failed outcome (it does not
+    raise). ``trigger()`` sends every record not yet sent; called again with nothing new it
+    sends nothing and returns the same account. After a cancelled ``trigger()`` the
+    instance keeps a truthful per-record account (``outcomes``), and calling ``trigger()``
+    again sends only the records that were never sent.
+    """
+
+    def __init__(self, client: AsyncSuprsend, *, legacy: bool) -> None:
+        self._client = client
+        self._legacy = legacy
+        self._outcomes: list[RecordOutcome] = []
+        self._unsent: list[_Item] = []
+        self._warnings: list[str] = []
+        self._requests = 0
+        self._lock = anyio.Lock()
+        self._preparer = _Run(
+            client,
+            legacy,
+            concurrency=1,
+            max_records_per_second=None,
+            on_outcome=None,
+            on_progress=None,
+            total=None,
+            keep_failed_records=False,
+        )
+
+    def append(self, *requests: Any) -> None:
+        """Add records (requests, models or plain dicts); invalid ones become failed outcomes."""
+        for raw in requests:
+            index = len(self._outcomes)
+            prep = self._preparer
+            failed: list[RecordOutcome] = []
+            prep.on_outcome = failed.append
+            item = prep.prepare(index, raw, None)
+            if item is None:
+                self._outcomes.append(failed[0])
+            else:
+                self._outcomes.append(_Run.untold(item, "not_sent"))
+                self._unsent.append(item)
+
+    def __len__(self) -> int:
+        return len(self._outcomes)
+
+    @property
+    def outcomes(self) -> list[RecordOutcome]:
+        """Each appended record's outcome so far, in append order."""
+        return list(self._outcomes)
+
+    async def trigger(
+        self,
+        *,
+        concurrency: int | None = None,
+        max_records_per_second: float | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> BulkResponse:
+        """Send every record not sent yet, concurrently, and return the account of all records.
+
+        ``concurrency`` bounds requests in flight (default :data:`DEFAULT_CONCURRENCY`);
+        ``max_records_per_second`` caps the sending rate; ``on_progress`` is called with a
+        :class:`BulkProgress` after each request.
+        """
+        async with self._lock:
+            batch, self._unsent = self._unsent, []
+            if batch:
+                run = _Run(
+                    self._client,
+                    self._legacy,
+                    concurrency=concurrency,
+                    max_records_per_second=max_records_per_second,
+                    on_outcome=self._store,
+                    on_progress=on_progress,
+                    total=len(batch),
+                    keep_failed_records=False,
+                )
+                try:
+                    await run.run(_enumerate_items(batch), None)
+                finally:
+                    self._warnings.extend(run.warnings)
+                    self._requests += run.requests
+                    # Records never handed to the network may be sent by a later trigger().
+                    self._unsent = [
+                        item for item in batch if self._outcomes[item.index].state == "not_sent"
+                    ]
+            return self.result()
+
+    def _store(self, outcome: RecordOutcome) -> None:
+        self._outcomes[outcome.index] = outcome
+
+    def result(self) -> BulkResponse:
+        """The account of every appended record as it stands now."""
+        outcomes = list(self._outcomes)
+        success = sum(1 for o in outcomes if o.state == "succeeded")
+        failed = [FailedRecord.from_outcome(o) for o in outcomes if o.state != "succeeded"]
+        return BulkResponse(
+            status=BulkResponse.status_for(len(outcomes), success),
+            total=len(outcomes),
+            success=success,
+            failure=len(outcomes) - success,
+            failed_records=failed,
+            warnings=list(self._warnings),
+            outcomes=outcomes,
+            not_sent=sum(1 for o in outcomes if o.state == "not_sent"),
+            unknown=sum(1 for o in outcomes if o.state == "unknown"),
+            requests=self._requests,
+        )
+
+
+async def _enumerate_items(items: list[_Item]) -> AsyncIterator[tuple[int, Any]]:
+    for item in items:
+        yield item.index, item
+
+
+class AsyncWorkflows:
+    """``client.workflows``: trigger one workflow, or many in bulk."""
+
+    def __init__(self, client: AsyncSuprsend) -> None:
+        self._client = client
+
+    async def trigger(self, request: WorkflowTriggerRequest | Mapping[str, Any]) -> TriggerResponse:
+        """Trigger one workflow (``POST trigger/``).
+
+        Raises :class:`SuprsendValidationError` for an invalid body, before sending. A failed
+        call comes back as a result with ``success=False``; ``.raise_for_status()`` raises.
+        """
+        if not isinstance(request, WorkflowTriggerRequest):
+            request = WorkflowTriggerRequest(request)
+        client = self._client
+        prepared = request.prepare(auto_idempotency_key=client._settings.auto_idempotency_keys)
+        return await client._trigger_one(client._trigger_endpoint, prepared)
+
+    def bulk_trigger_instance(self) -> AsyncBulkWorkflowTrigger:
+        """A bulk instance: ``append(*requests)`` then ``await trigger()``."""
+        return AsyncBulkWorkflowTrigger(self._client, legacy=False)
+
+    async def bulk_trigger(
+        self,
+        records: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int | None = None,
+        max_records_per_second: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        idempotency_key_from: KeyFrom | None = None,
+        keep_failed_records: bool = True,
+    ) -> BulkResponse:
+        """Stream any number of records through concurrent bulk requests, in bounded memory.
+
+        ``records`` is any iterable or async iterable of :class:`WorkflowTriggerRequest`, body
+        models or plain dicts; it is read lazily, only as fast as requests go out. Each record's
+        outcome is passed to ``on_outcome`` as it is known (outcomes are not kept, so a million
+        records take no more memory than a hundred); the returned summary has the counts and
+        the failed records (``keep_failed_records=False`` drops those too).
+
+        ``idempotency_key_from`` derives each record's idempotency key from a field of its body
+        (a dotted path such as ``"data.order_id"``) or a function of the body, so running a
+        crashed job again sends nothing twice. ``max_records_per_second`` keeps a long job
+        under the workspace's rate limit (a bulk request counts as one call per record).
+        """
+        return await _stream(
+            self._client,
+            False,
+            records,
+            concurrency=concurrency,
+            max_records_per_second=max_records_per_second,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            idempotency_key_from=idempotency_key_from,
+            keep_failed_records=keep_failed_records,
+        )
+
+
+class AsyncBulkWorkflows:
+    """``client.bulk_workflows``: legacy bulk triggers of :class:`Workflow` records."""
+
+    def __init__(self, client: AsyncSuprsend) -> None:
+        self._client = client
+
+    def new_instance(self) -> AsyncBulkWorkflowTrigger:
+        """A legacy bulk instance: ``append(*workflows)`` then ``await trigger()``."""
+        return AsyncBulkWorkflowTrigger(self._client, legacy=True)
+
+    async def bulk_trigger(
+        self,
+        records: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int | None = None,
+        max_records_per_second: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        idempotency_key_from: KeyFrom | None = None,
+        keep_failed_records: bool = True,
+    ) -> BulkResponse:
+        """Stream legacy :class:`Workflow` records; see ``AsyncWorkflows.bulk_trigger``."""
+        return await _stream(
+            self._client,
+            True,
+            records,
+            concurrency=concurrency,
+            max_records_per_second=max_records_per_second,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            idempotency_key_from=idempotency_key_from,
+            keep_failed_records=keep_failed_records,
+        )
+
+
+async def _stream(
+    client: AsyncSuprsend,
+    legacy: bool,
+    records: Iterable[Any] | AsyncIterable[Any],
+    *,
+    idempotency_key_from: KeyFrom | None,
+    **options: Any,
+) -> BulkResponse:
+    total = len(records) if isinstance(records, Sequence) else None
+    run = _Run(client, legacy, total=total, **options)
+    async with contextlib.aclosing(_aiter_source(records)) as source:
+        await run.run(_enumerate(source), idempotency_key_from)
+    return run.summary()

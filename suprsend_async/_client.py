@@ -1,0 +1,472 @@
+"""AsyncSuprsend: configuration, the pooled HTTP client, and the one request pipeline.
+
+Every request, single or bulk, goes through :meth:`AsyncSuprsend._send`:
+build -> sign (afresh per attempt) -> send -> classify -> retry. The sync facade and the bulk
+engine call into it; nothing else talks to the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import ssl
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_result,
+    stop_after_attempt,
+    stop_any,
+)
+from tenacity.stop import stop_base
+
+from ._auth import ApiKeyAuth, Auth, HmacAuth
+from ._bulk import AsyncBulkWorkflows, AsyncWorkflows
+from ._errors import ConfigurationError, SuprsendError
+from ._requests import PreparedRecord, Workflow
+from ._responses import (
+    ErrorType,
+    TriggerResponse,
+    error_message,
+    parse_body,
+    success_message,
+)
+from ._retry import RetryPolicy, SharedBackoff, parse_retry_after
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LIMITS",
+    "DEFAULT_TIMEOUT",
+    "AsyncSuprsend",
+]
+
+logger = logging.getLogger("suprsend_async")
+
+DEFAULT_BASE_URL = "https://hub.suprsend.com/"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+"""30 s to read an answer, 5 s to connect."""
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=50)
+USER_AGENT = f"suprsend-async/{__version__} (python/{platform.python_version()}; {sys.platform})"
+
+_unset: Any = object()
+
+
+@lru_cache(maxsize=1)
+def default_ssl_context() -> ssl.SSLContext:
+    """The verifying TLS context, built once per process (loading CAs reads files)."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def _verify_setting(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
+    if verify is True:
+        return default_ssl_context()
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return verify
+
+
+def _normalise_base_url(url: str) -> str:
+    parsed = httpx.URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(
+            f"base_url must be an http:// or https:// URL with a host, not {url!r}"
+        )
+    return url.rstrip("/") + "/"
+
+
+@dataclass(frozen=True, slots=True)
+class _Endpoint:
+    url: str
+    uri: str  # path (+ query) as signed
+
+    @classmethod
+    def at(cls, base_url: str, path: str) -> _Endpoint:
+        url = base_url + path
+        return cls(url, httpx.URL(url).raw_path.decode("ascii"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """One attempt's outcome: a response, or why none arrived."""
+
+    response: httpx.Response | None
+    error_type: ErrorType | None = None
+    error: str = ""
+    retry_after: float | None = None
+
+    @property
+    def status_code(self) -> int | None:
+        return self.response.status_code if self.response is not None else None
+
+    @property
+    def transient(self) -> bool:
+        code = self.status_code
+        return code is None or code == 429 or code >= 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    base_url: str
+    timeout: httpx.Timeout
+    retry: RetryPolicy
+    auto_idempotency_keys: bool
+    log_bodies: bool
+
+
+def _env(name: str, value: str | None) -> str | None:
+    return value if value is not None else os.environ.get(name) or None
+
+
+class AsyncSuprsend:
+    """The async client: trigger workflows with ``await``.
+
+    ``workspace_key``, ``workspace_secret`` and ``base_url`` fall back to the environment
+    variables ``SUPRSEND_WORKSPACE_KEY``, ``SUPRSEND_WORKSPACE_SECRET`` and
+    ``SUPRSEND_BASE_URL``. Use it as ``async with AsyncSuprsend(...) as client:`` or call
+    :meth:`aclose` when done. One client holds one connection pool: create it once per
+    process (in a FastAPI lifespan, a worker's start-up) and share it.
+
+    Options:
+
+    * ``timeout``: seconds, or an ``httpx.Timeout`` (default 30 s read, 5 s connect);
+    * ``max_retries``: retries of a transient failure (default 2; 0 turns retries off); the
+      waits are tuned with ``retry_policy`` (a :class:`RetryPolicy`);
+    * ``http_client``: an ``httpx.AsyncClient`` of yours to send through; the SDK never closes it;
+    * ``limits``: pool limits of the SDK's own HTTP client; ``verify``: ``True`` (default),
+      ``False``, a CA bundle path or an ``ssl.SSLContext``;
+    * ``auto_idempotency_keys``: generate an idempotency key for every trigger that has none
+      (default true), so retries are never processed twice;
+    * ``log_bodies``: log request bodies at DEBUG level (default false: they hold personal data).
+    """
+
+    def __init__(
+        self,
+        workspace_key: str | None = None,
+        workspace_secret: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        retry_policy: RetryPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        verify: bool | str | ssl.SSLContext = True,
+        auto_idempotency_keys: bool = True,
+        log_bodies: bool = False,
+        _auth: Auth | None = None,
+    ) -> None:
+        if _auth is None:
+            key = _env("SUPRSEND_WORKSPACE_KEY", workspace_key)
+            secret = _env("SUPRSEND_WORKSPACE_SECRET", workspace_secret)
+            missing = [
+                f"{arg} (or the {var} environment variable)"
+                for arg, var, value in (
+                    ("workspace_key", "SUPRSEND_WORKSPACE_KEY", key),
+                    ("workspace_secret", "SUPRSEND_WORKSPACE_SECRET", secret),
+                )
+                if not value
+            ]
+            if missing or key is None or secret is None:
+                raise ConfigurationError("missing credentials: " + ", ".join(missing))
+            _auth = HmacAuth(key, secret)
+        self._auth = _auth
+        retry = replace(retry_policy or RetryPolicy(), max_retries=max_retries)
+        self._settings = _Settings(
+            base_url=_normalise_base_url(_env("SUPRSEND_BASE_URL", base_url) or DEFAULT_BASE_URL),
+            timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+            retry=retry,
+            auto_idempotency_keys=auto_idempotency_keys,
+            log_bodies=log_bodies,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            limits=limits,
+            verify=_verify_setting(verify),
+            follow_redirects=False,
+            timeout=self._settings.timeout,
+        )
+        self._backoff = SharedBackoff()
+        self._pid = os.getpid()
+        self._closed = False
+        self._set_endpoints()
+        self._namespaces()
+
+    def _namespaces(self) -> None:
+        self.workflows = AsyncWorkflows(self)
+        """Workflow triggers: ``trigger``, ``bulk_trigger_instance``, ``bulk_trigger``."""
+        self.bulk_workflows = AsyncBulkWorkflows(self)
+        """Legacy bulk triggers of :class:`Workflow`: ``new_instance``, ``bulk_trigger``."""
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def with_workspace_api_key(
+        cls,
+        workspace_uid: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        **options: Any,
+    ) -> Self:
+        """A client that authenticates with an API key (Bearer) instead of HMAC signing.
+
+        ``workspace_uid`` and ``api_key`` fall back to ``SUPRSEND_WORKSPACE_UID`` and
+        ``SUPRSEND_API_KEY``. Takes the same options as the constructor.
+        """
+        uid = _env("SUPRSEND_WORKSPACE_UID", workspace_uid)
+        key = _env("SUPRSEND_API_KEY", api_key)
+        if not uid or not key:
+            missing = [
+                f"{arg} (or the {var} environment variable)"
+                for arg, var, value in (
+                    ("workspace_uid", "SUPRSEND_WORKSPACE_UID", uid),
+                    ("api_key", "SUPRSEND_API_KEY", key),
+                )
+                if not value
+            ]
+            raise ConfigurationError("missing credentials: " + ", ".join(missing))
+        return cls(base_url=base_url, _auth=ApiKeyAuth(uid, key), **options)
+
+    def _set_endpoints(self) -> None:
+        base = self._settings.base_url
+        self._trigger_endpoint = _Endpoint.at(base, "trigger/")
+        self._legacy_endpoint = _Endpoint.at(base, f"{self._auth.path_segment}/trigger/")
+
+    def with_options(
+        self,
+        *,
+        timeout: float | httpx.Timeout = _unset,
+        max_retries: int = _unset,
+        retry_policy: RetryPolicy = _unset,
+    ) -> Self:
+        """A client with other per-call settings that shares this one's connection pool.
+
+        ``client.with_options(timeout=5, max_retries=0).workflows.trigger(...)``. The derived
+        client does not own the pool: closing it is a no-op; close the original.
+        """
+        settings = self._settings
+        retry = settings.retry if retry_policy is _unset else retry_policy
+        if max_retries is not _unset:
+            retry = replace(retry, max_retries=max_retries)
+        if timeout is not _unset:
+            settings = replace(
+                settings,
+                timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+            )
+        derived = object.__new__(type(self))
+        derived.__dict__.update(self.__dict__)
+        derived._settings = replace(settings, retry=retry)
+        derived._owns_http = False
+        derived._namespaces()
+        return derived
+
+    # -- namespaces ---------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL, with exactly one trailing slash."""
+        return self._settings.base_url
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy in force for this client."""
+        return self._settings.retry
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        """The request timeout in force for this client."""
+        return self._settings.timeout
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`aclose` was called on this client (or on the one it derives from)."""
+        return self._closed or (self._owns_http and self._http.is_closed)
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless it was passed in, or shared by ``with_options``)."""
+        self._closed = True
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncSuprsend(auth={self._auth!r}, base_url={self._settings.base_url!r})"
+
+    # -- single triggers ----------------------------------------------------------------
+
+    async def trigger_workflow(self, workflow: Workflow | Mapping[str, Any]) -> TriggerResponse:
+        """Trigger a legacy dynamic workflow (``POST {workspace}/trigger/``).
+
+        Raises :class:`SuprsendValidationError` for an invalid body, before sending. Failures of
+        the call itself come back as a result with ``success=False``.
+        """
+        if not isinstance(workflow, Workflow):
+            workflow = Workflow(workflow)
+        prepared = workflow.prepare(auto_idempotency_key=self._settings.auto_idempotency_keys)
+        return await self._trigger_one(self._legacy_endpoint, prepared)
+
+    async def _trigger_one(self, endpoint: _Endpoint, prepared: PreparedRecord) -> TriggerResponse:
+        answer, attempts = await self._send(endpoint, prepared.content)
+        return self._to_response(answer, attempts, prepared.idempotency_key)
+
+    # -- the pipeline -------------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._closed or (self._owns_http and self._http.is_closed):
+            raise SuprsendError("this client is closed; create a new one")
+        if os.getpid() != self._pid:
+            raise SuprsendError(forked_message(self._pid))
+
+    async def _attempt(self, endpoint: _Endpoint, content: bytes) -> _Answer:
+        await self._backoff.wait()
+        headers = self._auth.headers("POST", endpoint.uri, content)
+        headers["User-Agent"] = USER_AGENT
+        if self._settings.log_bodies and logger.isEnabledFor(logging.DEBUG):
+            logger.debug("request body %s: %s", endpoint.uri, content.decode(errors="replace"))
+        started = time.perf_counter()
+        try:
+            response = await self._http.post(
+                endpoint.url, content=content, headers=headers, timeout=self._settings.timeout
+            )
+        except httpx.TimeoutException as exc:
+            answer = _Answer(None, "timeout", f"timed out: {type(exc).__name__}")
+        except httpx.TransportError as exc:
+            answer = _Answer(None, "connection", f"connection error: {_describe(exc)}")
+        else:
+            retry_after = None
+            if response.status_code == 429 or response.status_code >= 500:
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if response.status_code == 429:
+                self._backoff.pause(
+                    retry_after if retry_after is not None else self._settings.retry.backoff(1)
+                )
+            answer = _Answer(response, "http" if response.is_error else None, "", retry_after)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "POST %s -> %s in %.1f ms",
+                endpoint.uri,
+                answer.status_code if answer.response is not None else answer.error,
+                (time.perf_counter() - started) * 1000,
+            )
+        return answer
+
+    async def _send(self, endpoint: _Endpoint, content: bytes) -> tuple[_Answer, int]:
+        """Send ``content`` with retries; return the last answer and the number of attempts."""
+        self._check_usable()
+        policy = self._settings.retry
+
+        def wait(state: RetryCallState) -> float:
+            answer: _Answer = state.outcome.result()  # type: ignore[union-attr]
+            return policy.wait(state.attempt_number, answer.retry_after)
+
+        def give_back_last(state: RetryCallState) -> _Answer:
+            return state.outcome.result()  # type: ignore[no-any-return, union-attr]
+
+        retrying = AsyncRetrying(
+            stop=stop_any(
+                stop_after_attempt(policy.max_retries + 1), _StopOnLongRetryAfter(policy)
+            ),
+            wait=wait,
+            retry=retry_if_result(lambda answer: answer.transient),
+            retry_error_callback=give_back_last,
+            sleep=anyio.sleep,
+            reraise=True,
+        )
+        answer: _Answer = await retrying(self._attempt, endpoint, content)
+        return answer, retrying.statistics.get("attempt_number", 1)
+
+    @staticmethod
+    def _to_response(
+        answer: _Answer, attempts: int, idempotency_key: str | None
+    ) -> TriggerResponse:
+        response = answer.response
+        if response is None:
+            return TriggerResponse(
+                success=False,
+                status="fail",
+                status_code=None,
+                message=answer.error,
+                error_type=answer.error_type,
+                attempts=attempts,
+                idempotency_key=idempotency_key,
+            )
+        body = parse_body(response)
+        headers = dict(response.headers)
+        request_id = response.headers.get("x-request-id")
+        if response.is_success:
+            message, message_id = success_message(body, response.text)
+            return TriggerResponse(
+                success=True,
+                status="success",
+                status_code=response.status_code,
+                message=message,
+                message_id=message_id,
+                request_id=request_id,
+                attempts=attempts,
+                idempotency_key=idempotency_key,
+                headers=headers,
+                body=body,
+            )
+        return TriggerResponse(
+            success=False,
+            status="fail",
+            status_code=response.status_code,
+            message=error_message(body, response.status_code),
+            error_type="http",
+            request_id=request_id,
+            retry_after=answer.retry_after,
+            attempts=attempts,
+            idempotency_key=idempotency_key,
+            headers=headers,
+            body=body,
+        )
+
+
+class _StopOnLongRetryAfter(stop_base):
+    """Stop retrying when the server advises a wait longer than the policy's cap."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        answer: _Answer = retry_state.outcome.result()  # type: ignore[union-attr]
+        return self._policy.retry_after_too_long(answer.retry_after)
+
+
+def forked_message(created_in: int) -> str:
+    """Why a client cannot be used after ``fork()``, and what to do instead."""
+    return (
+        f"this client was created in process {created_in} and is being used in a forked"
+        f" child (process {os.getpid()}); connection pools and event-loop threads do not"
+        " survive fork(). Create the client in each worker process instead (gunicorn:"
+        " post_fork or the app factory; Celery prefork: the worker_process_init signal)."
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

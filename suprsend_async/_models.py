@@ -1,0 +1,520 @@
+"""Pydantic v2 models of the request bodies the API takes.
+
+The models are the single source of the API's input rules. They serve two uses:
+
+* validating what a caller passes (a plain dict as in the user guide, or a model): the SDK checks
+  the dict against these models but sends the caller's own keys and values, so custom properties
+  and the spelling the caller chose (``channel`` or ``channel_id`` for Slack) arrive unchanged;
+* building bodies in typed code: ``User(distinct_id="u1", email="a@example.com")``. Python names
+  are accepted when building a model; dicts are read by their wire names (``$email``) only, so a
+  custom property called ``email`` is never mistaken for the ``$email`` channel.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    Tag,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from ._languages import ISO_639_1
+
+__all__ = [
+    "AndroidPush",
+    "ChannelName",
+    "Delivery",
+    "IosPush",
+    "LegacyUser",
+    "MsTeams",
+    "ObjectRecipient",
+    "Slack",
+    "User",
+    "WorkflowBody",
+    "WorkflowTriggerBody",
+]
+
+ChannelName = Literal[
+    "email",
+    "sms",
+    "whatsapp",
+    "androidpush",
+    "iospush",
+    "slack",
+    "webpush",
+    "ms_teams",
+    "inbox",
+    "messenger",
+]
+"""A channel name as used in ``$channels`` and ``delivery.mandatory_channels``."""
+
+_MODEL_CONFIG = ConfigDict(
+    extra="allow",
+    validate_by_name=True,
+    validate_by_alias=True,
+    serialize_by_alias=True,
+    # Fields are read-only snapshots of the caller's input, never coerced into new objects.
+    revalidate_instances="never",
+)
+
+
+def _custom(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+def _one_or_many(value: Any) -> Any:
+    # Every channel key takes one value or a list; validating both as a list keeps one error
+    # path format (``$email[0]``) and one set of rules.
+    return value if isinstance(value, list | tuple) else [value]
+
+
+NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
+Str64 = Annotated[StrictStr, Field(max_length=64)]
+Str255 = Annotated[StrictStr, Field(max_length=255)]
+Slug2 = Annotated[StrictStr, Field(min_length=2)]
+
+
+def _check_idempotency_key(value: str) -> str:
+    trimmed = value.strip()
+    if not trimmed:
+        raise _custom("idempotency_key", "must not be empty or only spaces")
+    if len(trimmed) > 255:
+        raise _custom(
+            "idempotency_key",
+            f"must be at most 255 characters after trimming spaces (got {len(trimmed)})",
+        )
+    return trimmed
+
+
+IdempotencyKey = Annotated[StrictStr, AfterValidator(_check_idempotency_key)]
+
+_PHONE = re.compile(r"^\+[0-9][0-9 ()\-.]{3,30}$")
+
+
+def _check_phone(value: str) -> str:
+    if not _PHONE.match(value):
+        raise _custom("phone", "must start with +<country code> followed by the number")
+    return value
+
+
+Phone = Annotated[StrictStr, AfterValidator(_check_phone)]
+
+
+def _check_email(value: str) -> str:
+    local, at, domain = value.partition("@")
+    if not at or not local or not domain or " " in value:
+        raise _custom("email", "must be an e-mail address like name@example.com")
+    return value
+
+
+Email = Annotated[StrictStr, AfterValidator(_check_email)]
+
+
+def _check_language(value: str) -> str:
+    if value not in ISO_639_1:
+        raise _custom(
+            "language", "must be a two-letter ISO 639-1 language code in lower case, like 'en'"
+        )
+    return value
+
+
+LanguageCode = Annotated[StrictStr, AfterValidator(_check_language)]
+
+
+@lru_cache(maxsize=1024)
+def _known_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _check_timezone(value: str) -> str:
+    if not value or value != value.strip() or not _known_timezone(value):
+        raise PydanticCustomError(
+            "timezone",
+            "must be an IANA time zone name like 'America/New_York', not '{value}'",
+            {"value": value},
+        )
+    return value
+
+
+TimeZone = Annotated[StrictStr, AfterValidator(_check_timezone)]
+
+
+def _check_locale(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*", value):
+        raise _custom("locale", "must be a locale like 'en' or 'en-US'")
+    return value
+
+
+Locale = Annotated[StrictStr, AfterValidator(_check_locale)]
+
+
+def _check_non_empty_dict(value: dict[str, Any]) -> dict[str, Any]:
+    if not value:
+        raise _custom("non_empty_object", "must be a non-empty object")
+    return value
+
+
+NonEmptyObject = Annotated[dict[str, Any], AfterValidator(_check_non_empty_dict)]
+
+
+def _one_or_many_of(item: Any) -> Any:
+    return Annotated[
+        list[item],
+        BeforeValidator(_one_or_many),
+        Field(min_length=1, max_length=10),
+    ]
+
+
+class _Strict(BaseModel):
+    """Base of the small channel-setting objects: unknown keys are refused, as by the API."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+
+class AndroidPush(_Strict):
+    """An Android push token: ``{token, provider: fcm|xiaomi|oppo, device_id?, bundle_id?}``."""
+
+    token: NonEmptyStr
+    provider: Literal["fcm", "xiaomi", "oppo"]
+    device_id: StrictStr | None = None
+    bundle_id: StrictStr | None = None
+
+
+class IosPush(_Strict):
+    """An iOS push token: ``{token, provider: apns, device_id?, bundle_id?}``."""
+
+    token: NonEmptyStr
+    provider: Literal["apns"]
+    device_id: StrictStr | None = None
+    bundle_id: StrictStr | None = None
+
+
+def _https_prefix(prefix: str, what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not value.startswith(prefix):
+            raise _custom("url", f"{what} must start with {prefix}")
+        return value
+
+    return check
+
+
+class IncomingWebhook(_Strict):
+    """An incoming-webhook channel: ``{url}``."""
+
+    url: NonEmptyStr
+
+
+class Slack(_Strict):
+    """A Slack channel setting, in one of four forms.
+
+    * ``{email, access_token}``: a member found by e-mail;
+    * ``{user_id: U…/W…, access_token}``: a member by id;
+    * ``{channel: C…, access_token}`` or ``{channel_id: C…, access_token}``: a channel (the user
+      guide spells it ``channel``, older SDKs ``channel_id``; both are accepted and sent as given);
+    * ``{incoming_webhook: {url: https://hooks.slack.com/…}}``.
+    """
+
+    email: NonEmptyStr | None = None
+    user_id: Annotated[StrictStr, Field(pattern=r"^[uUwW][a-zA-Z0-9]+$")] | None = None
+    channel: Annotated[StrictStr, Field(pattern=r"^[cC][a-zA-Z0-9]+$")] | None = None
+    channel_id: Annotated[StrictStr, Field(pattern=r"^[cC][a-zA-Z0-9]+$")] | None = None
+    access_token: Annotated[StrictStr, Field(pattern=r"^xox")] | None = None
+    incoming_webhook: IncomingWebhook | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Slack:
+        targets = [
+            k for k in ("email", "user_id", "channel", "channel_id") if getattr(self, k) is not None
+        ]
+        if self.incoming_webhook is not None:
+            if targets or self.access_token is not None:
+                raise _custom(
+                    "slack_form", "incoming_webhook cannot be combined with other Slack keys"
+                )
+            if not self.incoming_webhook.url.startswith("https://hooks.slack.com/"):
+                raise _custom(
+                    "slack_form", "incoming_webhook.url must start with https://hooks.slack.com/"
+                )
+            return self
+        if len(targets) != 1:
+            raise _custom(
+                "slack_form",
+                "needs exactly one of email, user_id, channel (or channel_id) with access_token,"
+                " or incoming_webhook",
+            )
+        if self.access_token is None:
+            raise _custom("slack_form", "access_token (starting with xox) is required")
+        return self
+
+
+class MsTeams(_Strict):
+    """An MS Teams channel setting, in one of three forms.
+
+    * ``{tenant_id, service_url: https://smba.trafficmanager.net/…, conversation_id}``;
+    * ``{tenant_id, service_url, user_id}``;
+    * ``{incoming_webhook: {url}}``.
+    """
+
+    tenant_id: NonEmptyStr | None = None
+    service_url: (
+        Annotated[
+            StrictStr,
+            AfterValidator(
+                _https_prefix("https://smba.trafficmanager.net/", "service_url"),
+            ),
+        ]
+        | None
+    ) = None
+    conversation_id: NonEmptyStr | None = None
+    user_id: NonEmptyStr | None = None
+    incoming_webhook: IncomingWebhook | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> MsTeams:
+        bot_keys = [
+            k
+            for k in ("tenant_id", "service_url", "conversation_id", "user_id")
+            if getattr(self, k) is not None
+        ]
+        if self.incoming_webhook is not None:
+            if bot_keys:
+                raise _custom(
+                    "ms_teams_form", "incoming_webhook cannot be combined with other MS Teams keys"
+                )
+            return self
+        if self.tenant_id is None or self.service_url is None:
+            raise _custom(
+                "ms_teams_form",
+                "needs tenant_id and service_url with conversation_id or user_id,"
+                " or incoming_webhook",
+            )
+        if (self.conversation_id is None) == (self.user_id is None):
+            raise _custom("ms_teams_form", "needs exactly one of conversation_id or user_id")
+        return self
+
+
+class _ChannelKeys(BaseModel):
+    """The ``$<channel>`` keys shared by users and object recipients."""
+
+    model_config = _MODEL_CONFIG
+
+    email: _one_or_many_of(Email) | None = Field(None, alias="$email")  # type: ignore[valid-type]
+    sms: _one_or_many_of(Phone) | None = Field(None, alias="$sms")  # type: ignore[valid-type]
+    whatsapp: _one_or_many_of(Phone) | None = Field(None, alias="$whatsapp")  # type: ignore[valid-type]
+    androidpush: _one_or_many_of(AndroidPush) | None = Field(None, alias="$androidpush")  # type: ignore[valid-type]
+    iospush: _one_or_many_of(IosPush) | None = Field(None, alias="$iospush")  # type: ignore[valid-type]
+    slack: _one_or_many_of(Slack) | None = Field(None, alias="$slack")  # type: ignore[valid-type]
+    ms_teams: _one_or_many_of(MsTeams) | None = Field(None, alias="$ms_teams")  # type: ignore[valid-type]
+    webpush: _one_or_many_of(NonEmptyObject) | None = Field(None, alias="$webpush")  # type: ignore[valid-type]
+    inbox: _one_or_many_of(NonEmptyStr) | None = Field(None, alias="$inbox")  # type: ignore[valid-type]
+    messenger: _one_or_many_of(NonEmptyStr) | None = Field(None, alias="$messenger")  # type: ignore[valid-type]
+
+
+class User(_ChannelKeys):
+    """A user given inline, as a recipient or as the actor.
+
+    Any key that is not one of the named fields is a custom user property and is sent as given
+    (usable in templates as ``$recipient.<prop>`` / ``$actor.<prop>``).
+    """
+
+    distinct_id: NonEmptyStr | None = None
+    is_transient: StrictBool | None = None
+    skip_create: StrictBool | None = Field(None, alias="$skip_create")
+    preferred_language: LanguageCode | None = Field(None, alias="$preferred_language")
+    locale: Locale | None = Field(None, alias="$locale")
+    timezone: TimeZone | None = Field(None, alias="$timezone")
+    channels: list[ChannelName] | None = Field(None, alias="$channels")
+
+    @model_validator(mode="after")
+    def _identified(self) -> User:
+        if self.distinct_id is None and not self.is_transient:
+            raise _custom(
+                "missing_distinct_id",
+                "distinct_id is required unless is_transient is true",
+            )
+        return self
+
+
+def _token_kind(value: Any) -> str:
+    return "~token" if isinstance(value, str) else "~setting"
+
+
+def _token_or(setting: type[BaseModel]) -> Any:
+    return Annotated[
+        Annotated[NonEmptyStr, Tag("~token")] | Annotated[setting, Tag("~setting")],
+        Discriminator(_token_kind),
+    ]
+
+
+class LegacyUser(User):
+    """A user of the legacy ``Workflow`` body: ``distinct_id`` is mandatory.
+
+    Push channels also take a bare token string, as the legacy API does.
+    """
+
+    distinct_id: NonEmptyStr
+    androidpush: _one_or_many_of(_token_or(AndroidPush)) | None = Field(  # type: ignore[valid-type]
+        None, alias="$androidpush"
+    )
+    iospush: _one_or_many_of(_token_or(IosPush)) | None = Field(None, alias="$iospush")  # type: ignore[valid-type]
+
+
+class ObjectRecipient(_ChannelKeys):
+    """An object recipient such as a team: ``{"object_type": "teams", "id": "finance"}``."""
+
+    object_type: NonEmptyStr
+    id: NonEmptyStr
+    skip_create: StrictBool | None = Field(None, alias="$skip_create")
+
+
+def _recipient_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "~id"
+    if isinstance(value, ObjectRecipient):
+        return "~object"
+    if isinstance(value, User):
+        return "~user"
+    if isinstance(value, dict):
+        return "~object" if "object_type" in value else "~user"
+    return None
+
+
+_SHAPE_ERROR = "must be a distinct_id string, a user object or an object recipient"
+
+Recipient = Annotated[
+    Annotated[NonEmptyStr, Tag("~id")]
+    | Annotated[User, Tag("~user")]
+    | Annotated[ObjectRecipient, Tag("~object")],
+    Discriminator(
+        _recipient_kind, custom_error_type="recipient_shape", custom_error_message=_SHAPE_ERROR
+    ),
+]
+"""One recipient: a distinct_id, an inline :class:`User` or an :class:`ObjectRecipient`."""
+
+
+def _actor_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "~id"
+    if isinstance(value, dict | User):
+        return "~user"
+    return None
+
+
+Actor = Annotated[
+    Annotated[NonEmptyStr, Tag("~id")] | Annotated[User, Tag("~user")],
+    Discriminator(
+        _actor_kind,
+        custom_error_type="actor_shape",
+        custom_error_message="must be a distinct_id string or a user object",
+    ),
+]
+
+
+class WorkflowTriggerBody(BaseModel):
+    """The body of a workflow trigger (``POST trigger/``, :class:`WorkflowTriggerRequest`)."""
+
+    model_config = ConfigDict(
+        # The API refuses unknown top-level keys; say so before sending.
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+    workflow: NonEmptyStr
+    recipients: Annotated[list[Recipient], Field(min_length=1, max_length=100)]
+    actor: Actor | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    tenant_id: Str64 | None = None
+    idempotency_key: IdempotencyKey | None = Field(None, alias="$idempotency_key")
+    cancellation_key: Str255 | None = None
+    metadata: dict[str, Any] | None = None
+
+
+_DELAY = re.compile(r"^(?=\d)(\d+d)?(\d+h)?(\d+m)?(\d+s)?$")
+
+
+def _check_duration(value: str) -> str:
+    if not _DELAY.match(value):
+        raise _custom("duration", "must look like 1d2h30m10s (days, hours, minutes, seconds)")
+    return value
+
+
+Duration = Annotated[StrictStr, AfterValidator(_check_duration)]
+
+
+def _check_iso8601(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise _custom("iso8601", "must be an ISO 8601 date-time string or a datetime")
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise _custom(
+            "iso8601", "must be an ISO 8601 date-time like 2021-08-27T20:14:51.643Z"
+        ) from None
+    return value
+
+
+def _delay_kind(value: Any) -> str:
+    return "~text" if isinstance(value, str) else "~seconds"
+
+
+Delay = Annotated[
+    Annotated[Duration, Tag("~text")] | Annotated[StrictInt, Field(ge=0), Tag("~seconds")],
+    Discriminator(_delay_kind),
+]
+"""A delay: ``1d2h30m10s`` style text, or a non-negative number of seconds."""
+
+
+class Delivery(_Strict):
+    """Delivery instructions of a legacy workflow (smart delivery)."""
+
+    smart: StrictBool | None = None
+    success: NonEmptyStr | None = None
+    time_to_live: Duration | None = None
+    mandatory_channels: list[ChannelName] | None = None
+
+
+class WorkflowBody(BaseModel):
+    """The body of a legacy dynamic workflow (``POST {workspace}/trigger/``, :class:`Workflow`)."""
+
+    model_config = _MODEL_CONFIG
+
+    name: Slug2
+    template: Slug2
+    notification_category: Literal["system", "transactional", "promotional"]
+    users: Annotated[list[LegacyUser], Field(min_length=1, max_length=100)]
+    data: dict[str, Any] = Field(default_factory=dict)
+    delay: Delay | None = None
+    trigger_at: Annotated[Any, AfterValidator(_check_iso8601)] | None = None
+    delivery: Delivery | None = None
+    brand_id: Str64 | None = None
+    tenant_id: Str64 | None = None
+    idempotency_key: IdempotencyKey | None = Field(None, alias="$idempotency_key")

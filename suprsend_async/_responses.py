@@ -1,0 +1,183 @@
+"""Result types: what a trigger returns, and how an HTTP answer is classified into one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    RateLimitError,
+    status_error_class,
+)
+
+__all__ = ["ErrorType", "TriggerResponse", "error_message", "parse_body"]
+
+ErrorType = Literal["timeout", "connection", "http", "validation"]
+
+_GUIDE_KEYS = ("success", "status", "status_code", "message")
+_MAX_TEXT = 2000
+
+
+class _DictReads:
+    """Dict-style reads (``resp["success"]``) for code written against the official SDK."""
+
+    __slots__ = ()
+    _dict_keys: tuple[str, ...] = ()
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._dict_keys:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``resp.get("message")``: like ``dict.get`` over :meth:`keys`."""
+        return getattr(self, key) if key in self._dict_keys else default
+
+    def keys(self) -> tuple[str, ...]:
+        """The keys the official SDK's dict had, in its order."""
+        return self._dict_keys
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._dict_keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict_keys)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict of the keys the official SDK returned."""
+        return {k: getattr(self, k) for k in self._dict_keys}
+
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class TriggerResponse(_DictReads):
+    """The outcome of one trigger call.
+
+    ``success``, ``status``, ``status_code`` and ``message`` are the fields the user guide
+    shows (also readable as ``resp["success"]``). ``status_code`` is ``None`` when no answer
+    arrived, with ``error_type`` telling a ``"timeout"`` from a ``"connection"`` failure; an
+    answered error has ``error_type="http"``. ``message`` is the message_id (or the answer's
+    text) on success and the server's error message on failure. Call :meth:`raise_for_status`
+    to turn a failure into a typed exception.
+    """
+
+    _dict_keys = _GUIDE_KEYS
+
+    success: bool
+    status: Literal["success", "fail"]
+    status_code: int | None
+    message: str
+    message_id: str | None = None
+    error_type: ErrorType | None = None
+    request_id: str | None = None
+    retry_after: float | None = None
+    attempts: int = 1
+    idempotency_key: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+
+    def __repr__(self) -> str:
+        parts = [
+            f"success={self.success!r}",
+            f"status={self.status!r}",
+            f"status_code={self.status_code!r}",
+            f"message={self.message!r}",
+        ]
+        if self.message_id is not None and self.message_id != self.message:
+            parts.append(f"message_id={self.message_id!r}")
+        if self.error_type is not None:
+            parts.append(f"error_type={self.error_type!r}")
+        if self.retry_after is not None:
+            parts.append(f"retry_after={self.retry_after!r}")
+        return f"TriggerResponse({', '.join(parts)})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TriggerResponse):
+            return self.to_dict() == other.to_dict() and self.message_id == other.message_id
+        if isinstance(other, Mapping):
+            return self.to_dict() == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def raise_for_status(self) -> TriggerResponse:
+        """Return ``self`` when the trigger succeeded, else raise the matching typed error.
+
+        Raises :class:`APITimeoutError` / :class:`APIConnectionError` when no answer arrived,
+        and an :class:`APIStatusError` subclass (``AuthenticationError``, ``RateLimitError``,
+        ``ServerError``, ``BadRequestError``) carrying status code, body and request id.
+        """
+        if self.success:
+            return self
+        kw: dict[str, Any] = {
+            "body": self.body,
+            "request_id": self.request_id,
+            "headers": self.headers,
+        }
+        if self.status_code is None:
+            cls: type[APIError] = (
+                APITimeoutError if self.error_type == "timeout" else APIConnectionError
+            )
+            raise cls(self.message, **kw)
+        error_cls = status_error_class(self.status_code)
+        message = f"{self.status_code}: {self.message}"
+        if error_cls is RateLimitError:
+            raise RateLimitError(
+                message, retry_after=self.retry_after, status_code=self.status_code, **kw
+            )
+        raise error_cls(message, status_code=self.status_code, **kw)
+
+
+def parse_body(response: httpx.Response) -> Any:
+    """The answer's JSON, or its text when it is not JSON (never raises)."""
+    content = response.content
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        try:
+            return content.decode("utf-8", errors="replace")[:_MAX_TEXT]
+        except Exception:  # pragma: no cover - decode with errors="replace" does not raise
+            return None
+
+
+def error_message(body: Any, status_code: int) -> str:
+    """The server's error message from any error shape the API uses (or a plain reason)."""
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return str(err["message"])
+        if isinstance(err, str) and err:
+            return err
+        for key in ("message", "detail", "msg"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+        return json.dumps(body, ensure_ascii=False)[:_MAX_TEXT]
+    if isinstance(body, str) and body.strip():
+        text = body.strip()
+        if text.lstrip().startswith("<"):
+            # An HTML error page from a proxy says nothing useful in its markup.
+            return f"HTTP {status_code} {httpx.codes.get_reason_phrase(status_code)} (HTML page)"
+        return text[:_MAX_TEXT]
+    return f"HTTP {status_code} {httpx.codes.get_reason_phrase(status_code)}".rstrip()
+
+
+def success_message(body: Any, text: str) -> tuple[str, str | None]:
+    """``(message, message_id)`` of a 2xx answer: the message_id if given, else its text."""
+    if isinstance(body, dict):
+        mid = body.get("message_id")
+        if isinstance(mid, str) and mid:
+            return mid, mid
+    if isinstance(body, str):
+        return body, None
+    if body is None:
+        return "OK", None
+    return text[:_MAX_TEXT], None

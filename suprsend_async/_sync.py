@@ -1,0 +1,332 @@
+"""Suprsend: the synchronous facade over :class:`AsyncSuprsend`.
+
+A private event loop runs on one daemon thread per client (an anyio ``BlockingPortal``); each
+facade method is one call into the async core on that loop. There is no second implementation
+of anything: the facade only forwards. Works from plain scripts, from many threads at once,
+and from threads that already run an event loop (Jupyter, sync code called inside async code),
+since the caller's loop is never used.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import Future
+from types import TracebackType
+from typing import Any, ParamSpec, Self, TypeVar
+
+import anyio
+from anyio.from_thread import BlockingPortal
+
+from ._bulk import AsyncBulkWorkflowTrigger, KeyFrom, OutcomeCallback, ProgressCallback
+from ._bulk_results import BulkResponse, RecordOutcome
+from ._client import AsyncSuprsend, forked_message
+from ._errors import SuprsendError
+from ._requests import Workflow, WorkflowTriggerRequest
+from ._responses import TriggerResponse
+from ._retry import RetryPolicy
+
+__all__ = ["BulkWorkflowTrigger", "Suprsend"]
+
+_SETTLE_TIMEOUT = 30.0  # seconds a cancelled call may take to finish its clean-up
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class _LoopThread:
+    """A daemon thread running an event loop with a blocking portal into it.
+
+    Daemon, so a script that never calls ``close()`` still exits (the guide's samples do not
+    close their client); ``close()`` stops the loop and joins the thread.
+    """
+
+    def __init__(self) -> None:
+        self._pid = os.getpid()
+        self._ready = threading.Event()
+        self._portal: BlockingPortal | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="suprsend-async-loop", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:  # pragma: no cover - the loop failed to start
+            raise self._error
+
+    def _main(self) -> None:
+        try:
+            anyio.run(self._serve)
+        except BaseException as exc:  # pragma: no cover - only if the loop cannot start
+            self._error = exc
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        async with BlockingPortal() as portal:
+            self._portal = portal
+            self._ready.set()
+            await portal.sleep_until_stopped()
+
+    @property
+    def portal(self) -> BlockingPortal:
+        if os.getpid() != self._pid:
+            raise SuprsendError(forked_message(self._pid))
+        if self._portal is None or not self._thread.is_alive():
+            raise SuprsendError("this client is closed; create a new one")
+        return self._portal
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    def run(self, func: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``func(*args)`` on the loop and wait; Ctrl-C cancels it and waits for cleanup."""
+        if threading.current_thread() is self._thread:
+            raise SuprsendError(
+                "a Suprsend (sync) method was called from one of its own callbacks; callbacks"
+                " run on the client's event-loop thread and must not call the client back"
+            )
+
+        settled = threading.Event()
+
+        async def call() -> T:
+            try:
+                return await func(*args, **kwargs)
+            finally:
+                settled.set()
+
+        future: Future[T] = self.portal.start_task_soon(call)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            # Cancel the task and wait until it has settled its account (a bulk records which
+            # records were sent), then let the interrupt go on.
+            future.cancel()
+            settled.wait(_SETTLE_TIMEOUT)
+            raise
+
+    def call_sync(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a plain function on the loop thread (for objects that must be built there)."""
+        return self.portal.call(lambda: func(*args, **kwargs))
+
+    def stop(self) -> None:
+        portal = self._portal
+        if portal is None or not self._thread.is_alive():
+            return
+        if threading.current_thread() is self._thread:  # pragma: no cover - misuse guard
+            raise SuprsendError("close() cannot be called from a client callback")
+        portal.call(portal.stop)
+        self._thread.join()
+        self._portal = None
+
+
+class BulkWorkflowTrigger:
+    """The sync bulk instance: ``append(*requests)`` then ``trigger()``.
+
+    Same rules as :class:`AsyncBulkWorkflowTrigger`: append snapshots and validates at once,
+    a second ``trigger()`` sends nothing twice, Ctrl-C during ``trigger()`` stops promptly
+    and leaves the account in ``outcomes``.
+    """
+
+    def __init__(self, inner: AsyncBulkWorkflowTrigger, loop: _LoopThread) -> None:
+        self._inner = inner
+        self._loop = loop
+
+    def append(self, *requests: Any) -> None:
+        """Add records; invalid ones become failed outcomes (nothing raises)."""
+        self._inner.append(*requests)
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+    @property
+    def outcomes(self) -> list[RecordOutcome]:
+        """Each appended record's outcome so far, in append order."""
+        return self._inner.outcomes
+
+    def result(self) -> BulkResponse:
+        """The account of every appended record as it stands now."""
+        return self._inner.result()
+
+    def trigger(
+        self,
+        *,
+        concurrency: int | None = None,
+        max_records_per_second: float | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> BulkResponse:
+        """Send every record not sent yet; see :meth:`AsyncBulkWorkflowTrigger.trigger`."""
+        return self._loop.run(
+            self._inner.trigger,
+            concurrency=concurrency,
+            max_records_per_second=max_records_per_second,
+            on_progress=on_progress,
+        )
+
+
+class _Workflows:
+    def __init__(self, owner: Suprsend) -> None:
+        self._owner = owner
+
+    def trigger(self, request: WorkflowTriggerRequest | Mapping[str, Any]) -> TriggerResponse:
+        """Trigger one workflow; see :meth:`AsyncWorkflows.trigger`."""
+        owner = self._owner
+        return owner._loop.run(owner._async.workflows.trigger, request)
+
+    def bulk_trigger_instance(self) -> BulkWorkflowTrigger:
+        """A bulk instance: ``append(*requests)`` then ``trigger()``."""
+        owner = self._owner
+        return BulkWorkflowTrigger(owner._async.workflows.bulk_trigger_instance(), owner._loop)
+
+    def bulk_trigger(
+        self,
+        records: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int | None = None,
+        max_records_per_second: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        idempotency_key_from: KeyFrom | None = None,
+        keep_failed_records: bool = True,
+    ) -> BulkResponse:
+        """Stream records through concurrent bulk requests; see ``AsyncWorkflows.bulk_trigger``.
+
+        A sync iterable is read in a worker thread, never on the event loop; callbacks run on
+        the client's loop thread: keep them quick and thread-safe.
+        """
+        owner = self._owner
+        return owner._loop.run(
+            owner._async.workflows.bulk_trigger,
+            records,
+            concurrency=concurrency,
+            max_records_per_second=max_records_per_second,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            idempotency_key_from=idempotency_key_from,
+            keep_failed_records=keep_failed_records,
+        )
+
+
+class _BulkWorkflows:
+    def __init__(self, owner: Suprsend) -> None:
+        self._owner = owner
+
+    def new_instance(self) -> BulkWorkflowTrigger:
+        """A legacy bulk instance: ``append(*workflows)`` then ``trigger()``."""
+        owner = self._owner
+        return BulkWorkflowTrigger(owner._async.bulk_workflows.new_instance(), owner._loop)
+
+    def bulk_trigger(
+        self, records: Iterable[Any] | AsyncIterable[Any], **options: Any
+    ) -> BulkResponse:
+        """Stream legacy :class:`Workflow` records; see ``AsyncWorkflows.bulk_trigger``."""
+        owner = self._owner
+        return owner._loop.run(owner._async.bulk_workflows.bulk_trigger, records, **options)
+
+
+class Suprsend:
+    """The sync client, for scripts and sync frameworks: the same calls, without ``await``.
+
+    Takes the same arguments as :class:`AsyncSuprsend`. Use ``with Suprsend(...) as client:``
+    or call :meth:`close`; a script that forgets still exits cleanly.
+    """
+
+    def __init__(
+        self,
+        workspace_key: str | None = None,
+        workspace_secret: str | None = None,
+        base_url: str | None = None,
+        **options: Any,
+    ) -> None:
+        self._init(lambda: AsyncSuprsend(workspace_key, workspace_secret, base_url, **options))
+
+    def _init(self, build: Callable[[], AsyncSuprsend]) -> None:
+        self._owner = True
+        self._loop = _LoopThread()
+        try:
+            self._async = self._loop.call_sync(build)
+        except BaseException:
+            self._loop.stop()
+            raise
+        self.workflows = _Workflows(self)
+        self.bulk_workflows = _BulkWorkflows(self)
+
+    @classmethod
+    def with_workspace_api_key(
+        cls,
+        workspace_uid: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        **options: Any,
+    ) -> Self:
+        """A sync client that authenticates with an API key; see the async twin."""
+        self = object.__new__(cls)
+        self._init(
+            lambda: AsyncSuprsend.with_workspace_api_key(
+                workspace_uid, api_key, base_url, **options
+            )
+        )
+        return self
+
+    def with_options(
+        self,
+        *,
+        timeout: Any = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> Self:
+        """A client with other per-call settings sharing this one's pool and loop thread.
+
+        Closing the derived client is a no-op; close the original.
+        """
+        options: dict[str, Any] = {}
+        if timeout is not None:
+            options["timeout"] = timeout
+        if max_retries is not None:
+            options["max_retries"] = max_retries
+        if retry_policy is not None:
+            options["retry_policy"] = retry_policy
+        derived = object.__new__(type(self))
+        derived._owner = False
+        derived._loop = self._loop
+        derived._async = self._async.with_options(**options)
+        derived.workflows = _Workflows(derived)
+        derived.bulk_workflows = _BulkWorkflows(derived)
+        return derived
+
+    @property
+    def async_client(self) -> AsyncSuprsend:
+        """The async client this facade forwards to (use it only from the facade's loop)."""
+        return self._async
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL, with exactly one trailing slash."""
+        return self._async.base_url
+
+    def trigger_workflow(self, workflow: Workflow | Mapping[str, Any]) -> TriggerResponse:
+        """Trigger a legacy dynamic workflow; see :meth:`AsyncSuprsend.trigger_workflow`."""
+        return self._loop.run(self._async.trigger_workflow, workflow)
+
+    def close(self) -> None:
+        """Close the connection pool and stop the loop thread (idempotent)."""
+        if not self._owner:
+            return
+        try:
+            if self._loop._thread.is_alive() and not self._async.is_closed:
+                self._loop.run(self._async.aclose)
+        finally:
+            self._loop.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Suprsend(auth={self._async._auth!r}, base_url={self.base_url!r})"

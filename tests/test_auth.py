@@ -1,0 +1,136 @@
+"""Signing: checked against a vector computed here independently of the SDK's code."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import locale
+import re
+
+import httpx
+import pytest
+import respx
+
+from suprsend_async import AsyncSuprsend, WorkflowTriggerRequest
+from suprsend_async._auth import ApiKeyAuth, HmacAuth, http_date, string_to_sign
+
+from .conftest import BASE, KEY, SECRET
+
+
+def expected_signature(secret: str, method: str, body: bytes, ctype: str, date: str, uri: str) -> str:
+    md5 = hashlib.md5(body).hexdigest() if body else ""
+    message = f"{method}\n{md5}\n{ctype}\n{date}\n{uri}"
+    mac = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
+    return base64.b64encode(mac).decode()
+
+
+def test_known_vector() -> None:
+    # Computed once by hand (python -c) from the PROTOCOL.md recipe; pinned so a change shows.
+    body = b'{"workflow": "w"}'
+    date = "Sat, 28 Nov 2026 17:50:19 GMT"
+    sig = HmacAuth("key", "secret").signature("POST", "/trigger/", body, date)
+    assert sig == expected_signature(
+        "secret", "POST", body, "application/json; charset=utf-8", date, "/trigger/"
+    )
+    assert string_to_sign("GET", b"", "ct", "d", "/x") == "GET\n\nct\nd\n/x"
+
+
+def test_http_date_format_ignores_locale() -> None:
+    before = locale.setlocale(locale.LC_TIME)
+    try:
+        for name in ("de_DE.UTF-8", "fr_FR.UTF-8"):
+            try:
+                locale.setlocale(locale.LC_TIME, name)
+                break
+            except locale.Error:
+                continue
+        assert http_date(0) == "Thu, 01 Jan 1970 00:00:00 GMT"
+    finally:
+        locale.setlocale(locale.LC_TIME, before)
+    assert re.fullmatch(
+        r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+        r" \d{4} \d\d:\d\d:\d\d GMT",
+        http_date(),
+    )
+
+
+@pytest.mark.anyio
+async def test_signed_request_on_the_wire(api: respx.MockRouter, client: AsyncSuprsend) -> None:
+    route = api.post("trigger/").respond(202, json={"status": "success"})
+    await client.workflows.trigger(WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"]}))
+    request = route.calls.last.request
+    assert request.headers["content-type"] == "application/json; charset=utf-8"
+    key, _, sig = request.headers["authorization"].partition(":")
+    assert key == KEY
+    assert sig == expected_signature(
+        SECRET,
+        "POST",
+        request.content,
+        request.headers["content-type"],
+        request.headers["date"],
+        "/trigger/",
+    )
+    assert request.headers["user-agent"].startswith("suprsend-async/")
+
+
+@pytest.mark.anyio
+async def test_base_url_path_prefix_is_signed() -> None:
+    with respx.mock() as router:
+        route = router.post("http://proxy.test/ss/api/trigger/").respond(202, json={})
+        async with AsyncSuprsend(KEY, SECRET, "http://proxy.test/ss/api") as c:
+            await c.workflows.trigger({"workflow": "w", "recipients": ["u"]})
+        request = route.calls.last.request
+        sig = request.headers["authorization"].split(":", 1)[1]
+        assert sig == expected_signature(
+            SECRET,
+            "POST",
+            request.content,
+            request.headers["content-type"],
+            request.headers["date"],
+            "/ss/api/trigger/",
+        )
+
+
+@pytest.mark.anyio
+async def test_api_key_auth(api: respx.MockRouter) -> None:
+    route = api.post("ws-uid/trigger/").respond(202, json="Accepted - OK")
+    new = api.post("trigger/").respond(202, json={"status": "success"})
+    async with AsyncSuprsend.with_workspace_api_key("ws-uid", "api-key-1", BASE) as c:
+        await c.trigger_workflow(
+            {
+                "name": "wf",
+                "template": "tpl",
+                "notification_category": "system",
+                "users": [{"distinct_id": "u"}],
+            }
+        )
+        await c.workflows.trigger({"workflow": "w", "recipients": ["u"]})
+    for r in (route, new):
+        headers = r.calls.last.request.headers
+        assert headers["authorization"] == "Bearer api-key-1"
+        assert headers["x-ss-wsuid"] == "ws-uid"
+        assert "date" not in headers
+
+
+def test_auth_reprs_hide_secrets() -> None:
+    assert "secret" not in repr(HmacAuth("k", "secret")).replace("workspace_secret", "")
+    assert "api-key-1" not in repr(ApiKeyAuth("u", "api-key-1"))
+
+
+@pytest.mark.anyio
+async def test_every_attempt_is_signed_afresh(api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> None:
+    import suprsend_async._auth as auth_mod
+
+    dates = iter(["Sat, 28 Nov 2026 17:50:19 GMT", "Sat, 28 Nov 2026 17:50:21 GMT"])
+    monkeypatch.setattr(auth_mod, "http_date", lambda: next(dates))
+    route = api.post("trigger/").mock(
+        side_effect=[httpx.Response(503), httpx.Response(202, json={})]
+    )
+    async with AsyncSuprsend(KEY, SECRET, BASE) as c:
+        result = await c.workflows.trigger({"workflow": "w", "recipients": ["u"]})
+    assert result.success and result.attempts == 2
+    first, second = (call.request for call in route.calls)
+    assert first.headers["date"] != second.headers["date"]
+    assert first.headers["authorization"] != second.headers["authorization"]
+    assert first.content == second.content

@@ -1,0 +1,469 @@
+"""Validation of request bodies: every form the user guide shows, and every rule's error."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from suprsend_async import (
+    AndroidPush,
+    Delivery,
+    LegacyUser,
+    MsTeams,
+    ObjectRecipient,
+    Slack,
+    SuprsendValidationError,
+    User,
+    Workflow,
+    WorkflowBody,
+    WorkflowTriggerBody,
+    WorkflowTriggerRequest,
+)
+
+GUIDE_TRIGGER: dict[str, Any] = {
+    "workflow": "_workflow_slug_",
+    "actor": {
+        "distinct_id": "0fxxx8f74-xxxx-41c5-8752-xxxcb6911fb08",
+        "name": "actor_1",
+        "$skip_create": True,
+    },
+    "recipients": [
+        {
+            "distinct_id": "0gxxx9f14-xxxx-23c5-1902-xxxcb6912ab09",
+            "$email": ["abc@example.com"],
+            "name": "recipient_1",
+            "$preferred_language": "en",
+            "$timezone": "America/New_York",
+            "$skip_create": True,
+        },
+        {"object_type": "teams", "id": "finance", "$skip_create": True},
+    ],
+    "data": {"first_name": "User", "invoice_amount": "$5000", "invoice_id": "Invoice-1234"},
+}
+
+CHANNELS: dict[str, Any] = {
+    "$email": ["user@example.com"],
+    "$whatsapp": ["+15555555555"],
+    "$sms": ["+15555555555"],
+    "$androidpush": [{"token": "__android_push_token__", "provider": "fcm", "device_id": ""}],
+    "$iospush": [{"token": "__ios_push_token__", "provider": "apns", "device_id": ""}],
+    "$webpush": [{"endpoint": "https://push.example/1", "keys": {"p256dh": "k", "auth": "a"}}],
+    "$inbox": ["inbox-id"],
+    "$messenger": "messenger-id",
+}
+
+SLACK_FORMS = [
+    {"email": "user@example.com", "access_token": "xoxb-XXXXXXXX"},
+    {"user_id": "UXXXXXXXX", "access_token": "xoxb-XXXXXX"},
+    {"user_id": "WXXXXXXXX", "access_token": "xoxb-XXXXXX"},
+    {"channel": "CXXXXXXXX", "access_token": "xoxb-XXXXXX"},
+    {"channel_id": "CXXXXXXXX", "access_token": "xoxb-XXXXXX"},
+    {"incoming_webhook": {"url": "https://hooks.slack.com/services/TXXXX/BXXXX/XXXXXXX"}},
+]
+
+TEAMS_FORMS = [
+    {
+        "tenant_id": "c1981ab2-9aaf-xxxx-xxxx",
+        "service_url": "https://smba.trafficmanager.net/amer",
+        "conversation_id": "19:c1524d7c-a06f-456f-8abe-xxxx",
+    },
+    {
+        "tenant_id": "c1981ab2-9aaf-xxxx-xxxx",
+        "service_url": "https://smba.trafficmanager.net/amer",
+        "user_id": "29:1nsLcmJ2RKtYH6Cxxxx-xxxx",
+    },
+    {"incoming_webhook": {"url": "https://wnk1z.webhook.office.com/webhookb2/XXXXXXXXX"}},
+]
+
+
+def errors_of(body: Any, **kw: Any) -> list[str]:
+    with pytest.raises(SuprsendValidationError) as info:
+        WorkflowTriggerRequest(body, **kw).prepare()
+    assert "Traceback" not in str(info.value)
+    return [str(e) for e in info.value.errors]
+
+
+def test_guide_sample_payload_is_valid_and_sent_as_given() -> None:
+    original = copy.deepcopy(GUIDE_TRIGGER)
+    req = WorkflowTriggerRequest(
+        GUIDE_TRIGGER, tenant_id="tenant_id1", idempotency_key="_unique_identifier_of_the_request_"
+    )
+    prepared = req.prepare()
+    sent = json.loads(prepared.content)
+    assert GUIDE_TRIGGER == original  # the caller's dict is untouched
+    assert sent["tenant_id"] == "tenant_id1"
+    assert sent["$idempotency_key"] == "_unique_identifier_of_the_request_"
+    assert sent["recipients"] == GUIDE_TRIGGER["recipients"]
+    assert sent["actor"] == GUIDE_TRIGGER["actor"]
+    assert prepared.size == len(prepared.content) + 200
+
+
+@pytest.mark.parametrize("form", ["distinct_ids", "inline"])
+def test_multiple_recipients_forms(form: str) -> None:
+    recipients: list[Any] = (
+        ["id1", "id2"]
+        if form == "distinct_ids"
+        else [
+            {"distinct_id": "id1", "$email": ["id1@example.com"], "name": "recipient_1"},
+            {"distinct_id": "id1", "$email": ["id2@example.com"], "name": "recipient_2"},
+        ]
+    )
+    WorkflowTriggerRequest({"workflow": "w", "recipients": recipients}).prepare()
+
+
+def test_full_recipient_object_with_channels_and_custom_props() -> None:
+    recipient = {
+        "distinct_id": "0gxxx9f14",
+        "$email": ["abc@example.com"],
+        "$channels": ["email", "inbox"],
+        "user_prop1": "value_1",
+        "$preferred_language": "en",
+        "$timezone": "America/New_York",
+        **CHANNELS,
+        "$slack": SLACK_FORMS,
+        "$ms_teams": TEAMS_FORMS,
+    }
+    sent = json.loads(
+        WorkflowTriggerRequest({"workflow": "w", "recipients": [recipient]}).prepare().content
+    )
+    assert sent["recipients"][0] == recipient
+
+
+@pytest.mark.parametrize("form", SLACK_FORMS)
+def test_each_slack_form_alone(form: dict[str, Any]) -> None:
+    body = {"workflow": "w", "recipients": [{"distinct_id": "u", "$slack": form}]}
+    sent = json.loads(WorkflowTriggerRequest(body).prepare().content)
+    assert sent["recipients"][0]["$slack"] == form  # spelling kept (channel vs channel_id)
+
+
+@pytest.mark.parametrize("form", TEAMS_FORMS)
+def test_each_ms_teams_form_alone(form: dict[str, Any]) -> None:
+    WorkflowTriggerRequest(
+        {"workflow": "w", "recipients": [{"distinct_id": "u", "$ms_teams": [form]}]}
+    ).prepare()
+
+
+def test_anonymous_actor_and_recipient() -> None:
+    body = {
+        "workflow": "_workflow_slug_",
+        "actor": {"is_transient": True, "name": "actor_1"},
+        "recipients": [{"is_transient": True, "$email": ["abc@example.com"], "name": "r"}],
+        "data": {"first_name": "User"},
+    }
+    WorkflowTriggerRequest(body, tenant_id="tenant_id1", idempotency_key="k").prepare()
+
+
+def test_actor_as_string() -> None:
+    WorkflowTriggerRequest({"workflow": "w", "recipients": ["a"], "actor": "actor-1"}).prepare()
+
+
+def test_every_problem_is_listed_by_path() -> None:
+    body = {
+        "workflow": "",
+        "recipients": [
+            "ok",
+            {
+                "distinct_id": "x",
+                "$sms": ["5555"],
+                "$email": "not-an-email",
+                "$timezone": "Mars/Olympus",
+                "$preferred_language": "english",
+                "$channels": ["pigeon"],
+            },
+            5,
+            {"name": "no id"},
+            "",
+        ],
+        "actor": 3,
+        "unknown_key": 1,
+    }
+    errors = errors_of(body)
+    assert "workflow: must not be empty" in errors
+    assert "recipients[1].$sms[0]: must start with +<country code> followed by the number" in errors
+    assert "recipients[1].$email[0]: must be an e-mail address like name@example.com" in errors
+    assert any(e.startswith("recipients[1].$timezone: must be an IANA") for e in errors)
+    assert any(e.startswith("recipients[1].$preferred_language: must be a two-letter") for e in errors)
+    assert any(e.startswith("recipients[1].$channels[0]: must be one of") for e in errors)
+    assert (
+        "recipients[2]: must be a distinct_id string, a user object or an object recipient"
+        in errors
+    )
+    assert "recipients[3]: distinct_id is required unless is_transient is true" in errors
+    assert "recipients[4]: must not be empty" in errors
+    assert "actor: must be a distinct_id string or a user object" in errors
+    assert "unknown_key: is not a field the API accepts" in errors
+
+
+def test_error_message_lists_problems_one_per_line() -> None:
+    with pytest.raises(ValueError, match=r"recipients: must have at least 1 item"):
+        WorkflowTriggerRequest({"workflow": "w", "recipients": []}).prepare()
+
+
+def test_recipient_limit() -> None:
+    body = {"workflow": "w", "recipients": [f"u{i}" for i in range(101)]}
+    assert errors_of(body) == ["recipients: must have at most 100 items (got 101)"]
+    body["recipients"] = body["recipients"][:100]
+    WorkflowTriggerRequest(body).prepare()
+
+
+def test_channel_value_limits() -> None:
+    emails = [f"a{i}@example.com" for i in range(11)]
+    errors = errors_of({"workflow": "w", "recipients": [{"distinct_id": "u", "$email": emails}]})
+    assert errors == ["recipients[0].$email: must have at most 10 items (got 11)"]
+    errors = errors_of({"workflow": "w", "recipients": [{"distinct_id": "u", "$email": []}]})
+    assert errors == ["recipients[0].$email: must have at least 1 item"]
+
+
+@pytest.mark.parametrize(
+    ("slack", "message"),
+    [
+        ({"channel": "C1"}, "access_token (starting with xox) is required"),
+        ({"user_id": "X123", "access_token": "xoxb-1"}, "must match the pattern"),
+        ({"email": "a@b.c", "user_id": "U1", "access_token": "xoxb-1"}, "needs exactly one of"),
+        ({"incoming_webhook": {"url": "https://evil.example/"}}, "hooks.slack.com"),
+        ({"access_token": "bad", "email": "a@b.c"}, "must match the pattern ^xox"),
+        ({"email": "a@b.c", "access_token": "xoxb", "extra": 1}, "is not a field"),
+    ],
+)
+def test_slack_rules(slack: dict[str, Any], message: str) -> None:
+    errors = errors_of({"workflow": "w", "recipients": [{"distinct_id": "u", "$slack": slack}]})
+    assert any(message in e and e.startswith("recipients[0].$slack[0]") for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("teams", "message"),
+    [
+        ({"tenant_id": "t", "service_url": "https://smba.trafficmanager.net/x"}, "exactly one of"),
+        ({"tenant_id": "t", "service_url": "https://x.example/", "user_id": "u"}, "service_url"),
+        ({"user_id": "u"}, "needs tenant_id and service_url"),
+        ({"incoming_webhook": {"url": "https://x"}, "tenant_id": "t"}, "cannot be combined"),
+    ],
+)
+def test_ms_teams_rules(teams: dict[str, Any], message: str) -> None:
+    errors = errors_of({"workflow": "w", "recipients": [{"distinct_id": "u", "$ms_teams": teams}]})
+    assert any(message in e for e in errors), errors
+
+
+def test_push_rules() -> None:
+    errors = errors_of(
+        {
+            "workflow": "w",
+            "recipients": [
+                {
+                    "distinct_id": "u",
+                    "$androidpush": {"token": "t", "provider": "apns"},
+                    "$iospush": {"token": "", "provider": "apns"},
+                    "$webpush": {},
+                }
+            ],
+        }
+    )
+    assert any(e.startswith("recipients[0].$androidpush[0].provider: must be one of") for e in errors)
+    assert "recipients[0].$iospush[0].token: must not be empty" in errors
+    assert "recipients[0].$webpush[0]: must be a non-empty object" in errors
+
+
+def test_strict_types_are_not_coerced() -> None:
+    errors = errors_of(
+        {"workflow": "w", "recipients": [{"distinct_id": "u", "$skip_create": "yes"}]}
+    )
+    assert errors == ["recipients[0].$skip_create: must be true or false"]
+    assert errors_of({"workflow": 5, "recipients": ["u"]}) == ["workflow: must be a string"]
+
+
+def test_custom_property_named_like_a_channel_is_not_the_channel() -> None:
+    body = {"workflow": "w", "recipients": [{"distinct_id": "u", "email": "", "sms": 5}]}
+    sent = json.loads(WorkflowTriggerRequest(body).prepare().content)
+    assert sent["recipients"][0] == {"distinct_id": "u", "email": "", "sms": 5}
+
+
+def test_idempotency_key_trimmed_and_limited() -> None:
+    prepared = WorkflowTriggerRequest(
+        {"workflow": "w", "recipients": ["u"]}, idempotency_key="  k1  "
+    ).prepare()
+    assert prepared.idempotency_key == "k1"
+    assert json.loads(prepared.content)["$idempotency_key"] == "k1"
+    # 255 characters plus surrounding spaces is fine; 256 is not.
+    WorkflowTriggerRequest(
+        {"workflow": "w", "recipients": ["u"]}, idempotency_key=" " + "k" * 255 + " "
+    ).prepare()
+    errors = errors_of({"workflow": "w", "recipients": ["u"]}, idempotency_key="k" * 256)
+    assert errors == [
+        "$idempotency_key: must be at most 255 characters after trimming spaces (got 256)"
+    ]
+    assert errors_of({"workflow": "w", "recipients": ["u"], "$idempotency_key": "  "}) == [
+        "$idempotency_key: must not be empty or only spaces"
+    ]
+
+
+def test_tenant_and_cancellation_limits() -> None:
+    errors = errors_of(
+        {"workflow": "w", "recipients": ["u"]}, tenant_id="t" * 65, cancellation_key="c" * 256
+    )
+    assert "tenant_id: must be at most 64 characters long" in errors
+    assert "cancellation_key: must be at most 255 characters long" in errors
+    sent = json.loads(
+        WorkflowTriggerRequest(
+            {"workflow": "w", "recipients": ["u"]}, tenant_id="t" * 64, cancellation_key="c1"
+        )
+        .prepare()
+        .content
+    )
+    assert sent["tenant_id"] == "t" * 64
+    assert sent["cancellation_key"] == "c1"
+
+
+def test_request_arguments_override_body_keys() -> None:
+    body = {"workflow": "w", "recipients": ["u"], "tenant_id": "a", "$idempotency_key": "b"}
+    sent = json.loads(
+        WorkflowTriggerRequest(body, tenant_id="t2", idempotency_key="k2").prepare().content
+    )
+    assert (sent["tenant_id"], sent["$idempotency_key"]) == ("t2", "k2")
+    assert body["tenant_id"] == "a"
+
+
+def test_body_size_limit() -> None:
+    big = "x" * (800 * 1024)
+    errors = errors_of({"workflow": "w", "recipients": ["u"], "data": {"blob": big}})
+    assert len(errors) == 1
+    assert "apparent size" in errors[0]
+    assert "819200" in errors[0]
+
+
+def test_body_must_be_a_dict() -> None:
+    assert errors_of(["not", "a", "dict"]) == ["body: must be a dict, not list"]
+
+
+def test_typed_models_build_the_same_body() -> None:
+    body = WorkflowTriggerBody(
+        workflow="w",
+        recipients=[
+            User(
+                distinct_id="u1",
+                email="a@example.com",
+                preferred_language="en",
+                timezone="Europe/Paris",
+                slack=Slack(channel="C123", access_token="xoxb-1"),
+                androidpush=[AndroidPush(token="t", provider="fcm")],
+                ms_teams=MsTeams(incoming_webhook={"url": "https://x.example/"}),  # type: ignore[arg-type]
+                plan="pro",  # type: ignore[call-arg]
+            ),
+            ObjectRecipient(object_type="teams", id="finance"),
+            "u2",
+        ],
+        data={"amount": 5},
+        tenant_id="t1",
+    )
+    sent = json.loads(WorkflowTriggerRequest(body, idempotency_key="k").prepare().content)
+    assert sent["recipients"][0] == {
+        "$email": ["a@example.com"],
+        "$androidpush": [{"token": "t", "provider": "fcm"}],
+        "$slack": [{"channel": "C123", "access_token": "xoxb-1"}],
+        "$ms_teams": [{"incoming_webhook": {"url": "https://x.example/"}}],
+        "distinct_id": "u1",
+        "$preferred_language": "en",
+        "$timezone": "Europe/Paris",
+        "plan": "pro",
+    }
+    assert sent["recipients"][1] == {"object_type": "teams", "id": "finance"}
+    assert sent["tenant_id"] == "t1"
+
+
+# -- legacy Workflow -------------------------------------------------------------------
+
+LEGACY: dict[str, Any] = {
+    "name": "workflow_name",
+    "template": "template_slug",
+    "notification_category": "transactional",
+    "delay": "1d2h30m10s",
+    "trigger_at": "2021-08-27T20:14:51.643Z",
+    "users": [
+        {
+            "distinct_id": "distinct_id",
+            "$channels": ["email"],
+            **CHANNELS,
+            "$slack": {"email": "user@example.com", "access_token": "xoxb-XXXXXXXX"},
+            "$ms_teams": TEAMS_FORMS[0],
+        }
+    ],
+    "delivery": {
+        "smart": True,
+        "success": "seen",
+        "time_to_live": "1h",
+        "mandatory_channels": ["email"],
+    },
+    "data": {"key": "value", "nested_key": {"nested_key1": "v", "nested_key2": {"k3": "v3"}}},
+}
+
+
+def test_legacy_guide_body() -> None:
+    original = copy.deepcopy(LEGACY)
+    wf = Workflow(body=LEGACY, idempotency_key="__uniq_request_id__", brand_id="default")
+    sent = json.loads(wf.prepare().content)
+    assert LEGACY == original
+    assert sent["brand_id"] == "default"
+    assert sent["$idempotency_key"] == "__uniq_request_id__"
+    assert sent["users"] == LEGACY["users"]
+
+
+@pytest.mark.parametrize("delay", ["1d", "2h30m", "10s", "1d2h30m10s", 0, 3600])
+def test_legacy_delay_forms(delay: Any) -> None:
+    Workflow({**LEGACY, "delay": delay}).prepare()
+
+
+@pytest.mark.parametrize("delay", ["", "1x", "h1", -1, 1.5, True])
+def test_legacy_bad_delay(delay: Any) -> None:
+    with pytest.raises(SuprsendValidationError) as info:
+        Workflow({**LEGACY, "delay": delay}).prepare()
+    assert all(e.path == "delay" for e in info.value.errors)
+
+
+def test_legacy_rules() -> None:
+    body = {
+        "name": "w",
+        "template": "t",
+        "notification_category": "marketing",
+        "users": [{"$email": "a@example.com"}],
+        "trigger_at": "next tuesday",
+        "delivery": {"smart": "yes", "bogus": 1},
+    }
+    with pytest.raises(SuprsendValidationError) as info:
+        Workflow(body, brand_id="b" * 65).prepare()
+    errors = [str(e) for e in info.value.errors]
+    assert "name: must be at least 2 characters long" in errors
+    assert "template: must be at least 2 characters long" in errors
+    assert any(e.startswith("notification_category: must be one of") for e in errors)
+    assert "users[0].distinct_id: is required" in errors
+    assert any(e.startswith("trigger_at: must be an ISO 8601") for e in errors)
+    assert "delivery.smart: must be true or false" in errors
+    assert "delivery.bogus: is not a field the API accepts" in errors
+    assert "brand_id: must be at most 64 characters long" in errors
+
+
+def test_legacy_push_tokens_may_be_strings_and_typed_build() -> None:
+    body = WorkflowBody(
+        name="wf",
+        template="tpl",
+        notification_category="system",
+        users=[LegacyUser(distinct_id="u", androidpush=["tok"], iospush="tok2")],  # type: ignore[arg-type]
+        delivery=Delivery(smart=False, success="seen"),
+        delay=30,
+    )
+    sent = json.loads(Workflow(body).prepare().content)
+    assert sent["users"][0]["$androidpush"] == ["tok"]
+    assert sent["delivery"] == {"smart": False, "success": "seen"}
+
+
+def test_get_final_json_does_not_invent_a_key() -> None:
+    final = Workflow(LEGACY).get_final_json()
+    assert "$idempotency_key" not in final
+    assert final["data"] == LEGACY["data"]
+
+
+def test_repr_shows_no_body() -> None:
+    r = repr(WorkflowTriggerRequest(GUIDE_TRIGGER, tenant_id="t"))
+    assert "abc@example.com" not in r
+    assert "_workflow_slug_" in r

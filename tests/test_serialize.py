@@ -1,0 +1,100 @@
+"""JSON encoding of data values, the apparent-size rule, and error paths."""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import uuid
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from suprsend_async import SuprsendValidationError, User, WorkflowTriggerRequest
+from suprsend_async._serialize import apparent_size, encode, format_path
+
+
+class Color(enum.Enum):
+    RED = "red"
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+def sent_data(data: dict[str, Any]) -> Any:
+    req = WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"], "data": data})
+    return json.loads(req.prepare().content)["data"]
+
+
+def test_documented_encodings() -> None:
+    uid = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    data = {
+        "aware": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "offset": datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        "naive": datetime(2026, 1, 2, 3, 4, 5),
+        "day": date(2026, 1, 2),
+        "clock": time(9, 30),
+        "amount": Decimal("12.50"),
+        "id": uid,
+        "color": Color.RED,
+        "level": Level.HIGH,
+        "nested": [{"when": date(2020, 2, 29)}],
+        "user": User(distinct_id="u1"),
+    }
+    assert sent_data(data) == {
+        "aware": "2026-01-02T03:04:05+00:00",
+        "offset": "2026-01-02T03:04:05+05:30",
+        "naive": "2026-01-02T03:04:05",
+        "day": "2026-01-02",
+        "clock": "09:30:00",
+        "amount": "12.50",
+        "id": "12345678-1234-5678-1234-567812345678",
+        "color": "red",
+        "level": 3,
+        "nested": [{"when": "2020-02-29"}],
+        "user": {"distinct_id": "u1"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "path"),
+    [
+        (math.nan, "data.x"),
+        (math.inf, "data.x"),
+        (-math.inf, "data.x"),
+        (Decimal("NaN"), "data.x"),
+        (Decimal("Infinity"), "data.x"),
+        ([1, {"y": math.nan}], "data.x[1].y"),
+    ],
+)
+def test_nan_and_infinity_refused_with_path(value: Any, path: str) -> None:
+    with pytest.raises(SuprsendValidationError) as info:
+        sent_data({"x": value})
+    assert info.value.errors[0].path == path
+    assert "NaN and infinite" in info.value.errors[0].message
+
+
+def test_unencodable_type_named() -> None:
+    with pytest.raises(SuprsendValidationError) as info:
+        sent_data({"s": {1, 2}})
+    assert str(info.value.errors[0]) == "data.s: a value of type set cannot be sent as JSON"
+
+
+def test_non_ascii_is_sent_as_utf8_and_sized_by_bytes() -> None:
+    content = encode({"name": "Zoë 日本"})
+    assert "Zoë 日本".encode() in content
+    assert apparent_size(content) == len(json.dumps({"name": "Zoë 日本"}, ensure_ascii=False).encode()) + 200
+
+
+def test_encoding_matches_the_apparent_size_rule() -> None:
+    body = {"workflow": "w", "recipients": ["a", {"distinct_id": "b"}], "data": {"k": [1, 2.5]}}
+    assert encode(body) == json.dumps(body, ensure_ascii=False).encode()
+
+
+def test_format_path() -> None:
+    assert format_path(("recipients", 1, "~user", "$sms", 0)) == "recipients[1].$sms[0]"
+    assert format_path(()) == ""
+    assert format_path((0, "a")) == "[0].a"
