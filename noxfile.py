@@ -1,4 +1,4 @@
-"""Task runner: ``nox -s tests`` (the README's test command), lint, typecheck, package, demo."""
+"""Task runner: ``nox -s demo`` and ``nox -s tests`` are the README's two commands."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import nox
 
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests"]  # `nox` alone: what CI checks
 nox.options.reuse_venv = "yes"
 
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -52,7 +52,9 @@ def package(session: nox.Session) -> None:
     wheels = [f for f in os.listdir(dist) if f.endswith(".whl")]
     session.run("python", "-m", "venv", os.path.join(dist, "venv"))
     venv_python = os.path.join(dist, "venv", "bin", "python")
-    session.run(venv_python, "-m", "pip", "install", "-q", os.path.join(dist, wheels[0]), external=True)
+    session.run(
+        venv_python, "-m", "pip", "install", "-q", os.path.join(dist, wheels[0]), external=True
+    )
     session.run(
         venv_python,
         "-c",
@@ -62,3 +64,10 @@ def package(session: nox.Session) -> None:
         external=True,
     )
     session.run(os.path.join(dist, "venv", "bin", "suprsend-async"), "--help", external=True)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job: the user guide's scenarios through the SDK against the embedded emulator."""
+    session.install("-e", ".[emulator]")
+    session.run("suprsend-async", "demo", *session.posargs)

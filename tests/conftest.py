@@ -13,6 +13,8 @@ import respx
 from suprsend_async import AsyncSuprsend
 from suprsend_async.testing import retry_waits_disabled
 
+pytest_plugins = ["suprsend_async.emulator.pytest_plugin"]
+
 BASE = "http://api.test/"
 KEY = "ws_key"
 SECRET = "ws_secret_value"

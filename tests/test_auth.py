@@ -18,7 +18,9 @@ from suprsend_async._auth import ApiKeyAuth, HmacAuth, http_date, string_to_sign
 from .conftest import BASE, KEY, SECRET
 
 
-def expected_signature(secret: str, method: str, body: bytes, ctype: str, date: str, uri: str) -> str:
+def expected_signature(
+    secret: str, method: str, body: bytes, ctype: str, date: str, uri: str
+) -> str:
     md5 = hashlib.md5(body).hexdigest() if body else ""
     message = f"{method}\n{md5}\n{ctype}\n{date}\n{uri}"
     mac = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
@@ -119,7 +121,9 @@ def test_auth_reprs_hide_secrets() -> None:
 
 
 @pytest.mark.anyio
-async def test_every_attempt_is_signed_afresh(api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_every_attempt_is_signed_afresh(
+    api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import suprsend_async._auth as auth_mod
 
     dates = iter(["Sat, 28 Nov 2026 17:50:19 GMT", "Sat, 28 Nov 2026 17:50:21 GMT"])

@@ -73,7 +73,9 @@ def test_planner_one_record_chunks_never_merge() -> None:
 # -- the instance API ------------------------------------------------------------------
 
 
-async def test_instance_sends_in_chunks_and_accounts(api: respx.MockRouter, client: AsyncSuprsend) -> None:
+async def test_instance_sends_in_chunks_and_accounts(
+    api: respx.MockRouter, client: AsyncSuprsend
+) -> None:
     route = api.post("trigger/").mock(side_effect=bulk_answer())
     bulk = client.workflows.bulk_trigger_instance()
     bodies = [trigger_body(i) for i in range(250)]
@@ -116,10 +118,16 @@ async def test_invalid_records_fail_alone(api: respx.MockRouter, client: AsyncSu
     assert "use client.bulk_workflows" in failed[4].error
 
 
-async def test_partial_207_keeps_per_record_detail(api: respx.MockRouter, client: AsyncSuprsend) -> None:
+async def test_partial_207_keeps_per_record_detail(
+    api: respx.MockRouter, client: AsyncSuprsend
+) -> None:
     def per_record(rec: dict[str, Any], i: int) -> dict[str, Any]:
         if rec["data"]["rid"] % 3 == 0:
-            return {"status": "error", "status_code": 400, "error": {"message": f"bad {rec['data']['rid']}", "type": "x"}}
+            return {
+                "status": "error",
+                "status_code": 400,
+                "error": {"message": f"bad {rec['data']['rid']}", "type": "x"},
+            }
         return {"status": "success", "status_code": 202, "message_id": f"m{rec['data']['rid']}"}
 
     api.post("trigger/").mock(side_effect=bulk_answer(per_record))
@@ -133,7 +141,14 @@ async def test_partial_207_keeps_per_record_detail(api: respx.MockRouter, client
         (6, 400, "bad 6"),
     ]
     assert result.outcomes is not None
-    assert [o.message_id for o in result.outcomes if o.success] == ["m1", "m2", "m4", "m5", "m7", "m8"]
+    assert [o.message_id for o in result.outcomes if o.success] == [
+        "m1",
+        "m2",
+        "m4",
+        "m5",
+        "m7",
+        "m8",
+    ]
 
 
 async def test_all_failed_is_fail(api: respx.MockRouter, client: AsyncSuprsend) -> None:
@@ -145,7 +160,9 @@ async def test_all_failed_is_fail(api: respx.MockRouter, client: AsyncSuprsend) 
     assert {(f.code, f.error) for f in result.failed_records} == {(401, "bad signature")}
 
 
-async def test_per_record_transient_errors_retried_alone(api: respx.MockRouter, client: AsyncSuprsend) -> None:
+async def test_per_record_transient_errors_retried_alone(
+    api: respx.MockRouter, client: AsyncSuprsend
+) -> None:
     seen: dict[int, int] = {}
 
     def per_record(rec: dict[str, Any], i: int) -> dict[str, Any]:
@@ -163,14 +180,18 @@ async def test_per_record_transient_errors_retried_alone(api: respx.MockRouter, 
     assert route.call_count == 2
     second = json.loads(route.calls[1].request.content)
     assert [r["data"]["rid"] for r in second] == [2, 5]
-    first_keys = {r["data"]["rid"]: r["$idempotency_key"] for r in json.loads(route.calls[0].request.content)}
+    first_keys = {
+        r["data"]["rid"]: r["$idempotency_key"] for r in json.loads(route.calls[0].request.content)
+    }
     assert all(r["$idempotency_key"] == first_keys[r["data"]["rid"]] for r in second)
     assert result.outcomes is not None and result.outcomes[2].attempts == 2
 
 
 async def test_per_record_transient_errors_give_up(api: respx.MockRouter) -> None:
     api.post("trigger/").mock(
-        side_effect=bulk_answer(lambda rec, i: {"status": "error", "status_code": 500, "error": {"message": "down"}})
+        side_effect=bulk_answer(
+            lambda rec, i: {"status": "error", "status_code": 500, "error": {"message": "down"}}
+        )
     )
     async with AsyncSuprsend(KEY, SECRET, BASE, max_retries=1) as c:
         bulk = c.workflows.bulk_trigger_instance()
@@ -180,7 +201,9 @@ async def test_per_record_transient_errors_give_up(api: respx.MockRouter) -> Non
     assert api.calls.call_count == 2
 
 
-async def test_lost_answer_retried_with_same_keys(api: respx.MockRouter, client: AsyncSuprsend) -> None:
+async def test_lost_answer_retried_with_same_keys(
+    api: respx.MockRouter, client: AsyncSuprsend
+) -> None:
     processed: dict[str, int] = {}
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -199,7 +222,9 @@ async def test_lost_answer_retried_with_same_keys(api: respx.MockRouter, client:
     assert set(processed.values()) == {2}
 
 
-async def test_whole_request_failure_reported_per_record(api: respx.MockRouter, client: AsyncSuprsend) -> None:
+async def test_whole_request_failure_reported_per_record(
+    api: respx.MockRouter, client: AsyncSuprsend
+) -> None:
     api.post("trigger/").mock(side_effect=httpx.ConnectError("refused"))
     bulk = client.workflows.bulk_trigger_instance()
     bulk.append(*[trigger_body(i) for i in range(150)])
@@ -215,7 +240,10 @@ async def test_whole_request_failure_reported_per_record(api: respx.MockRouter, 
         (httpx.Response(207, text="not json"), "was not a JSON object"),
         (httpx.Response(200, json="Accepted"), "was not a JSON object"),
         (httpx.Response(207, json={"status": "success"}), "had no 'records' list"),
-        (httpx.Response(207, json={"records": [{"status": "success"}]}), "listed 1 records for 3 sent"),
+        (
+            httpx.Response(207, json={"records": [{"status": "success"}]}),
+            "listed 1 records for 3 sent",
+        ),
         (httpx.Response(207, content=b""), "was not a JSON object"),
     ],
 )
@@ -231,7 +259,12 @@ async def test_malformed_2xx_never_raises(
 
 
 async def test_odd_record_entries(api: respx.MockRouter, client: AsyncSuprsend) -> None:
-    records = ["weird", {"status_code": 202}, {"status_code": 404, "message": "no such workflow"}, {"status": "error"}]
+    records = [
+        "weird",
+        {"status_code": 202},
+        {"status_code": 404, "message": "no such workflow"},
+        {"status": "error"},
+    ]
     api.post("trigger/").respond(207, json={"records": records})
     bulk = client.workflows.bulk_trigger_instance()
     bulk.append(*[trigger_body(i) for i in range(4)])
@@ -243,7 +276,9 @@ async def test_odd_record_entries(api: respx.MockRouter, client: AsyncSuprsend) 
     ]
 
 
-async def test_trigger_twice_sends_nothing_twice(api: respx.MockRouter, client: AsyncSuprsend) -> None:
+async def test_trigger_twice_sends_nothing_twice(
+    api: respx.MockRouter, client: AsyncSuprsend
+) -> None:
     route = api.post("trigger/").mock(side_effect=bulk_answer())
     bulk = client.workflows.bulk_trigger_instance()
     bulk.append(*[trigger_body(i) for i in range(5)])
@@ -257,7 +292,9 @@ async def test_trigger_twice_sends_nothing_twice(api: respx.MockRouter, client: 
     assert (third.total, third.success) == (6, 6)
 
 
-async def test_concurrent_triggers_of_one_instance(api: respx.MockRouter, client: AsyncSuprsend) -> None:
+async def test_concurrent_triggers_of_one_instance(
+    api: respx.MockRouter, client: AsyncSuprsend
+) -> None:
     route = api.post("trigger/").mock(side_effect=bulk_answer())
     bulk = client.workflows.bulk_trigger_instance()
     bulk.append(*[trigger_body(i) for i in range(50)])
@@ -267,7 +304,9 @@ async def test_concurrent_triggers_of_one_instance(api: respx.MockRouter, client
     assert route.call_count == 1
 
 
-async def test_cancellation_leaves_truthful_account(api: respx.MockRouter, client: AsyncSuprsend) -> None:
+async def test_cancellation_leaves_truthful_account(
+    api: respx.MockRouter, client: AsyncSuprsend
+) -> None:
     calls = 0
 
     async def answer(request: httpx.Request) -> httpx.Response:
@@ -305,7 +344,10 @@ async def test_legacy_bulk(api: respx.MockRouter, client: AsyncSuprsend) -> None
         "notification_category": "promotional",
         "users": [{"distinct_id": "u"}],
     }
-    bulk.append(*[Workflow(dict(body), brand_id="b") for _ in range(120)], WorkflowTriggerRequest(trigger_body()))
+    bulk.append(
+        *[Workflow(dict(body), brand_id="b") for _ in range(120)],
+        WorkflowTriggerRequest(trigger_body()),
+    )
     result = await bulk.trigger()
     assert route.call_count == 2
     assert (result.success, result.failure) == (120, 1)
@@ -315,7 +357,9 @@ async def test_legacy_bulk(api: respx.MockRouter, client: AsyncSuprsend) -> None
 # -- streaming -------------------------------------------------------------------------
 
 
-async def test_streaming_from_sync_generator_with_bounded_read_ahead(api: respx.MockRouter, client: AsyncSuprsend) -> None:
+async def test_streaming_from_sync_generator_with_bounded_read_ahead(
+    api: respx.MockRouter, client: AsyncSuprsend
+) -> None:
     pulled = 0
     max_ahead = 0
     settled = 0
@@ -350,7 +394,9 @@ async def test_streaming_from_sync_generator_with_bounded_read_ahead(api: respx.
     assert max_ahead <= (4 + 4 + 1) * 100 + 64 + 100
 
 
-async def test_streaming_from_async_generator_with_progress(api: respx.MockRouter, client: AsyncSuprsend) -> None:
+async def test_streaming_from_async_generator_with_progress(
+    api: respx.MockRouter, client: AsyncSuprsend
+) -> None:
     api.post("trigger/").mock(side_effect=bulk_answer())
     progress: list[BulkProgress] = []
 
@@ -370,20 +416,31 @@ async def test_streaming_from_async_generator_with_progress(api: respx.MockRoute
 async def test_streaming_list_knows_its_total(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     api.post("trigger/").mock(side_effect=bulk_answer())
     progress: list[BulkProgress] = []
-    await client.workflows.bulk_trigger([trigger_body(i) for i in range(150)], on_progress=progress.append)
+    await client.workflows.bulk_trigger(
+        [trigger_body(i) for i in range(150)], on_progress=progress.append
+    )
     assert progress[-1].total == 150 and progress[-1].fraction == 1.0
 
 
-async def test_idempotency_keys_derived_from_a_field(api: respx.MockRouter, client: AsyncSuprsend) -> None:
+async def test_idempotency_keys_derived_from_a_field(
+    api: respx.MockRouter, client: AsyncSuprsend
+) -> None:
     route = api.post("trigger/").mock(side_effect=bulk_answer())
-    records = [{**trigger_body(i), "data": {"rid": i, "order": {"id": f"ord-{i}"}}} for i in range(3)]
+    records = [
+        {**trigger_body(i), "data": {"rid": i, "order": {"id": f"ord-{i}"}}} for i in range(3)
+    ]
     records.append(trigger_body(3))
     result = await client.workflows.bulk_trigger(records, idempotency_key_from="data.order.id")
     sent = json.loads(route.calls.last.request.content)
     assert [r["$idempotency_key"] for r in sent] == ["ord-0", "ord-1", "ord-2"]
     assert result.failure == 1 and "data.order.id: is missing" in result.failed_records[0].error
-    await client.workflows.bulk_trigger(records[:2], idempotency_key_from=lambda b: f"x-{b['data']['rid']}")
-    assert [r["$idempotency_key"] for r in json.loads(route.calls.last.request.content)] == ["x-0", "x-1"]
+    await client.workflows.bulk_trigger(
+        records[:2], idempotency_key_from=lambda b: f"x-{b['data']['rid']}"
+    )
+    assert [r["$idempotency_key"] for r in json.loads(route.calls.last.request.content)] == [
+        "x-0",
+        "x-1",
+    ]
     r2 = await client.workflows.bulk_trigger([trigger_body(1)], idempotency_key_from=lambda b: None)
     assert r2.failure == 1
 
@@ -401,7 +458,9 @@ async def test_concurrency_is_bounded(api: respx.MockRouter, client: AsyncSuprse
         return bulk_answer()(request)
 
     api.post("trigger/").mock(side_effect=answer)
-    result = await client.workflows.bulk_trigger([trigger_body(i) for i in range(2000)], concurrency=5)
+    result = await client.workflows.bulk_trigger(
+        [trigger_body(i) for i in range(2000)], concurrency=5
+    )
     assert result.success == 2000 and peak == 5
     with pytest.raises(ValueError, match="concurrency"):
         await client.workflows.bulk_trigger([], concurrency=0)
@@ -410,14 +469,18 @@ async def test_concurrency_is_bounded(api: respx.MockRouter, client: AsyncSuprse
 async def test_rate_limit_spaces_requests(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     api.post("trigger/").mock(side_effect=bulk_answer())
     started = anyio.current_time()
-    await client.workflows.bulk_trigger([trigger_body(i) for i in range(300)], max_records_per_second=1000)
+    await client.workflows.bulk_trigger(
+        [trigger_body(i) for i in range(300)], max_records_per_second=1000
+    )
     # 300 records at 1000/s: the third request may start no sooner than 0.2 s in.
     assert anyio.current_time() - started >= 0.19
     with pytest.raises(ValueError, match="max_records_per_second"):
         await client.workflows.bulk_trigger([trigger_body(1)], max_records_per_second=-1)
 
 
-async def test_429_pauses_every_worker(api: respx.MockRouter, client: AsyncSuprsend, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_429_pauses_every_worker(
+    api: respx.MockRouter, client: AsyncSuprsend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import suprsend_async._retry as retry_mod
 
     monkeypatch.setattr(retry_mod, "_waits_disabled", 0)
@@ -435,7 +498,9 @@ async def test_429_pauses_every_worker(api: respx.MockRouter, client: AsyncSuprs
 
     api.post("trigger/").mock(side_effect=answer)
     started = anyio.current_time()
-    result = await client.workflows.bulk_trigger([trigger_body(i) for i in range(1000)], concurrency=1)
+    result = await client.workflows.bulk_trigger(
+        [trigger_body(i) for i in range(1000)], concurrency=1
+    )
     assert result.success == 1000
     # After the 429 at t0 nothing at all went out for the advised 0.3 s.
     assert times[1] - started >= 0.29
@@ -443,12 +508,19 @@ async def test_429_pauses_every_worker(api: respx.MockRouter, client: AsyncSuprs
 
 async def test_legacy_streaming(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     api.post(f"{KEY}/trigger/").respond(202, json={})
-    body = {"name": "wf", "template": "tpl", "notification_category": "system", "users": [{"distinct_id": "u"}]}
+    body = {
+        "name": "wf",
+        "template": "tpl",
+        "notification_category": "system",
+        "users": [{"distinct_id": "u"}],
+    }
     result = await client.bulk_workflows.bulk_trigger([body] * 5, keep_failed_records=False)
     assert result.success == 5
 
 
-async def test_bulk_response_repr_and_dict_reads(api: respx.MockRouter, client: AsyncSuprsend) -> None:
+async def test_bulk_response_repr_and_dict_reads(
+    api: respx.MockRouter, client: AsyncSuprsend
+) -> None:
     api.post("trigger/").respond(400, json={"message": "no"})
     bulk = client.workflows.bulk_trigger_instance()
     bulk.append(*[trigger_body(i) for i in range(5)])

@@ -66,7 +66,13 @@ async def test_trigger_success(api: respx.MockRouter, client: AsyncSuprsend) -> 
     with pytest.raises(KeyError):
         result["headers"]
     sent = body_of(route.calls.last.request)
-    assert sent == {**BODY, "data": {}, "tenant_id": "t1", "$idempotency_key": "k1", "cancellation_key": "c1"}
+    assert sent == {
+        **BODY,
+        "data": {},
+        "tenant_id": "t1",
+        "$idempotency_key": "k1",
+        "cancellation_key": "c1",
+    }
     assert body == BODY  # the caller's dict was not touched, even by a successful trigger
     assert result.raise_for_status() is result
     assert "msg-1" in repr(result)
@@ -80,7 +86,9 @@ async def test_plain_dict_accepted(api: respx.MockRouter, client: AsyncSuprsend)
 
 async def test_legacy_trigger(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     route = api.post(f"{KEY}/trigger/").respond(202, json="Accepted - OK")
-    result = await client.trigger_workflow(Workflow(LEGACY, idempotency_key="k", brand_id="default"))
+    result = await client.trigger_workflow(
+        Workflow(LEGACY, idempotency_key="k", brand_id="default")
+    )
     assert result.success and result.message == "Accepted - OK" and result.message_id is None
     sent = body_of(route.calls.last.request)
     assert sent["brand_id"] == "default" and sent["$idempotency_key"] == "k"
@@ -98,7 +106,12 @@ async def test_validation_error_sends_nothing(api: respx.MockRouter, client: Asy
 @pytest.mark.parametrize(
     ("status", "kwargs", "message", "error_cls"),
     [
-        (400, {"json": {"status": "fail", "message": "bad workflow"}}, "bad workflow", BadRequestError),
+        (
+            400,
+            {"json": {"status": "fail", "message": "bad workflow"}},
+            "bad workflow",
+            BadRequestError,
+        ),
         (
             422,
             {"json": {"status": "error", "error": {"message": "nope", "type": "validation"}}},
@@ -194,7 +207,9 @@ async def test_idempotency_keys_can_be_turned_off(api: respx.MockRouter) -> None
     assert result.idempotency_key is None
 
 
-async def test_retry_after_honoured(api: respx.MockRouter, client: AsyncSuprsend, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_retry_after_honoured(
+    api: respx.MockRouter, client: AsyncSuprsend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import suprsend_async._retry as retry_mod
 
     monkeypatch.setattr(retry_mod, "_waits_disabled", 0)
@@ -217,7 +232,9 @@ async def test_retry_after_honoured(api: respx.MockRouter, client: AsyncSuprsend
 
 
 async def test_retry_after_above_cap_returns_the_429(api: respx.MockRouter) -> None:
-    route = api.post("trigger/").respond(429, headers={"Retry-After": "3600"}, json={"message": "slow down"})
+    route = api.post("trigger/").respond(
+        429, headers={"Retry-After": "3600"}, json={"message": "slow down"}
+    )
     async with AsyncSuprsend(KEY, SECRET, BASE, retry_policy=RetryPolicy(max_retry_after=60)) as c:
         result = await c.workflows.trigger(BODY)
     assert route.call_count == 1
@@ -305,7 +322,7 @@ def test_default_base_url() -> None:
 
 
 def test_configuration_errors() -> None:
-    with pytest.raises(ConfigurationError, match="workspace_key .*SUPRSEND_WORKSPACE_KEY"):
+    with pytest.raises(ConfigurationError, match=r"workspace_key \(or the SUPRSEND_WORKSPACE_KEY"):
         AsyncSuprsend(workspace_secret="s")
     with pytest.raises(ConfigurationError, match="workspace_secret"):
         AsyncSuprsend("k")
@@ -336,7 +353,9 @@ async def test_debug_logs_hold_no_secrets_or_bodies(
     assert SECRET not in repr(result)
 
 
-async def test_bodies_logged_only_when_asked(api: respx.MockRouter, caplog: pytest.LogCaptureFixture) -> None:
+async def test_bodies_logged_only_when_asked(
+    api: respx.MockRouter, caplog: pytest.LogCaptureFixture
+) -> None:
     api.post("trigger/").respond(202, json={})
     caplog.set_level(logging.DEBUG, logger="suprsend_async")
     async with AsyncSuprsend(KEY, SECRET, BASE, log_bodies=True) as c:

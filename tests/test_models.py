@@ -93,7 +93,7 @@ def test_guide_sample_payload_is_valid_and_sent_as_given() -> None:
     )
     prepared = req.prepare()
     sent = json.loads(prepared.content)
-    assert GUIDE_TRIGGER == original  # the caller's dict is untouched
+    assert original == GUIDE_TRIGGER  # the caller's dict is untouched
     assert sent["tenant_id"] == "tenant_id1"
     assert sent["$idempotency_key"] == "_unique_identifier_of_the_request_"
     assert sent["recipients"] == GUIDE_TRIGGER["recipients"]
@@ -185,7 +185,9 @@ def test_every_problem_is_listed_by_path() -> None:
     assert "recipients[1].$sms[0]: must start with +<country code> followed by the number" in errors
     assert "recipients[1].$email[0]: must be an e-mail address like name@example.com" in errors
     assert any(e.startswith("recipients[1].$timezone: must be an IANA") for e in errors)
-    assert any(e.startswith("recipients[1].$preferred_language: must be a two-letter") for e in errors)
+    assert any(
+        e.startswith("recipients[1].$preferred_language: must be a two-letter") for e in errors
+    )
     assert any(e.startswith("recipients[1].$channels[0]: must be one of") for e in errors)
     assert (
         "recipients[2]: must be a distinct_id string, a user object or an object recipient"
@@ -261,7 +263,9 @@ def test_push_rules() -> None:
             ],
         }
     )
-    assert any(e.startswith("recipients[0].$androidpush[0].provider: must be one of") for e in errors)
+    assert any(
+        e.startswith("recipients[0].$androidpush[0].provider: must be one of") for e in errors
+    )
     assert "recipients[0].$iospush[0].token: must not be empty" in errors
     assert "recipients[0].$webpush[0]: must be a non-empty object" in errors
 
@@ -348,8 +352,8 @@ def test_typed_models_build_the_same_body() -> None:
                 timezone="Europe/Paris",
                 slack=Slack(channel="C123", access_token="xoxb-1"),
                 androidpush=[AndroidPush(token="t", provider="fcm")],
-                ms_teams=MsTeams(incoming_webhook={"url": "https://x.example/"}),  # type: ignore[arg-type]
-                plan="pro",  # type: ignore[call-arg]
+                ms_teams=MsTeams(incoming_webhook={"url": "https://x.example/"}),
+                plan="pro",
             ),
             ObjectRecipient(object_type="teams", id="finance"),
             "u2",
@@ -403,7 +407,7 @@ def test_legacy_guide_body() -> None:
     original = copy.deepcopy(LEGACY)
     wf = Workflow(body=LEGACY, idempotency_key="__uniq_request_id__", brand_id="default")
     sent = json.loads(wf.prepare().content)
-    assert LEGACY == original
+    assert original == LEGACY
     assert sent["brand_id"] == "default"
     assert sent["$idempotency_key"] == "__uniq_request_id__"
     assert sent["users"] == LEGACY["users"]
@@ -448,7 +452,7 @@ def test_legacy_push_tokens_may_be_strings_and_typed_build() -> None:
         name="wf",
         template="tpl",
         notification_category="system",
-        users=[LegacyUser(distinct_id="u", androidpush=["tok"], iospush="tok2")],  # type: ignore[arg-type]
+        users=[LegacyUser(distinct_id="u", androidpush=["tok"], iospush="tok2")],
         delivery=Delivery(smart=False, success="seen"),
         delay=30,
     )

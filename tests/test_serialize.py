@@ -86,7 +86,10 @@ def test_unencodable_type_named() -> None:
 def test_non_ascii_is_sent_as_utf8_and_sized_by_bytes() -> None:
     content = encode({"name": "Zoë 日本"})
     assert "Zoë 日本".encode() in content
-    assert apparent_size(content) == len(json.dumps({"name": "Zoë 日本"}, ensure_ascii=False).encode()) + 200
+    assert (
+        apparent_size(content)
+        == len(json.dumps({"name": "Zoë 日本"}, ensure_ascii=False).encode()) + 200
+    )
 
 
 def test_encoding_matches_the_apparent_size_rule() -> None:

@@ -157,7 +157,9 @@ def test_callback_calling_the_client_back_is_refused(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_ctrl_c_cancels_a_bulk_and_keeps_an_account(api: respx.MockRouter, sync_client: Suprsend) -> None:
+def test_ctrl_c_cancels_a_bulk_and_keeps_an_account(
+    api: respx.MockRouter, sync_client: Suprsend
+) -> None:
     started = threading.Event()
 
     async def slow(request: httpx.Request) -> httpx.Response:

@@ -1,0 +1,461 @@
+"""The emulator's state and protocol logic, free of I/O: auth checks, body handling, faults.
+
+The Starlette app (``_app``) only moves bytes between the socket and these functions, so the
+rules here are the whole behaviour of the emulated service.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import random
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from .._models import WorkflowBody, WorkflowTriggerBody
+from .._serialize import MAX_APPARENT_SIZE, SIZE_ALLOWANCE, field_errors_from_pydantic
+
+__all__ = [
+    "DEFAULT_WORKSPACE_KEY",
+    "DEFAULT_WORKSPACE_SECRET",
+    "Answer",
+    "AttachmentInfo",
+    "EmulatorConfig",
+    "EmulatorState",
+    "Faults",
+    "TriggerRecord",
+]
+
+DEFAULT_WORKSPACE_KEY = "emulator_workspace_key"
+DEFAULT_WORKSPACE_SECRET = "emulator_workspace_secret"
+MAX_RECORDS = 100
+CLOCK_SKEW = 15 * 60  # seconds a request's Date may differ from the emulator's clock
+IDEMPOTENCY_WINDOW = 24 * 3600
+
+Api = Literal["trigger", "legacy"]
+
+
+@dataclass
+class Faults:
+    """Faults to inject, each at a rate between 0 and 1 (per request, or per record).
+
+    * ``latency_ms`` (+ up to ``latency_jitter_ms``): added before answering;
+    * ``rate_429``: answer 429 with ``Retry-After: retry_after`` without processing;
+    * ``rate_5xx``: answer ``status_5xx`` without processing;
+    * ``rate_record_5xx``: inside a 207, answer a record with 503 without processing it;
+    * ``rate_drop``: process the request, then drop the connection without answering;
+    * ``drop_next``: drop the next N trigger requests that way, whatever the rates say;
+    * ``seed``: makes the sequence of injected faults repeatable.
+    """
+
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    rate_429: float = 0.0
+    retry_after: float = 1.0
+    rate_5xx: float = 0.0
+    status_5xx: int = 503
+    rate_record_5xx: float = 0.0
+    rate_drop: float = 0.0
+    drop_next: int = 0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("rate_429", "rate_5xx", "rate_record_5xx", "rate_drop"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, not {value}")
+        if self.drop_next < 0:
+            raise ValueError("drop_next must be >= 0")
+        if self.latency_ms < 0 or self.latency_jitter_ms < 0 or self.retry_after < 0:
+            raise ValueError("latency and retry_after must be >= 0")
+        if not 500 <= self.status_5xx <= 599:
+            raise ValueError("status_5xx must be a 5xx status")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Faults:
+        """Faults from a JSON object; unknown keys are refused by name."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(unknown)}")
+        return cls(**values)
+
+    @property
+    def any(self) -> bool:
+        """Whether any fault or latency is switched on."""
+        return bool(
+            self.latency_ms
+            or self.latency_jitter_ms
+            or self.rate_429
+            or self.rate_5xx
+            or self.rate_record_5xx
+            or self.rate_drop
+            or self.drop_next
+        )
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Credentials the emulator accepts, and whether it runs in fast (benchmark) mode.
+
+    ``fast`` checks signatures and counts records but neither validates nor stores them, so a
+    benchmark measures the client rather than the emulator.
+    """
+
+    workspace_key: str = DEFAULT_WORKSPACE_KEY
+    workspace_secret: str = DEFAULT_WORKSPACE_SECRET
+    api_key: str | None = None
+    workspace_uid: str | None = None
+    fast: bool = False
+
+    def __repr__(self) -> str:
+        return (
+            f"EmulatorConfig(workspace_key={self.workspace_key!r}, workspace_secret=<hidden>,"
+            f" api_key={'<hidden>' if self.api_key else None},"
+            f" workspace_uid={self.workspace_uid!r}, fast={self.fast})"
+        )
+
+
+@dataclass(frozen=True)
+class AttachmentInfo:
+    """An attachment the emulator decoded from ``data.$attachments``."""
+
+    filename: str | None
+    content_type: str | None
+    size: int | None
+    sha256: str | None
+    url: str | None
+
+
+@dataclass(frozen=True)
+class TriggerRecord:
+    """One trigger the emulator accepted (a bulk request gives one per record)."""
+
+    message_id: str
+    api: Api
+    path: str
+    workflow: str | None
+    body: dict[str, Any]
+    tenant_id: str | None
+    idempotency_key: str | None
+    received_at: str
+    attachments: tuple[AttachmentInfo, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as ``GET /_emulator/triggers`` returns it."""
+        out = asdict(self)
+        out["attachments"] = [asdict(a) for a in self.attachments]
+        return out
+
+
+@dataclass
+class Answer:
+    """What to send back: status, JSON body, extra headers."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _fail(status: int, message: str, kind: str = "error") -> Answer:
+    return Answer(status, {"status": "error", "error": {"message": message, "type": kind}})
+
+
+def _record_error(status: int, message: str, kind: str) -> dict[str, Any]:
+    return {"status": "error", "status_code": status, "error": {"message": message, "type": kind}}
+
+
+def apparent_size(record: Any) -> int:
+    """The service's apparent-size rule, applied to a record as received."""
+    return len(json.dumps(record, ensure_ascii=False).encode()) + SIZE_ALLOWANCE
+
+
+def _decode_attachments(body: Mapping[str, Any]) -> tuple[AttachmentInfo, ...]:
+    data = body.get("data")
+    items = data.get("$attachments") if isinstance(data, Mapping) else None
+    if not isinstance(items, list):
+        return ()
+    out = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        raw = item.get("data")
+        size = digest = None
+        if isinstance(raw, str):
+            try:
+                decoded = base64.b64decode(raw, validate=True)
+            except ValueError:
+                decoded = None
+            if decoded is not None:
+                size, digest = len(decoded), hashlib.sha256(decoded).hexdigest()
+        out.append(
+            AttachmentInfo(
+                filename=item.get("filename"),
+                content_type=item.get("contentType"),
+                size=size,
+                sha256=digest,
+                url=item.get("url"),
+            )
+        )
+    return tuple(out)
+
+
+class EmulatorState:
+    """Everything the emulator remembers; safe to read from other threads."""
+
+    def __init__(self, config: EmulatorConfig, faults: Faults | None = None) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self.set_faults(faults or Faults())
+        self.reset()
+
+    # -- inspection ---------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget recorded triggers, idempotency keys and counters."""
+        with self._lock:
+            self.triggers: list[TriggerRecord] = []
+            self._seen_keys: dict[str, tuple[str, float]] = {}
+            self.stats: dict[str, int] = dict.fromkeys(
+                (
+                    "requests",
+                    "records_received",
+                    "records_accepted",
+                    "duplicates_skipped",
+                    "rejected_auth",
+                    "rejected_invalid",
+                    "injected_429",
+                    "injected_5xx",
+                    "injected_record_5xx",
+                    "injected_drop",
+                ),
+                0,
+            )
+            self.accepted_by_key: dict[str, int] = {}
+
+    def set_faults(self, faults: Faults) -> None:
+        """Switch fault injection to ``faults`` (applies to the next request)."""
+        self.faults = replace(faults)  # a copy: drop_next counts down here, not in the caller's
+        self._rng = random.Random(faults.seed)
+
+    def roll(self, rate: float) -> bool:
+        """True with probability ``rate`` (from the seeded generator)."""
+        return rate > 0 and self._rng.random() < rate
+
+    def take_drop(self) -> bool:
+        """Whether to drop this request: one of ``drop_next`` or by ``rate_drop``."""
+        with self._lock:
+            if self.faults.drop_next > 0:
+                self.faults.drop_next -= 1
+                return True
+        return self.roll(self.faults.rate_drop)
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.stats[key] += n
+
+    def snapshot(self) -> list[TriggerRecord]:
+        with self._lock:
+            return list(self.triggers)
+
+    # -- authentication -----------------------------------------------------------------
+
+    def authenticate(
+        self,
+        method: str,
+        uri: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        path_workspace: str | None,
+        now: float | None = None,
+    ) -> Answer | None:
+        """``None`` when the request is authentic, else the 401 to send."""
+        auth = headers.get("authorization", "")
+        cfg = self.config
+        if auth.startswith("Bearer "):
+            if cfg.api_key is None or not hmac.compare_digest(auth[7:], cfg.api_key):
+                return self._unauthorized("invalid API key")
+            uid = headers.get("x-ss-wsuid")
+            if uid is not None and uid != cfg.workspace_uid:
+                return self._unauthorized("X-SS-WSUID does not match the API key's workspace")
+            expected_segment = cfg.workspace_uid
+        else:
+            key, sep, signature = auth.partition(":")
+            if not sep or not signature:
+                return self._unauthorized("missing or malformed Authorization header")
+            if not hmac.compare_digest(key, cfg.workspace_key):
+                return self._unauthorized("unknown workspace key")
+            date = headers.get("date", "")
+            try:
+                sent = parsedate_to_datetime(date).timestamp()
+            except (TypeError, ValueError, IndexError):
+                return self._unauthorized("missing or malformed Date header")
+            if abs((time.time() if now is None else now) - sent) > CLOCK_SKEW:
+                return self._unauthorized("Date header is more than 15 minutes off")
+            digest = hashlib.md5(body, usedforsecurity=False).hexdigest() if body else ""
+            message = "\n".join(
+                (method, digest, headers.get("content-type", ""), date, uri)
+            ).encode()
+            expected = base64.b64encode(
+                hmac.digest(cfg.workspace_secret.encode(), message, "sha256")
+            ).decode()
+            if not hmac.compare_digest(signature, expected):
+                return self._unauthorized("signature mismatch")
+            expected_segment = cfg.workspace_key
+        if path_workspace is not None and path_workspace != expected_segment:
+            return self._unauthorized("the workspace in the path does not match the credentials")
+        return None
+
+    def _unauthorized(self, message: str) -> Answer:
+        self.count("rejected_auth")
+        return Answer(401, {"status": "fail", "message": message})
+
+    # -- triggers -----------------------------------------------------------------------
+
+    def handle(self, api: Api, path: str, body: bytes) -> Answer:
+        """Handle an authenticated trigger request body."""
+        self.count("requests")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            self.count("rejected_invalid")
+            return _fail(400, "request body is not valid JSON", "invalid_json")
+        if self.config.fast:
+            return self._fast(payload)
+        if isinstance(payload, dict):
+            self.count("records_received")
+            return self._single(api, path, payload)
+        if isinstance(payload, list):
+            return self._bulk(api, path, payload)
+        self.count("rejected_invalid")
+        return _fail(400, "request body must be a JSON object or array", "invalid_json")
+
+    def _fast(self, payload: Any) -> Answer:
+        n = len(payload) if isinstance(payload, list) else 1
+        self.count("records_received", n)
+        self.count("records_accepted", n)
+        if isinstance(payload, list):
+            first = next(self._ids)
+            records = [
+                {"status": "success", "status_code": 202, "message_id": f"fast-{first}-{i}"}
+                for i in range(n)
+            ]
+            return Answer(207, {"status": "success", "records": records})
+        return Answer(202, {"status": "success", "message_id": f"fast-{next(self._ids)}"})
+
+    def _check(self, api: Api, record: Any) -> tuple[int, str] | None:
+        """``(status, message)`` when a record must be refused, else ``None``."""
+        if not isinstance(record, dict):
+            return 400, "each record must be a JSON object"
+        size = apparent_size(record)
+        if size > MAX_APPARENT_SIZE:
+            return 413, f"body too big: apparent size {size} bytes is over {MAX_APPARENT_SIZE}"
+        model: type[BaseModel] = WorkflowBody if api == "legacy" else WorkflowTriggerBody
+        try:
+            model.model_validate(record, by_alias=True, by_name=False)
+        except ValidationError as exc:
+            return 400, "; ".join(str(e) for e in field_errors_from_pydantic(exc))
+        return None
+
+    def _accept(self, api: Api, path: str, record: dict[str, Any]) -> tuple[str, bool]:
+        """Process one valid record; ``(message_id, duplicate)``."""
+        key = record.get("$idempotency_key")
+        key = key.strip() if isinstance(key, str) and key.strip() else None
+        now = time.time()
+        with self._lock:
+            if key is not None:
+                seen = self._seen_keys.get(key)
+                if seen is not None and now - seen[1] < IDEMPOTENCY_WINDOW:
+                    self.stats["duplicates_skipped"] += 1
+                    return seen[0], True
+            message_id = f"emu-{next(self._ids):08d}"
+            if key is not None:
+                self._seen_keys[key] = (message_id, now)
+                self.accepted_by_key[key] = self.accepted_by_key.get(key, 0) + 1
+            self.stats["records_accepted"] += 1
+            workflow = record.get("workflow") if api == "trigger" else record.get("name")
+            self.triggers.append(
+                TriggerRecord(
+                    message_id=message_id,
+                    api=api,
+                    path=path,
+                    workflow=workflow if isinstance(workflow, str) else None,
+                    body=record,
+                    tenant_id=record.get("tenant_id"),
+                    idempotency_key=key,
+                    received_at=datetime.fromtimestamp(now, UTC).isoformat(),
+                    attachments=_decode_attachments(record),
+                )
+            )
+        return message_id, False
+
+    def _single(self, api: Api, path: str, record: dict[str, Any]) -> Answer:
+        problem = self._check(api, record)
+        if problem is not None:
+            self.count("rejected_invalid")
+            status, message = problem
+            return _fail(status, message, "validation_error" if status == 400 else "too_large")
+        message_id, _ = self._accept(api, path, record)
+        if api == "legacy":
+            return Answer(202, "Accepted - OK")
+        return Answer(202, {"status": "success", "message_id": message_id})
+
+    def _bulk(self, api: Api, path: str, records: list[Any]) -> Answer:
+        self.count("records_received", len(records))
+        if not records:
+            self.count("rejected_invalid")
+            return _fail(400, "a bulk request needs at least one record", "validation_error")
+        if len(records) > MAX_RECORDS:
+            self.count("rejected_invalid")
+            return _fail(
+                413, f"at most {MAX_RECORDS} records per request, got {len(records)}", "too_large"
+            )
+        total = sum(apparent_size(r) for r in records)
+        if total > MAX_APPARENT_SIZE:
+            self.count("rejected_invalid")
+            return _fail(
+                413,
+                f"records' apparent size {total} bytes is over {MAX_APPARENT_SIZE}",
+                "too_large",
+            )
+        if api == "legacy":
+            return self._legacy_bulk(path, records)
+        out = []
+        for record in records:
+            problem = self._check(api, record)
+            if problem is not None:
+                self.count("rejected_invalid")
+                status, message = problem
+                out.append(_record_error(status, message, "validation_error"))
+            elif self.roll(self.faults.rate_record_5xx):
+                self.count("injected_record_5xx")
+                out.append(_record_error(503, "temporarily unavailable", "server_error"))
+            else:
+                message_id, _ = self._accept(api, path, record)
+                out.append({"status": "success", "status_code": 202, "message_id": message_id})
+        return Answer(207, {"status": "success", "records": out})
+
+    def _legacy_bulk(self, path: str, records: list[Any]) -> Answer:
+        # The legacy endpoint answers for the request as a whole: all accepted, or none.
+        problems = []
+        for i, record in enumerate(records):
+            problem = self._check("legacy", record)
+            if problem is not None:
+                problems.append(f"record {i}: {problem[1]}")
+        if problems:
+            self.count("rejected_invalid", len(records))
+            return _fail(400, "; ".join(problems), "validation_error")
+        for record in records:
+            self._accept("legacy", path, record)
+        return Answer(202, {"status": "success"})

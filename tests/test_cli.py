@@ -1,0 +1,220 @@
+"""The command line against the emulator: trigger, bulk (with resume), help, demo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from suprsend_async.cli import build_parser, main
+from suprsend_async.emulator import Emulator
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def env(suprsend_env: Emulator) -> Emulator:
+    return suprsend_env
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def body(i: int) -> dict[str, Any]:
+    return {"workflow": "wf", "recipients": [f"user-{i}"], "data": {"rid": i}}
+
+
+def test_trigger_object(env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "one.json"
+    f.write_text(json.dumps(body(1)))
+    assert main(["trigger", str(f), "--tenant-id", "t9", "--idempotency-key", "cli-1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["success"] is True and out["idempotency_key"] == "cli-1"
+    assert env.triggers[0].tenant_id == "t9"
+
+
+def test_trigger_legacy_and_list(
+    env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    legacy = {
+        "name": "wf",
+        "template": "tpl",
+        "notification_category": "system",
+        "users": [{"distinct_id": "u"}],
+    }
+    f = tmp_path / "legacy.json"
+    f.write_text(json.dumps(legacy))
+    assert main(["trigger", str(f)]) == 0
+    assert env.triggers[-1].api == "legacy"
+    f.write_text(json.dumps([body(i) for i in range(3)] + [{"workflow": ""}]))
+    capsys.readouterr()
+    assert main(["trigger", str(f)]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert (out["total"], out["success"], out["failure"]) == (4, 3, 1)
+    f.write_text(json.dumps([legacy, legacy]))
+    assert main(["trigger", str(f)]) == 0
+
+
+def test_trigger_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["trigger", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    monkeypatch.setenv("SUPRSEND_WORKSPACE_KEY", "k")
+    monkeypatch.setenv("SUPRSEND_WORKSPACE_SECRET", "s")
+    assert main(["trigger", str(bad)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    monkeypatch.delenv("SUPRSEND_WORKSPACE_KEY")
+    bad.write_text(json.dumps(body(1)))
+    assert main(["trigger", str(bad)]) == 2
+    assert "SUPRSEND_WORKSPACE_KEY" in capsys.readouterr().err
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text(json.dumps({"workflow": "w", "recipients": []}))
+    monkeypatch.setenv("SUPRSEND_WORKSPACE_KEY", "k")
+    assert main(["trigger", str(invalid), "--base-url", "http://127.0.0.1:9/"]) == 2
+    assert "recipients: must have at least 1 item" in capsys.readouterr().err
+
+
+def test_trigger_api_key_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Emulator(api_key="ak", workspace_uid="uid") as emu:
+        f = tmp_path / "one.json"
+        f.write_text(json.dumps(body(1)))
+        code = main(
+            [
+                "trigger",
+                str(f),
+                "--workspace-uid",
+                "uid",
+                "--api-key",
+                "ak",
+                "--base-url",
+                emu.base_url,
+            ]
+        )
+        assert code == 0 and len(emu.triggers) == 1
+
+
+def test_failed_trigger_exit_code(
+    env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.set_faults(rate_5xx=1.0)
+    f = tmp_path / "one.json"
+    f.write_text(json.dumps(body(1)))
+    assert main(["trigger", str(f), "--max-retries", "0"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["status_code"] == 503 and out["error_type"] == "http"
+
+
+def test_bulk_file_with_failures_out(
+    env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows: list[Any] = [body(i) for i in range(250)]
+    rows.insert(10, "{broken json")
+    rows.insert(20, {"workflow": "w", "recipients": []})
+    rows.insert(
+        30,
+        {
+            "name": "wf",
+            "template": "tpl",
+            "notification_category": "system",
+            "users": [{"distinct_id": "u"}],
+        },
+    )
+    src = write_jsonl(tmp_path / "records.jsonl", rows)
+    failed = tmp_path / "failed.jsonl"
+    assert main(["bulk", str(src), "--failed-out", str(failed), "--no-progress"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["records"], summary["success"], summary["failure"]) == (253, 250, 3)
+    lines = [json.loads(x) for x in failed.read_text().splitlines()]
+    assert sorted(x["line"] for x in lines) == [11, 21, 31]
+    assert any("not valid JSON" in x["error"] for x in lines)
+    assert any("recipients: must have at least 1 item" in x["error"] for x in lines)
+    assert len(env.triggers) == 250
+    # Refuses to silently run again over an existing journal.
+    assert main(["bulk", str(src), "--no-progress"]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_bulk_resume_sends_nothing_twice(
+    env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write_jsonl(tmp_path / "r.jsonl", [body(i) for i in range(500)])
+    journal = tmp_path / "r.jsonl.journal"
+    # Simulate an interrupted run: the first 200 lines were settled and journaled, and lines
+    # 201-300 were sent but their answers lost (processed, not journaled).
+    env.set_faults(rate_drop=0.0)
+    assert main(["bulk", str(src), "--no-progress"]) == 0
+    keys_before = dict(env.accepted_by_key)
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join(lines[:200]) + "\n")
+    capsys.readouterr()
+    assert main(["bulk", str(src), "--resume", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["skipped_already_done"] == 200 and summary["success"] == 300
+    # The 300 resent lines carried the same idempotency keys: nothing was processed twice.
+    assert env.accepted_by_key == keys_before
+    assert len(env.triggers) == 500
+    assert main(["bulk", str(src), "--restart", "--no-progress"]) == 0
+
+
+def test_bulk_legacy_file_and_key_field(
+    env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    legacy = {
+        "name": "wf",
+        "template": "tpl",
+        "notification_category": "system",
+        "users": [{"distinct_id": "u"}],
+    }
+    src = write_jsonl(tmp_path / "l.jsonl", [legacy] * 5 + [body(1)])
+    assert main(["bulk", str(src), "--no-progress"]) == 1
+    assert len(env.triggers) == 5
+    rows = [{**body(i), "data": {"order_id": f"ord-{i}"}} for i in range(3)]
+    src2 = write_jsonl(tmp_path / "k.jsonl", rows)
+    assert (
+        main(["bulk", str(src2), "--idempotency-key-from", "data.order_id", "--no-progress"]) == 0
+    )
+    assert {"ord-0", "ord-1", "ord-2"} <= set(env.accepted_by_key)
+
+
+def test_bulk_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["bulk", str(tmp_path / "nope.jsonl")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_help_is_usable(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for word in ("trigger", "bulk", "emulator", "demo", "SUPRSEND_WORKSPACE_KEY"):
+        assert word in text
+    parser = build_parser()
+    for command in ("trigger", "bulk", "emulator", "demo"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([command, "--help"])
+        assert "usage: suprsend-async " + command in capsys.readouterr().out
+
+
+def test_demo_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--records", "500", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "all 8 steps passed" in out and "idempotent retry" in out
+
+
+def test_module_entry_and_emulator_command(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "suprsend_async", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.startswith("suprsend-async ")

@@ -1,0 +1,115 @@
+"""The CLI's progress bar, verbose logging and the emulator command, in-process."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from suprsend_async._bulk_results import BulkProgress
+from suprsend_async.cli import ProgressBar, build_parser, main
+from suprsend_async.emulator import Emulator
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal() -> None:
+    out = Tty()
+    bar = ProgressBar(200, stream=out, label="bulk ")
+    bar(BulkProgress(200, 100, 99, 1, 1))
+    bar(BulkProgress(200, 150, 149, 1, 2))  # within 0.1 s: skipped
+    bar(BulkProgress(200, 200, 199, 1, 2))  # finished: always shown
+    bar.close()
+    text = out.getvalue()
+    assert text.count("\r") == 2
+    assert " 50.0% 100/200  ok 99  failed 1" in text
+    assert "100.0% 200/200" in text and text.endswith("\n")
+
+
+def test_progress_bar_in_a_log() -> None:
+    out = io.StringIO()
+    bar = ProgressBar(None, stream=out)
+    bar(BulkProgress(None, 5, 5, 0, 1))
+    bar.close()
+    assert out.getvalue().startswith("5 records  ok 5  failed 0")
+    assert "\r" not in out.getvalue()
+    assert BulkProgress(None, 1, 1, 0, 1).fraction is None
+
+
+def test_verbose_logs_requests(
+    suprsend_env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "b.json"
+    f.write_text(json.dumps({"workflow": "w", "recipients": ["u"]}))
+    logger = logging.getLogger("suprsend_async")
+    handlers, level = list(logger.handlers), logger.level
+    try:
+        assert main(["trigger", str(f), "-v"]) == 0
+    finally:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+    err = capsys.readouterr().err
+    assert "POST /trigger/ -> 202" in err
+    assert suprsend_env.config.workspace_secret not in err
+
+
+def test_bulk_progress_bar_shown(
+    suprsend_env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "r.jsonl"
+    f.write_text(
+        "\n".join(json.dumps({"workflow": "w", "recipients": [f"u{i}"]}) for i in range(120))
+    )
+    assert main(["bulk", str(f)]) == 0
+    assert "120/120" in capsys.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_emulator_command_serves(capsys: pytest.CaptureFixture[str]) -> None:
+    from suprsend_async.cli import _cmd_emulator
+
+    args = build_parser().parse_args(
+        [
+            "emulator",
+            "--port",
+            "0",
+            "--api-key",
+            "ak",
+            "--workspace-uid",
+            "uid",
+            "--latency-ms",
+            "1",
+            "--seed",
+            "3",
+        ]
+    )
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_cmd_emulator, args)
+        url = None
+        with anyio.fail_after(10):
+            while url is None:
+                await anyio.sleep(0.02)
+                match = re.search(r"listening on (\S+)", capsys.readouterr().out)
+                url = match.group(1) if match else None
+        async with httpx.AsyncClient() as http:
+            r = await http.post(
+                url + "trigger/",
+                json={"workflow": "w", "recipients": ["u"]},
+                headers={"Authorization": "Bearer ak", "X-SS-WSUID": "uid"},
+            )
+            assert r.status_code == 202
+        tg.cancel_scope.cancel()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
