@@ -18,7 +18,7 @@ from suprsend_async.testing import retry_waits_disabled
 from .conftest import BASE, KEY, SECRET
 
 RECORD_BEHAVIOUR = st.sampled_from(["ok", "ok", "ok", "400", "429", "500", "503", "no_status"])
-REQUEST_BEHAVIOUR = st.one_of(
+REQUEST_BEHAVIOUR: st.SearchStrategy[tuple[str, list[str]]] = st.one_of(
     st.tuples(st.just("207"), st.lists(RECORD_BEHAVIOUR, min_size=1, max_size=5)),
     st.tuples(st.sampled_from(["500", "503", "429", "400", "401"]), st.just([])),
     st.tuples(st.sampled_from(["connect", "timeout", "drop_after"]), st.just([])),
