@@ -28,6 +28,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream
 from pydantic import BaseModel
 
+from ._attachments import INLINE_LIMIT, AttachmentError, BlobCache
 from ._bulk_results import (
     BulkProgress,
     BulkResponse,
@@ -186,6 +187,8 @@ class _Run:
         self.requests = 0
         self.failed_records: list[FailedRecord] = []
         self.warnings: list[str] = []
+        self._warned: set[tuple[str, int]] = set()
+        self.blobs = BlobCache()
         self._pending: dict[int, _Item] = {}  # prepared, not yet handed to the network
         self._in_flight: dict[int, _Item] = {}
 
@@ -272,6 +275,13 @@ class _Run:
                 )
             )
             return None
+        for name, size in prepared.inline_attachments():
+            if size > INLINE_LIMIT and (name, size) not in self._warned:
+                self._warned.add((name, size))
+                self.warnings.append(
+                    f"attachment {name!r} is {size:,} bytes, over the service's inline limit of"
+                    f" about {INLINE_LIMIT // 1024} KB; consider sending it as a URL"
+                )
         return _Item(index, prepared)
 
     @staticmethod
@@ -350,7 +360,10 @@ class _Run:
             for item in batch:
                 self._pending.pop(item.index, None)
                 self._in_flight[item.index] = item
-            content = b"[" + b", ".join(item.prepared.content for item in batch) + b"]"
+            batch, records = await self.render(batch)
+            if not batch:
+                return
+            content = b"[" + b", ".join(records) + b"]"
             answer, attempts = await self.client._send(self.endpoint, content)
             self.requests += 1
             for item in batch:
@@ -366,6 +379,35 @@ class _Run:
                 return
             await anyio.sleep(policy.wait(round_, retry_after))
             batch = retry
+
+    async def render(self, batch: list[_Item]) -> tuple[list[_Item], list[bytes]]:
+        """Each record's bytes, with inline attachments read (off the loop) and spliced in.
+
+        A record whose attachment cannot be read any more fails alone.
+        """
+        if not any(item.prepared.placeholders is not None for item in batch):
+            return batch, [item.prepared.content for item in batch]
+        loaded = await self.blobs.ensure(
+            blob
+            for item in batch
+            if item.prepared.placeholders is not None
+            for blob in item.prepared.placeholders.blobs()
+        )
+        kept: list[_Item] = []
+        records: list[bytes] = []
+        for item in batch:
+            placeholders = item.prepared.placeholders
+            if placeholders is None:
+                kept.append(item)
+                records.append(item.prepared.content)
+                continue
+            try:
+                records.append(placeholders.render(loaded))
+            except AttachmentError as exc:
+                self.done(item, "failed", None, None, str(exc), "validation")
+                continue
+            kept.append(item)
+        return kept, records
 
     # -- classifying answers ------------------------------------------------------------
 
@@ -535,7 +577,7 @@ class AsyncBulkWorkflowTrigger:
         self._warnings: list[str] = []
         self._requests = 0
         self._lock = anyio.Lock()
-        self._preparer = _Run(
+        self._preparer = prep = _Run(
             client,
             legacy,
             concurrency=1,
@@ -545,6 +587,7 @@ class AsyncBulkWorkflowTrigger:
             total=None,
             keep_failed_records=False,
         )
+        prep.warnings = self._warnings  # attachment warnings found at append time
 
     def append(self, *requests: Any) -> None:
         """Add records (requests, models or plain dicts); invalid ones become failed outcomes."""

@@ -30,6 +30,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from ._attachments import BlobCache
 from ._auth import ApiKeyAuth, Auth, HmacAuth
 from ._bulk import AsyncBulkWorkflows, AsyncWorkflows
 from ._errors import ConfigurationError, SuprsendError
@@ -330,7 +331,12 @@ class AsyncSuprsend:
         return await self._trigger_one(self._legacy_endpoint, prepared)
 
     async def _trigger_one(self, endpoint: _Endpoint, prepared: PreparedRecord) -> TriggerResponse:
-        answer, attempts = await self._send(endpoint, prepared.content)
+        content = prepared.content
+        if prepared.placeholders is not None:
+            # Read and encode attachments in a worker thread, never on the loop.
+            loaded = await BlobCache().ensure(prepared.placeholders.blobs())
+            content = prepared.placeholders.render(loaded)
+        answer, attempts = await self._send(endpoint, content)
         return self._to_response(answer, attempts, prepared.idempotency_key)
 
     # -- the pipeline -------------------------------------------------------------------
@@ -393,7 +399,7 @@ class AsyncSuprsend:
             wait=wait,
             retry=retry_if_result(lambda answer: answer.transient),
             retry_error_callback=give_back_last,
-            sleep=anyio.sleep,
+            sleep=_sleep,
             reraise=True,
         )
         answer: _Answer = await retrying(self._attempt, endpoint, content)
@@ -444,6 +450,11 @@ class AsyncSuprsend:
             headers=headers,
             body=body,
         )
+
+
+async def _sleep(seconds: float) -> None:
+    """The wait between attempts (a module function so tests can observe it)."""
+    await anyio.sleep(seconds)
 
 
 class _StopOnLongRetryAfter(stop_base):

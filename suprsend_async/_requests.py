@@ -8,6 +8,7 @@ on a shallow copy to which the SDK's own keys are added.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from ._attachments import Attachment, Placeholders, load_now
 from ._errors import FieldError, SuprsendValidationError
 from ._models import WorkflowBody, WorkflowTriggerBody
 from ._serialize import (
@@ -43,6 +45,12 @@ class PreparedRecord:
     content: bytes
     size: int
     idempotency_key: str | None
+    placeholders: Placeholders | None = None
+    """Set when inline attachments are still to be read: ``content`` holds placeholders."""
+
+    def inline_attachments(self) -> list[tuple[str, int]]:
+        """``(name, raw size)`` of each inline attachment still to be read."""
+        return self.placeholders.inline_sizes() if self.placeholders is not None else []
 
 
 class _BaseRequest:
@@ -50,7 +58,7 @@ class _BaseRequest:
     _model: ClassVar[type[BaseModel]]
     _subject: ClassVar[str]
 
-    __slots__ = ("body", "idempotency_key", "tenant_id")
+    __slots__ = ("_attachments", "body", "idempotency_key", "tenant_id")
 
     def __init__(
         self,
@@ -61,6 +69,57 @@ class _BaseRequest:
         self.body = body
         self.idempotency_key = idempotency_key
         self.tenant_id = tenant_id
+        self._attachments: list[Attachment] = []
+
+    # -- attachments --------------------------------------------------------------------
+
+    def add_attachment(
+        self, file_path: str, file_name: str | None = None, ignore_if_error: bool = False
+    ) -> None:
+        """Attach a local file, or a web URL (``http://`` / ``https://``), as in the user guide.
+
+        A missing file raises ``FileNotFoundError`` now, unless ``ignore_if_error`` is true (then
+        it is skipped with a logged warning). Only the file's existence and size are checked
+        here; it is read and base64-encoded in a worker thread when the request is sent, so
+        this never blocks an event loop on file I/O. The MIME type is guessed from the name
+        (from the content when the optional ``filetype`` package is installed).
+        """
+        attachment = Attachment.for_path(file_path, file_name, ignore_if_error)
+        if attachment is not None:
+            self._attachments.append(attachment)
+
+    def add_attachment_bytes(
+        self, data: bytes, file_name: str, content_type: str | None = None
+    ) -> None:
+        """Attach in-memory content under ``file_name`` (encoded off the loop when sent)."""
+        self._attachments.append(Attachment.for_bytes(data, file_name, content_type))
+
+    def add_attachment_url(
+        self, url: str, file_name: str | None = None, ignore_if_error: bool = False
+    ) -> None:
+        """Attach a file the service fetches from ``url`` (no size limit applies to it)."""
+        if not url.startswith(("https://", "http://")):
+            raise ValueError(f"an attachment URL must start with http:// or https://, not {url!r}")
+        self.add_attachment(url, file_name, ignore_if_error)
+
+    @property
+    def attachments(self) -> list[Attachment]:
+        """The attachments added so far (their content is read only when sent)."""
+        return list(self._attachments)
+
+    def _add_attachments(self, wire: dict[str, Any]) -> str | None:
+        """Put placeholder entries into ``data.$attachments``; return the placeholder nonce."""
+        if not self._attachments:
+            return None
+        data = wire.get("data")
+        if not isinstance(data, Mapping):
+            return None  # validation reports that data is not an object
+        nonce, tokens = Placeholders.tokens(len(self._attachments))
+        existing = data.get("$attachments")
+        entries = list(existing) if isinstance(existing, list) else []
+        entries += [a.wire(d, c) for a, (d, c) in zip(self._attachments, tokens, strict=True)]
+        wire["data"] = {**data, "$attachments": entries}  # a new dict: the caller's stays as is
+        return nonce
 
     def _extra_keys(self, wire: dict[str, Any]) -> None:
         """Add this request type's own arguments (brand, cancellation key) to the wire copy."""
@@ -109,6 +168,7 @@ class _BaseRequest:
             key = wire["$idempotency_key"] = key.strip()
         elif auto_idempotency_key:
             key = wire["$idempotency_key"] = new_idempotency_key()
+        nonce = self._add_attachments(wire)
         try:
             content = encode(wire)
         except ValueError as exc:
@@ -117,23 +177,39 @@ class _BaseRequest:
             raise SuprsendValidationError(
                 [FieldError(path, problem)], subject=self._subject
             ) from None
+        placeholders = (
+            Placeholders.split(content, nonce, self._attachments) if nonce is not None else None
+        )
         size = apparent_size(content)
+        if placeholders is not None:
+            size = placeholders.planned_size() + (size - len(content))
         if size > MAX_APPARENT_SIZE:
+            inline = placeholders.inline_sizes() if placeholders is not None else []
+            files = ", ".join(f"attachment {name!r} ({n:,} bytes)" for name, n in inline)
             raise SuprsendValidationError(
                 [
                     FieldError(
                         "",
-                        f"body is too big: apparent size {size} bytes is over the limit of"
-                        f" {MAX_APPARENT_SIZE} bytes (800 KiB)",
+                        f"body is too big: apparent size {size:,} bytes is over the limit of"
+                        f" {MAX_APPARENT_SIZE:,} bytes (800 KiB)"
+                        + (f"; it includes {files}: send large files as URLs" if files else ""),
                     )
                 ],
                 subject=self._subject,
             )
-        return PreparedRecord(self._kind, wire, content, size, key)
+        return PreparedRecord(self._kind, wire, content, size, key, placeholders)
 
     def get_final_json(self) -> dict[str, Any]:
-        """The body as it would be sent (validated; no idempotency key is generated)."""
-        return self.prepare(auto_idempotency_key=False).body
+        """The body as it would be sent (validated; no idempotency key is generated).
+
+        Reads attachments in the calling thread: a debugging aid, not for an event loop.
+        """
+        prepared = self.prepare(auto_idempotency_key=False)
+        if prepared.placeholders is None:
+            return prepared.body
+        loaded = load_now(prepared.placeholders.blobs())
+        body: dict[str, Any] = json.loads(prepared.placeholders.render(loaded))
+        return body
 
     def __repr__(self) -> str:
         body = self.body

@@ -183,6 +183,8 @@ async def _cmd_trigger(args: argparse.Namespace) -> int:
             _print_bulk(result, sys.stdout)
             return EXIT_OK if result.failure == 0 else EXIT_FAILED
         request = _request_for(payload, args)
+        for path in args.attach or []:
+            request.add_attachment(path)
         if isinstance(request, Workflow):
             response = await client.trigger_workflow(request)
         else:
@@ -522,6 +524,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE.json")
     p.add_argument("--tenant-id", help="tenant to trigger for")
     p.add_argument("--idempotency-key", help="idempotency key (default: generated)")
+    p.add_argument(
+        "--attach",
+        action="append",
+        metavar="PATH",
+        help="attach a local file or an http(s) URL (repeatable)",
+    )
     p.add_argument("--concurrency", type=int, default=None, help="requests in flight for a list")
     _client_options(p)
 

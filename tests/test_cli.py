@@ -218,3 +218,20 @@ def test_module_entry_and_emulator_command(tmp_path: Path) -> None:
         check=True,
     )
     assert out.stdout.startswith("suprsend-async ")
+
+
+def test_trigger_with_attachments(
+    env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "one.json"
+    f.write_text(json.dumps(body(1)))
+    doc = tmp_path / "doc.pdf"
+    doc.write_bytes(b"%PDF-1.4 cli")
+    assert (
+        main(["trigger", str(f), "--attach", str(doc), "--attach", "https://cdn.example/x.png"])
+        == 0
+    )
+    names = [(a.filename, a.url) for a in env.triggers[0].attachments]
+    assert names == [("doc.pdf", None), (None, "https://cdn.example/x.png")]
+    assert main(["trigger", str(f), "--attach", str(tmp_path / "missing.pdf")]) == 2
+    assert "attachment not found" in capsys.readouterr().err

@@ -26,6 +26,7 @@ from suprsend_async import (
     Workflow,
     WorkflowTriggerRequest,
 )
+from suprsend_async._retry import SharedBackoff
 
 from .conftest import BASE, KEY, SECRET, body_of
 
@@ -218,8 +219,9 @@ async def test_retry_after_honoured(
     async def fake_sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    monkeypatch.setattr("suprsend_async._client.anyio.sleep", fake_sleep)
-    monkeypatch.setattr("suprsend_async._retry.anyio.sleep", fake_sleep)
+    paused: list[float] = []
+    monkeypatch.setattr("suprsend_async._client._sleep", fake_sleep)
+    monkeypatch.setattr(SharedBackoff, "pause", lambda self, s: paused.append(s))
     api.post("trigger/").mock(
         side_effect=[
             httpx.Response(429, headers={"Retry-After": "3"}),
@@ -228,7 +230,8 @@ async def test_retry_after_honoured(
     )
     result = await client.workflows.trigger(BODY)
     assert result.success
-    assert slept and slept[0] == 3.0
+    assert slept == [3.0]
+    assert paused == [3.0]  # every worker of the client was told to hold off too
 
 
 async def test_retry_after_above_cap_returns_the_429(api: respx.MockRouter) -> None:

@@ -256,3 +256,27 @@ async def test_async_twin_of_the_first_sample(ws: tuple[str, str, str]) -> None:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_attachment_sample(
+    ws: tuple[str, str, str], suprsend_emulator: Emulator, tmp_path: object
+) -> None:
+    key, secret, base_url = ws
+    from pathlib import Path
+
+    billing = Path(str(tmp_path)) / "billing.pdf"
+    billing.write_bytes(b"%PDF-1.4 invoice")
+    from suprsend_async import Suprsend, Workflow
+
+    supr_client = Suprsend(key, secret, base_url=base_url)
+    workflow_body = dict(LEGACY_BODY)
+    wf_instance = Workflow(body=workflow_body)
+
+    # this snippet can be used to add attachment to workflow
+    file_path = str(billing)
+    wf_instance.add_attachment(file_path)
+    response = supr_client.trigger_workflow(wf_instance)
+    supr_client.close()
+    assert response.success
+    info = suprsend_emulator.triggers[0].attachments[0]
+    assert (info.filename, info.content_type, info.size) == ("billing.pdf", "application/pdf", 16)

@@ -334,7 +334,7 @@ def test_body_size_limit() -> None:
     errors = errors_of({"workflow": "w", "recipients": ["u"], "data": {"blob": big}})
     assert len(errors) == 1
     assert "apparent size" in errors[0]
-    assert "819200" in errors[0]
+    assert "819,200 bytes (800 KiB)" in errors[0]
 
 
 def test_body_must_be_a_dict() -> None:
