@@ -71,3 +71,10 @@ def demo(session: nox.Session) -> None:
     """The main job: the user guide's scenarios through the SDK against the embedded emulator."""
     session.install("-e", ".[emulator]")
     session.run("suprsend-async", "demo", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks side by side (suprsend-async, the official SDK, raw httpx); writes ratios."""
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/run.py", *session.posargs)

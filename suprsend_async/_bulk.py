@@ -14,7 +14,6 @@ import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Callable,
     Iterable,
     Iterator,
@@ -25,7 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.abc import ObjectReceiveStream
+from anyio.abc import ObjectReceiveStream, TaskGroup
+from anyio.streams.memory import MemoryObjectSendStream
 from pydantic import BaseModel
 
 from ._attachments import INLINE_LIMIT, AttachmentError, BlobCache
@@ -59,7 +59,9 @@ DEFAULT_CONCURRENCY = 16
 
 MAX_RECORDS_PER_REQUEST = 100
 
-_SOURCE_BATCH = 64  # records pulled from a sync iterator per trip to a worker thread
+_SOURCE_BATCH = 256  # records pulled from a sync iterator per trip to a worker thread
+_ASYNC_BATCH = 64  # records of an async source handed over at once
+_READ_AHEAD = 2  # batches read but not yet taken by the dispatcher
 
 KeyFrom = str | Callable[[Mapping[str, Any]], Any]
 OutcomeCallback = Callable[[RecordOutcome], Any]
@@ -240,6 +242,8 @@ class _Run:
 
     def as_request(self, raw: Any) -> _BaseRequest:
         expected: type[_BaseRequest] = Workflow if self.legacy else WorkflowTriggerRequest
+        if type(raw) is dict:
+            return expected(raw)
         if isinstance(raw, expected):
             return raw
         if isinstance(raw, _BaseRequest):
@@ -302,7 +306,10 @@ class _Run:
 
     # -- running ------------------------------------------------------------------------
 
-    async def run(self, source: AsyncIterator[tuple[int, Any]], key_from: KeyFrom | None) -> None:
+    async def run(
+        self, source: Iterable[Any] | AsyncIterable[Any], key_from: KeyFrom | None
+    ) -> None:
+        """Dispatch every record of ``source``; returns when each one has its outcome."""
         send, receive = anyio.create_memory_object_stream[list[_Item]](
             max_buffer_size=self.concurrency
         )
@@ -313,18 +320,18 @@ class _Run:
                 receive.close()
                 async with send:
                     planner = ChunkPlanner()
-                    async for index, raw in source:
-                        self.pulled += 1
-                        # A bulk instance hands in records it prepared at append time.
-                        item = raw if isinstance(raw, _Item) else self.prepare(index, raw, key_from)
-                        if item is None:
-                            continue
-                        self._pending[index] = item
-                        for chunk in planner.add(item):
-                            await send.send(chunk)
+                    async with contextlib.aclosing(_batches(source, tg)) as batches:
+                        async for batch in batches:
+                            for raw in batch:
+                                await self.take(raw, planner, send, key_from)
                     last = planner.flush()
                     if last:
                         await send.send(last)
+        except BaseExceptionGroup as group:
+            # One failure (say, the caller's generator raised): let it out as itself.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
         finally:
             # Cancelled or failed: give every record still held its truthful state.
             for item in self._in_flight.values():
@@ -334,6 +341,24 @@ class _Run:
             self._in_flight.clear()
             self._pending.clear()
             self.progress()
+
+    async def take(
+        self,
+        raw: Any,
+        planner: ChunkPlanner,
+        send: MemoryObjectSendStream[list[_Item]],
+        key_from: KeyFrom | None,
+    ) -> None:
+        """Prepare one record and plan it into a chunk; full chunks go to the workers."""
+        index = self.pulled
+        self.pulled += 1
+        # A bulk instance hands in records it prepared at append time.
+        item = raw if isinstance(raw, _Item) else self.prepare(index, raw, key_from)
+        if item is None:
+            return
+        self._pending[item.index] = item
+        for chunk in planner.add(item):
+            await send.send(chunk)
 
     @staticmethod
     def untold(item: _Item, state: Any) -> RecordOutcome:
@@ -486,6 +511,9 @@ class _Run:
     ) -> None:
         self._in_flight.pop(item.index, None)
         self._pending.pop(item.index, None)
+        if state == "succeeded" and self.on_outcome is None:
+            self.succeeded += 1  # nobody asked for the outcome object: count it only
+            return
         self.finish(
             RecordOutcome(
                 item.index,
@@ -525,37 +553,52 @@ def _display_record(raw: Any) -> Any:
     return raw
 
 
-async def _aiter_source(
-    source: Iterable[Any] | AsyncIterable[Any],
-) -> AsyncGenerator[Any, None]:
-    """Yield from a sync or async source, pulling a sync iterator off the event loop."""
-    if isinstance(source, AsyncIterable):
-        async for item in source:
-            yield item
-        return
+async def _batches(
+    source: Iterable[Any] | AsyncIterable[Any], tg: TaskGroup
+) -> AsyncGenerator[Sequence[Any], None]:
+    """Records of ``source`` in batches, read lazily and with back-pressure.
+
+    A sequence is in memory already and is walked in place. Any other sync iterable may hide
+    I/O (a file, a database cursor), so a reader task pulls it in a worker thread, one batch
+    ahead of the dispatcher: reading overlaps with preparing, and at most
+    ``_READ_AHEAD`` batches wait at any time.
+    """
     if isinstance(source, Sequence):
-        # In memory already: no I/O can hide behind it.
-        for item in source:
-            yield item
+        for start in range(0, len(source), _SOURCE_BATCH):
+            yield source[start : start + _SOURCE_BATCH]
         return
-    iterator = iter(source)
-    while True:
-        batch = await anyio.to_thread.run_sync(_take, iterator, _SOURCE_BATCH)
-        for item in batch:
-            yield item
-        if len(batch) < _SOURCE_BATCH:
+    send, receive = anyio.create_memory_object_stream[Sequence[Any]](_READ_AHEAD)
+    tg.start_soon(_read, source, send)
+    async with receive:
+        async for batch in receive:
+            yield batch
+
+
+async def _read(
+    source: Iterable[Any] | AsyncIterable[Any], send: MemoryObjectSendStream[Sequence[Any]]
+) -> None:
+    async with send:
+        if isinstance(source, AsyncIterable):
+            batch: list[Any] = []
+            async for item in source:
+                batch.append(item)
+                if len(batch) >= _ASYNC_BATCH:
+                    await send.send(batch)
+                    batch = []
+            if batch:
+                await send.send(batch)
             return
+        iterator = iter(source)
+        while True:
+            chunk = await anyio.to_thread.run_sync(_take, iterator, _SOURCE_BATCH)
+            if chunk:
+                await send.send(chunk)
+            if len(chunk) < _SOURCE_BATCH:
+                return
 
 
 def _take(iterator: Iterator[Any], n: int) -> list[Any]:
     return list(itertools.islice(iterator, n))
-
-
-async def _enumerate(source: AsyncIterator[Any], start: int = 0) -> AsyncIterator[tuple[int, Any]]:
-    index = start
-    async for item in source:
-        yield index, item
-        index += 1
 
 
 class AsyncBulkWorkflowTrigger:
@@ -638,7 +681,7 @@ class AsyncBulkWorkflowTrigger:
                     keep_failed_records=False,
                 )
                 try:
-                    await run.run(_enumerate_items(batch), None)
+                    await run.run(batch, None)
                 finally:
                     self._warnings.extend(run.warnings)
                     self._requests += run.requests
@@ -668,11 +711,6 @@ class AsyncBulkWorkflowTrigger:
             unknown=sum(1 for o in outcomes if o.state == "unknown"),
             requests=self._requests,
         )
-
-
-async def _enumerate_items(items: list[_Item]) -> AsyncIterator[tuple[int, Any]]:
-    for item in items:
-        yield item.index, item
 
 
 class AsyncWorkflows:
@@ -779,6 +817,5 @@ async def _stream(
 ) -> BulkResponse:
     total = len(records) if isinstance(records, Sequence) else None
     run = _Run(client, legacy, total=total, **options)
-    async with contextlib.aclosing(_aiter_source(records)) as source:
-        await run.run(_enumerate(source), idempotency_key_from)
+    await run.run(records, idempotency_key_from)
     return run.summary()

@@ -43,6 +43,7 @@ from ._responses import (
     success_message,
 )
 from ._retry import RetryPolicy, SharedBackoff, parse_retry_after
+from ._transport import ShardedTransport
 from ._version import __version__
 
 __all__ = [
@@ -194,8 +195,7 @@ class AsyncSuprsend:
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
-            limits=limits,
-            verify=_verify_setting(verify),
+            transport=ShardedTransport(limits=limits, verify=_verify_setting(verify)),
             follow_redirects=False,
             timeout=self._settings.timeout,
         )

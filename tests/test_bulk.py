@@ -390,8 +390,11 @@ async def test_streaming_from_sync_generator_with_bounded_read_ahead(
         tg.start_soon(release_later)
         result = await client.workflows.bulk_trigger(source(), concurrency=4, on_outcome=on_outcome)
     assert result.success == 5000 and result.outcomes is None and settled == 5000
-    # 4 in flight + 4 buffered + 1 being filled, plus one pull batch: never the whole source.
-    assert max_ahead <= (4 + 4 + 1) * 100 + 64 + 100
+    # 4 in flight + 4 buffered + 1 being filled, plus the read-ahead batches and the one being
+    # prepared: never the whole source.
+    from suprsend_async._bulk import _READ_AHEAD, _SOURCE_BATCH
+
+    assert max_ahead <= (4 + 4 + 1) * 100 + (_READ_AHEAD + 2) * _SOURCE_BATCH
 
 
 async def test_streaming_from_async_generator_with_progress(

@@ -90,6 +90,44 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+class FastPath:
+    """Trigger routes as a bare ASGI handler, for fast (benchmark) mode.
+
+    Same authentication and answers, minus Starlette's request machinery, so that a benchmark
+    measures the client and not the emulator.
+    """
+
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] != "POST" or not path.endswith("/trigger/"):
+            await self.app(scope, receive, send)
+            return
+        segments = path.strip("/").split("/")
+        if len(segments) > 2:
+            await self.app(scope, receive, send)
+            return
+        api: Api = "trigger" if len(segments) == 1 else "legacy"
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        state = self.state
+        answer = state.authenticate(
+            "POST", _request_uri(scope), headers, body, segments[0] if api == "legacy" else None
+        )
+        if answer is None:
+            answer = state.handle(api, path, body)
+        await _send_plain(send, answer.status, answer.body, answer.headers)
+
+
 class FaultInjector:
     """Outermost ASGI layer: latency, 429, 5xx and dropped connections on trigger routes."""
 
@@ -148,7 +186,7 @@ def _abort_connection(send: Send) -> None:
 
 
 async def _send_plain(send: Send, status: int, body: Any, headers: dict[str, str]) -> None:
-    payload = json.dumps(body).encode()
+    payload = json.dumps(body, ensure_ascii=False).encode()
     raw_headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),
@@ -173,4 +211,5 @@ def create_app(state: EmulatorState) -> ASGIApp:
         ]
     )
     app.state.emulator = state
-    return FaultInjector(app, state)
+    inner: ASGIApp = FastPath(app, state) if state.config.fast else app
+    return FaultInjector(inner, state)

@@ -303,6 +303,13 @@ class EmulatorProcess:
         self._proc: subprocess.Popen[str] | None = None
         self.base_url = ""
 
+    @property
+    def pid(self) -> int:
+        """The emulator process's id (to measure its CPU use)."""
+        if self._proc is None:
+            raise RuntimeError("the emulator process is not running")
+        return self._proc.pid
+
     def __enter__(self) -> Self:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._proc = subprocess.Popen(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from suprsend import Suprsend as OfficialSuprsend  # type: ignore[import-untyped]
+from suprsend import Suprsend as OfficialSuprsend
 from suprsend import Workflow as OfficialWorkflow
 from suprsend import WorkflowTriggerRequest as OfficialRequest
 

@@ -1,0 +1,227 @@
+"""One measurement per process: ``python benchmarks/probe.py KIND --url URL [options]``.
+
+Each probe runs in a fresh interpreter so peak RSS and timings are its own, and prints one JSON
+object. ``run.py`` starts the emulator in another process and drives these probes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+KEY = "emulator_workspace_key"
+SECRET = "emulator_workspace_secret"
+
+
+def record(i: int) -> dict[str, Any]:
+    """A realistic trigger body: one inline recipient, a few template variables."""
+    return {
+        "workflow": "weekly_digest",
+        "recipients": [
+            {
+                "distinct_id": f"user-{i}",
+                "$email": [f"user{i}@example.com"],
+                "name": f"User {i}",
+                "$timezone": "Europe/Berlin",
+            }
+        ],
+        "data": {"week": 48, "items": ["alpha", "beta", "gamma"], "total": "$42.00", "rid": i},
+    }
+
+
+def records(n: int) -> Iterator[dict[str, Any]]:
+    for i in range(n):
+        yield record(i)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def emit(**values: Any) -> None:
+    values["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    print(json.dumps(values))
+
+
+# -- suprsend-async -----------------------------------------------------------------------
+
+
+def ours_bulk(url: str, n: int, concurrency: int | None, attach: str | None) -> None:
+    from suprsend_async import AsyncSuprsend, WorkflowTriggerRequest
+
+    async def main() -> None:
+        async with AsyncSuprsend(KEY, SECRET, url) as client:
+            started = time.perf_counter()
+            if attach:
+                bulk = client.workflows.bulk_trigger_instance()
+                for i in range(n):
+                    req = WorkflowTriggerRequest(record(i))
+                    req.add_attachment(attach)
+                    bulk.append(req)
+                result = await bulk.trigger(concurrency=concurrency)
+            else:
+                # Streamed from a generator: outcomes are not kept, memory stays flat.
+                result = await client.workflows.bulk_trigger(records(n), concurrency=concurrency)
+            seconds = time.perf_counter() - started
+        emit(seconds=seconds, records=n, success=result.success, requests=result.requests)
+
+    asyncio.run(main())
+
+
+def ours_singles(url: str, n: int) -> None:
+    from suprsend_async import AsyncSuprsend, WorkflowTriggerRequest
+
+    async def main() -> None:
+        async with AsyncSuprsend(KEY, SECRET, url) as client:
+            started = time.perf_counter()
+            results = await asyncio.gather(
+                *(client.workflows.trigger(WorkflowTriggerRequest(record(i))) for i in range(n))
+            )
+            seconds = time.perf_counter() - started
+        emit(seconds=seconds, records=n, success=sum(r.success for r in results))
+
+    asyncio.run(main())
+
+
+def ours_cost(n: int) -> None:
+    """Client-side cost of one trigger: validate, serialise, sign (no network)."""
+    from suprsend_async import WorkflowTriggerRequest
+    from suprsend_async._auth import HmacAuth
+
+    auth = HmacAuth(KEY, SECRET)
+    bodies = [record(i) for i in range(n)]
+    started = time.perf_counter()
+    for body in bodies:
+        prepared = WorkflowTriggerRequest(body, tenant_id="t1").prepare()
+        auth.headers("POST", "/trigger/", prepared.content)
+    emit(seconds=time.perf_counter() - started, records=n)
+
+
+# -- the official SDK ---------------------------------------------------------------------
+
+
+def official_client(url: str) -> Any:
+    from suprsend import Suprsend
+
+    return Suprsend(KEY, SECRET, base_url=url)
+
+
+def official_bulk(url: str, n: int) -> None:
+    from suprsend import WorkflowTriggerRequest
+
+    client = official_client(url)
+    started = time.perf_counter()
+    bulk = client.workflows.bulk_trigger_instance()
+    for body in records(n):
+        bulk.append(WorkflowTriggerRequest(body=body))
+    result = bulk.trigger()
+    seconds = time.perf_counter() - started
+    emit(seconds=seconds, records=n, success=result.success)
+
+
+def official_singles(url: str, n: int) -> None:
+    from suprsend import WorkflowTriggerRequest
+
+    client = official_client(url)
+    started = time.perf_counter()
+    ok = sum(
+        client.workflows.trigger(WorkflowTriggerRequest(body=record(i)))["success"]
+        for i in range(n)
+    )
+    emit(seconds=time.perf_counter() - started, records=n, success=ok)
+
+
+def official_cost(url: str, n: int) -> None:
+    from suprsend import WorkflowTriggerRequest
+
+    client = official_client(url)
+    bodies = [record(i) for i in range(n)]
+    started = time.perf_counter()
+    for body in bodies:
+        final, _ = WorkflowTriggerRequest(body=body, tenant_id="t1").get_final_json(client)
+        client.prepare_request("POST", url + "trigger/", final)
+    emit(seconds=time.perf_counter() - started, records=n)
+
+
+# -- the raw lower bound ------------------------------------------------------------------
+
+
+def raw_bulk(url: str, n: int, concurrency: int) -> None:
+    """Plain httpx posting pre-serialised, pre-signed chunks: the floor any SDK adds to."""
+    import httpx
+
+    from suprsend_async._auth import HmacAuth
+
+    auth = HmacAuth(KEY, SECRET)
+    bodies = [json.dumps(r, ensure_ascii=False) for r in records(n)]
+    chunks = []
+    for start in range(0, n, 100):
+        content = ("[" + ", ".join(bodies[start : start + 100]) + "]").encode()
+        chunks.append((content, auth.headers("POST", "/trigger/", content)))
+
+    async def main() -> None:
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+            semaphore = asyncio.Semaphore(concurrency)
+            ok = 0
+
+            async def post(content: bytes, headers: dict[str, str]) -> None:
+                nonlocal ok
+                async with semaphore:
+                    response = await http.post(url + "trigger/", content=content, headers=headers)
+                    ok += len(response.json()["records"]) if response.status_code == 207 else 0
+
+            started = time.perf_counter()
+            await asyncio.gather(*(post(c, h) for c, h in chunks))
+            seconds = time.perf_counter() - started
+        emit(seconds=seconds, records=n, success=ok)
+
+    asyncio.run(main())
+
+
+def import_time() -> None:
+    started = time.perf_counter()
+    import suprsend_async  # noqa: F401
+
+    emit(seconds=time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind")
+    parser.add_argument("--url", default="")
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=None)
+    parser.add_argument("--attach", default=None)
+    args = parser.parse_args()
+    kind = args.kind
+    if kind == "ours":
+        ours_bulk(args.url, args.records, args.concurrency, args.attach)
+    elif kind == "ours-singles":
+        ours_singles(args.url, args.records)
+    elif kind == "ours-cost":
+        ours_cost(args.records)
+    elif kind == "official":
+        official_bulk(args.url, args.records)
+    elif kind == "official-singles":
+        official_singles(args.url, args.records)
+    elif kind == "official-cost":
+        official_cost(args.url, args.records)
+    elif kind == "raw":
+        raw_bulk(args.url, args.records, args.concurrency or 16)
+    elif kind == "import":
+        import_time()
+    else:
+        sys.exit(f"unknown probe {kind}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()

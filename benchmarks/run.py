@@ -1,0 +1,369 @@
+"""Benchmarks, side by side in one run: ``nox -s bench`` (or ``python benchmarks/run.py``).
+
+suprsend-async against the official ``suprsend-py-sdk`` 0.20.0 and a raw lower bound (plain
+httpx posting pre-serialised, pre-signed chunks), all against the project's emulator in fast
+mode, in its own process. Reports ratios, not absolute numbers: these machines are shared.
+
+Writes ``benchmarks/results/latest.json``, ``latest.md``, ``throughput.png`` and refreshes
+``docs/performance.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+sys.path.insert(0, str(ROOT))
+
+from suprsend_async.emulator import EmulatorProcess  # noqa: E402
+
+DEFAULT_CONCURRENCY = 16  # suprsend_async.DEFAULT_CONCURRENCY, read below to stay in step
+
+
+def probe(kind: str, url: str = "", **options: Any) -> dict[str, Any]:
+    args = [sys.executable, str(HERE / "probe.py"), kind, "--url", url]
+    for name, value in options.items():
+        if value is not None:
+            args += [f"--{name}", str(value)]
+    out = subprocess.run(args, capture_output=True, text=True, check=False, cwd=ROOT)
+    if out.returncode != 0:
+        raise RuntimeError(f"probe {kind} failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+class Bench:
+    def __init__(self, quick: bool) -> None:
+        self.quick = quick
+        self.n = 2_000 if quick else 10_000
+        self.reps = 1 if quick else 3
+        self.data: dict[str, Any] = {"runs": {}}
+
+    def best(
+        self, kind: str, emu: EmulatorProcess, reps: int | None = None, **options: Any
+    ) -> dict[str, Any]:
+        """Fastest of ``reps`` runs, with the emulator's CPU use during that run."""
+        runs = []
+        for _ in range(reps or self.reps):
+            before, started = cpu_seconds(emu.pid), time.perf_counter()
+            result = probe(kind, emu.base_url, **options)
+            wall = time.perf_counter() - started
+            result["emulator_cpu"] = round((cpu_seconds(emu.pid) - before) / wall, 3)
+            result["rps"] = result["records"] / result["seconds"]
+            runs.append(result)
+        return max(runs, key=lambda r: r["rps"])
+
+    def bulk(self, latency: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        with EmulatorProcess(fast=True, latency_ms=latency) as emu:
+            out["ours_default"] = self.best("ours", emu, records=self.n)
+            out["raw_default"] = self.best(
+                "raw", emu, records=self.n, concurrency=DEFAULT_CONCURRENCY
+            )
+            out["official"] = self.best("official", emu, reps=1, records=self.n)
+            sweep: dict[str, dict[int, float]] = {"ours": {}, "raw": {}}
+            levels = [1, 2, 4, 8, 16, 32, 64]
+            for c in levels:
+                sweep["ours"][c] = self.best("ours", emu, reps=1, records=self.n, concurrency=c)[
+                    "rps"
+                ]
+                sweep["raw"][c] = self.best("raw", emu, reps=1, records=self.n, concurrency=c)[
+                    "rps"
+                ]
+            out["sweep"] = sweep
+            best_c = max(sweep["ours"], key=lambda c: sweep["ours"][c])
+            out["ours_best"] = self.best("ours", emu, records=self.n, concurrency=best_c)
+            out["ours_best"]["concurrency"] = best_c
+            out["raw_same_as_best"] = self.best("raw", emu, records=self.n, concurrency=best_c)
+        return out
+
+    def capacity(self) -> dict[str, Any]:
+        """How many requests per second the emulator answers when pushed hard."""
+        with EmulatorProcess(fast=True) as emu:
+            result = self.best("raw", emu, records=self.n, concurrency=64)
+        return {
+            "requests_per_second": result["rps"] / 100,
+            "records_per_second": result["rps"],
+            "emulator_cpu": result["emulator_cpu"],
+        }
+
+    def singles(self) -> dict[str, Any]:
+        n = 500 if self.quick else 2_000
+        with EmulatorProcess(fast=True) as emu:
+            ours = self.best("ours-singles", emu, records=n)
+            official = self.best("official-singles", emu, reps=1, records=n)
+        with EmulatorProcess(fast=True, latency_ms=50) as emu:
+            ours50 = self.best("ours-singles", emu, reps=1, records=n)
+            official50 = self.best(
+                "official-singles", emu, reps=1, records=200 if not self.quick else 50
+            )
+        ours_cost = min(probe("ours-cost", records=n)["seconds"] for _ in range(self.reps)) / n
+        with EmulatorProcess(fast=True) as emu:
+            official_cost = probe("official-cost", emu.base_url, records=n)["seconds"] / n
+        return {
+            "ours_concurrent": ours,
+            "official_sequential": official,
+            "ours_concurrent_50ms": ours50,
+            "official_sequential_50ms": official50,
+            "ours_cost_us": ours_cost * 1e6,
+            "official_cost_us": official_cost * 1e6,
+        }
+
+    def memory(self, attachment: Path) -> dict[str, Any]:
+        streamed = 100_000 if self.quick else 1_000_000
+        official_n = 10_000 if self.quick else 50_000
+        with EmulatorProcess(fast=True) as emu:
+            ours = probe("ours", emu.base_url, records=streamed)
+            official = probe("official", emu.base_url, records=official_n)
+            shared = probe("ours", emu.base_url, records=self.n, attach=str(attachment))
+        return {
+            "ours_streamed": ours,
+            "official": official,
+            "ours_shared_attachment": shared,
+        }
+
+    def import_time(self) -> float:
+        return float(min(probe("import")["seconds"] for _ in range(5)))
+
+
+def ratio(a: float, b: float) -> float:
+    return round(a / b, 2) if b else float("inf")
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": model,
+        "cores": os.cpu_count(),
+    }
+
+
+def summarise(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    rows: list[tuple[str, str, str, str]] = []
+    for latency in (50, 0):
+        b = data[f"bulk_{latency}ms"]
+        ours, raw, off = b["ours_default"]["rps"], b["raw_default"]["rps"], b["official"]["rps"]
+        target_off, target_raw = (10, 0.8) if latency == 50 else (5, 0.7)
+        rows.append(
+            (
+                f"bulk 10k, {latency} ms: vs official",
+                f"{ours:,.0f} vs {off:,.0f} rec/s",
+                f"{ratio(ours, off)}x",
+                f">= {target_off}x {'met' if ours / off >= target_off else 'MISSED'}",
+            )
+        )
+        rows.append(
+            (
+                f"bulk 10k, {latency} ms: vs raw httpx (c={DEFAULT_CONCURRENCY})",
+                f"{ours:,.0f} vs {raw:,.0f} rec/s",
+                f"{ratio(ours, raw)}x",
+                f">= {target_raw}x {'met' if ours / raw >= target_raw else 'MISSED'}",
+            )
+        )
+        best, raw_best = b["ours_best"]["rps"], b["raw_same_as_best"]["rps"]
+        rows.append(
+            (
+                f"bulk 10k, {latency} ms: best concurrency ({b['ours_best']['concurrency']})",
+                f"{best:,.0f} vs raw {raw_best:,.0f} rec/s",
+                f"{ratio(best, raw_best)}x raw, {ratio(best, off)}x official",
+                "",
+            )
+        )
+    s = data["singles"]
+    rows.append(
+        (
+            "2,000 singles: concurrent vs official sequential (0 ms)",
+            f"{s['ours_concurrent']['rps']:,.0f} vs {s['official_sequential']['rps']:,.0f} /s",
+            f"{ratio(s['ours_concurrent']['rps'], s['official_sequential']['rps'])}x",
+            "",
+        )
+    )
+    ours50, off50 = s["ours_concurrent_50ms"]["rps"], s["official_sequential_50ms"]["rps"]
+    rows.append(
+        (
+            "singles: concurrent vs official sequential (50 ms)",
+            f"{ours50:,.0f} vs {off50:,.0f} /s",
+            f"{ratio(ours50, off50)}x",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "client-side cost per trigger (validate, serialise, sign)",
+            f"{s['ours_cost_us']:.1f} vs {s['official_cost_us']:.1f} us",
+            f"{ratio(s['official_cost_us'], s['ours_cost_us'])}x less",
+            "",
+        )
+    )
+    m = data["memory"]
+    streamed = m["ours_streamed"]
+    rows.append(
+        (
+            f"peak RSS, {streamed['records']:,} records streamed",
+            f"{streamed['peak_rss_mb']:.0f} MB"
+            f" ({streamed['records'] / streamed['seconds']:,.0f} rec/s)",
+            "",
+            f"< 150 MB {'met' if streamed['peak_rss_mb'] < 150 else 'MISSED'}",
+        )
+    )
+    rows.append(
+        (
+            f"peak RSS, official SDK, {m['official']['records']:,} records",
+            f"{m['official']['peak_rss_mb']:.0f} MB",
+            "",
+            "",
+        )
+    )
+    shared = m["ours_shared_attachment"]
+    rows.append(
+        (
+            f"peak RSS, {shared['records']:,} records sharing one 40 KB attachment",
+            f"{shared['peak_rss_mb']:.0f} MB",
+            "",
+            f"(n encoded copies: {shared['records'] * 54_614 / 1e6:,.0f} MB)",
+        )
+    )
+    rows.append(
+        ("import time of suprsend_async", f"{data['import_seconds'] * 1000:.0f} ms", "", "")
+    )
+    c = data["capacity"]
+    rows.append(
+        (
+            "emulator capacity (fast mode, raw client, c=64)",
+            f"{c['requests_per_second']:,.0f} requests/s",
+            f"{c['records_per_second']:,.0f} rec/s",
+            f"emulator CPU {c['emulator_cpu']:.0%}",
+        )
+    )
+    return rows
+
+
+def markdown(data: dict[str, Any], rows: list[tuple[str, str, str, str]]) -> str:
+    lines = ["| measurement | result | ratio | target |", "| --- | --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    cpu = [
+        f"{lat} ms: {data[f'bulk_{lat}ms']['ours_default']['emulator_cpu']:.0%}" for lat in (0, 50)
+    ]
+    lines.append("")
+    lines.append(
+        "Emulator CPU use during suprsend-async's default bulk runs (1.0 = one core busy): "
+        + ", ".join(cpu)
+        + "."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def chart(data: dict[str, Any], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
+    for ax, latency in zip(axes, (0, 50), strict=True):
+        sweep = data[f"bulk_{latency}ms"]["sweep"]
+        off = data[f"bulk_{latency}ms"]["official"]["rps"]
+        for name, label in (("ours", "suprsend-async"), ("raw", "raw httpx (lower bound)")):
+            points = sorted((int(c), v) for c, v in sweep[name].items())
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+        ax.axhline(off, color="grey", linestyle="--", label="official SDK (sequential)")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("requests in flight (concurrency)")
+        ax.set_ylabel("records per second")
+        ax.set_title(f"bulk of 10,000 records, emulator latency {latency} ms")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_docs(data: dict[str, Any], table: str, command: str) -> None:
+    m = data["machine"]
+    doc = ROOT / "docs" / "performance.md"
+    doc.write_text(
+        "# Performance\n\n"
+        "Measured side by side in one run against the project's emulator in fast mode (its own\n"
+        "process; signatures checked, records counted), so the numbers compare clients, not\n"
+        "servers. The raw lower bound is plain httpx posting pre-serialised, pre-signed chunks\n"
+        "with the same concurrency: the cost of HTTP alone, with no validation or accounting.\n"
+        "The official SDK is `suprsend-py-sdk` 0.20.0.\n\n"
+        f"Reproduce with:\n\n```bash\n{command}\n```\n\n"
+        f"Latest run: {data['finished']}, on {m['cpu'] or 'an unnamed CPU'} ({m['cores']} cores),"
+        f" Python {m['python']}, {m['platform']}.\n\n"
+        + table
+        + "\n![throughput against concurrency](performance-throughput.png)\n\n"
+        "Ratios from one run are what the targets are judged on; absolute numbers move with the\n"
+        "machine's load. The raw JSON of the run is `benchmarks/results/latest.json`.\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    args = parser.parse_args()
+    import suprsend_async
+
+    global DEFAULT_CONCURRENCY
+    DEFAULT_CONCURRENCY = suprsend_async.DEFAULT_CONCURRENCY
+    bench = Bench(args.quick)
+    data: dict[str, Any] = {"machine": machine(), "quick": args.quick}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        shared = Path(tmp) / "terms.pdf"
+        shared.write_bytes(os.urandom(40 * 1024))
+        for step, fn in (
+            ("capacity", bench.capacity),
+            ("bulk_50ms", lambda: bench.bulk(50)),
+            ("bulk_0ms", lambda: bench.bulk(0)),
+            ("singles", bench.singles),
+            ("memory", lambda: bench.memory(shared)),
+            ("import_seconds", bench.import_time),
+        ):
+            print(f"bench: {step} ...", flush=True)
+            data[step] = fn()
+    data["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    data["duration_seconds"] = round(time.perf_counter() - started, 1)
+    rows = summarise(data)
+    table = markdown(data, rows)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    (RESULTS / "latest.md").write_text(table)
+    chart(data, ROOT / "docs" / "performance-throughput.png")
+    if not args.quick:
+        write_docs(data, table, "python3 -m pip install nox && nox -s bench")
+    print(table)
+    print(f"bench: done in {data['duration_seconds']} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The SDK's own HTTP transport: one connection pool made of small shards.
+
+httpcore's pool re-examines every connection it holds (and, for idle ones, asks the socket
+whether the server hung up) each time a request starts or ends, so its cost per request grows
+with the number of connections; with many requests queued it grows with their product. Under
+the concurrency a bulk or a ``gather`` of triggers produces, that bookkeeping costs more CPU
+than the request itself (profiled in ``docs/performance.md``).
+
+Splitting the same connection budget into shards of a few connections each keeps every scan
+short. Requests go to the least busy shard, so connections are reused as before and the total
+stays within ``limits.max_connections``. This is an internal detail of clients the SDK builds;
+an ``http_client`` passed in by the caller is used as it is.
+"""
+
+from __future__ import annotations
+
+import math
+import ssl
+from collections.abc import AsyncIterator
+
+import httpx
+
+__all__ = ["ShardedTransport"]
+
+CONNECTIONS_PER_SHARD = 4
+
+
+class _CountedStream(httpx.AsyncByteStream):
+    """A response body that tells its shard when the connection is released."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, release: _Release) -> None:
+        self._inner = inner
+        self._release = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            self._release()
+
+
+class _Release:
+    __slots__ = ("_busy", "_done", "_index")
+
+    def __init__(self, busy: list[int], index: int) -> None:
+        self._busy = busy
+        self._index = index
+        self._done = False
+
+    def __call__(self) -> None:
+        if not self._done:
+            self._done = True
+            self._busy[self._index] -= 1
+
+
+class ShardedTransport(httpx.AsyncBaseTransport):
+    """An ``httpx`` transport spreading requests over small ``AsyncHTTPTransport`` shards."""
+
+    def __init__(
+        self,
+        *,
+        limits: httpx.Limits,
+        verify: bool | ssl.SSLContext,
+        per_shard: int = CONNECTIONS_PER_SHARD,
+    ) -> None:
+        total = limits.max_connections or 100
+        keepalive = limits.max_keepalive_connections
+        count = max(1, math.ceil(total / per_shard))
+        size = math.ceil(total / count)
+        shard_limits = httpx.Limits(
+            max_connections=size,
+            max_keepalive_connections=(
+                size if keepalive is None else max(1, math.ceil(keepalive / count))
+            ),
+            keepalive_expiry=limits.keepalive_expiry,
+        )
+        self._shards = [
+            httpx.AsyncHTTPTransport(limits=shard_limits, verify=verify) for _ in range(count)
+        ]
+        self._busy = [0] * count
+
+    @property
+    def shard_count(self) -> int:
+        """How many sub-pools the connection budget is split into."""
+        return len(self._shards)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        busy = self._busy
+        index = busy.index(min(busy))
+        busy[index] += 1
+        release = _Release(busy, index)
+        try:
+            response = await self._shards[index].handle_async_request(request)
+        except BaseException:
+            release()
+            raise
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
+        response.stream = _CountedStream(stream, release)
+        return response
+
+    async def aclose(self) -> None:
+        for shard in self._shards:
+            await shard.aclose()

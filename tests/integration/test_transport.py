@@ -1,0 +1,54 @@
+"""The sharded transport: connections stay within the budget and every shard is released."""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+import pytest
+
+from suprsend_async import AsyncSuprsend
+from suprsend_async._transport import ShardedTransport
+from suprsend_async.emulator import Emulator
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+async def test_concurrent_triggers_balance_and_release(suprsend_emulator: Emulator) -> None:
+    limits = httpx.Limits(max_connections=12, max_keepalive_connections=6)
+    async with suprsend_emulator.client(limits=limits) as client:
+        transport = client._http._transport
+        assert isinstance(transport, ShardedTransport)
+        assert transport.shard_count == 3
+        results: list[bool] = []
+
+        async def one(i: int) -> None:
+            r = await client.workflows.trigger({"workflow": "w", "recipients": [f"u{i}"]})
+            results.append(r.success)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(300):
+                tg.start_soon(one, i)
+        assert results.count(True) == 300
+        assert transport._busy == [0, 0, 0]
+        # Each shard kept at most its share of connections.
+        for shard in transport._shards:
+            assert len(shard._pool.connections) <= 4
+    assert len(suprsend_emulator.triggers) == 300
+
+
+async def test_failed_requests_release_their_shard() -> None:
+    async with AsyncSuprsend("k", "s", "http://127.0.0.1:9/", max_retries=0) as client:
+        transport = client._http._transport
+        assert isinstance(transport, ShardedTransport)
+        result = await client.workflows.trigger({"workflow": "w", "recipients": ["u"]})
+        assert result.error_type == "connection"
+        assert set(transport._busy) == {0}
+
+
+def test_shard_sizes_follow_the_limits() -> None:
+    t = ShardedTransport(limits=httpx.Limits(max_connections=10), verify=False, per_shard=4)
+    assert t.shard_count == 3
+    one = ShardedTransport(limits=httpx.Limits(max_connections=1), verify=False)
+    assert one.shard_count == 1
+    unbounded = ShardedTransport(limits=httpx.Limits(max_connections=None), verify=False)
+    assert unbounded.shard_count == 25
