@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from types import TracebackType
 from typing import Any, Self
 
@@ -43,7 +42,7 @@ from ._responses import (
     success_message,
 )
 from ._retry import RetryPolicy, SharedBackoff, parse_retry_after
-from ._transport import ShardedTransport
+from ._transport import ShardedTransport, tls_setting
 from ._version import __version__
 
 __all__ = [
@@ -64,22 +63,6 @@ USER_AGENT = f"suprsend-async/{__version__} (python/{platform.python_version()};
 _unset: Any = object()
 
 
-@lru_cache(maxsize=1)
-def default_ssl_context() -> ssl.SSLContext:
-    """The verifying TLS context, built once per process (loading CAs reads files)."""
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-def _verify_setting(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
-    if verify is True:
-        return default_ssl_context()
-    if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
-    return verify
-
-
 def _normalise_base_url(url: str) -> str:
     parsed = httpx.URL(url)
     if parsed.scheme not in ("http", "https") or not parsed.host:
@@ -93,11 +76,13 @@ def _normalise_base_url(url: str) -> str:
 class _Endpoint:
     url: str
     uri: str  # path (+ query) as signed
+    parsed: httpx.URL
 
     @classmethod
     def at(cls, base_url: str, path: str) -> _Endpoint:
         url = base_url + path
-        return cls(url, httpx.URL(url).raw_path.decode("ascii"))
+        parsed = httpx.URL(url)
+        return cls(url, parsed.raw_path.decode("ascii"), parsed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,10 +179,14 @@ class AsyncSuprsend:
             log_bodies=log_bodies,
         )
         self._owns_http = http_client is None
+        # With its own client the SDK sends straight through its transport: it sets every
+        # header itself and needs none of the client layer's per-request work (URL merging,
+        # cookie jars, auth and redirect flows), which costs more than the request.
+        self._transport: ShardedTransport | None = None
+        if http_client is None:
+            self._transport = ShardedTransport(limits=limits, verify=tls_setting(verify))
         self._http = http_client or httpx.AsyncClient(
-            transport=ShardedTransport(limits=limits, verify=_verify_setting(verify)),
-            follow_redirects=False,
-            timeout=self._settings.timeout,
+            transport=self._transport, follow_redirects=False, timeout=self._settings.timeout
         )
         self._backoff = SharedBackoff()
         self._pid = os.getpid()
@@ -355,9 +344,7 @@ class AsyncSuprsend:
             logger.debug("request body %s: %s", endpoint.uri, content.decode(errors="replace"))
         started = time.perf_counter()
         try:
-            response = await self._http.post(
-                endpoint.url, content=content, headers=headers, timeout=self._settings.timeout
-            )
+            response = await self._post(endpoint, content, headers)
         except httpx.TimeoutException as exc:
             answer = _Answer(None, "timeout", f"timed out: {type(exc).__name__}")
         except httpx.TransportError as exc:
@@ -379,6 +366,29 @@ class AsyncSuprsend:
                 (time.perf_counter() - started) * 1000,
             )
         return answer
+
+    async def _post(
+        self, endpoint: _Endpoint, content: bytes, headers: dict[str, str]
+    ) -> httpx.Response:
+        transport = self._transport
+        if transport is None:  # the caller's client: go through it, with its hooks and mounts
+            return await self._http.post(
+                endpoint.url, content=content, headers=headers, timeout=self._settings.timeout
+            )
+        request = httpx.Request(
+            "POST",
+            endpoint.parsed,
+            content=content,
+            headers=headers,
+            extensions={"timeout": self._settings.timeout.as_dict()},
+        )
+        response = await transport.handle_async_request(request)
+        response.request = request
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
 
     async def _send(self, endpoint: _Endpoint, content: bytes) -> tuple[_Answer, int]:
         """Send ``content`` with retries; return the last answer and the number of attempts."""

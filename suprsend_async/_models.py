@@ -67,6 +67,8 @@ ChannelName = Literal[
 _MODEL_CONFIG = ConfigDict(
     extra="allow",
     validate_by_name=True,
+    # Schemas are built on first use, not at import: importing the SDK stays quick.
+    defer_build=True,
     validate_by_alias=True,
     serialize_by_alias=True,
     # Fields are read-only snapshots of the caller's input, never coerced into new objects.
@@ -191,6 +193,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         validate_by_name=True,
+        defer_build=True,
         validate_by_alias=True,
         serialize_by_alias=True,
     )
@@ -442,6 +445,7 @@ class WorkflowTriggerBody(BaseModel):
         # The API refuses unknown top-level keys; say so before sending.
         extra="forbid",
         validate_by_name=True,
+        defer_build=True,
         validate_by_alias=True,
         serialize_by_alias=True,
     )

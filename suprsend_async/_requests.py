@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import anyio
 from pydantic import BaseModel, ValidationError
 
 from ._attachments import Attachment, Placeholders, load_now
@@ -86,6 +87,21 @@ class _BaseRequest:
         (from the content when the optional ``filetype`` package is installed).
         """
         attachment = Attachment.for_path(file_path, file_name, ignore_if_error)
+        if attachment is not None:
+            self._attachments.append(attachment)
+
+    async def add_attachment_async(
+        self, file_path: str, file_name: str | None = None, ignore_if_error: bool = False
+    ) -> None:
+        """:meth:`add_attachment` for async code: even the existence check runs in a thread.
+
+        ``add_attachment`` makes one ``stat`` call (a metadata lookup, no read) on the calling
+        thread; on an event loop where even that must not happen (a network file system,
+        strict blocking-call detectors), await this instead.
+        """
+        attachment = await anyio.to_thread.run_sync(
+            Attachment.for_path, file_path, file_name, ignore_if_error
+        )
         if attachment is not None:
             self._attachments.append(attachment)
 

@@ -16,11 +16,37 @@ from __future__ import annotations
 
 import math
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import lru_cache
 
+import anyio
 import httpx
 
-__all__ = ["ShardedTransport"]
+__all__ = ["ShardedTransport", "default_ssl_context", "tls_setting"]
+
+
+@lru_cache(maxsize=1)
+def default_ssl_context() -> ssl.SSLContext:
+    """The verifying TLS context, built once per process (loading CAs reads files)."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def tls_setting(verify: bool | str | ssl.SSLContext) -> Callable[[], bool | ssl.SSLContext]:
+    """How to get the TLS setting for ``verify``: a function, since building it reads files.
+
+    ``True`` is the shared default context, a string is a CA bundle to trust instead, ``False``
+    turns verification off (never do this in production), a context is used as given.
+    """
+    if verify is True:
+        return default_ssl_context
+    if isinstance(verify, str):
+        path = verify
+        return lambda: ssl.create_default_context(cafile=path)
+    setting = verify
+    return lambda: setting
+
 
 CONNECTIONS_PER_SHARD = 4
 
@@ -64,7 +90,7 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         self,
         *,
         limits: httpx.Limits,
-        verify: bool | ssl.SSLContext,
+        verify: bool | ssl.SSLContext | Callable[[], bool | ssl.SSLContext],
         per_shard: int = CONNECTIONS_PER_SHARD,
     ) -> None:
         total = limits.max_connections or 100
@@ -78,23 +104,40 @@ class ShardedTransport(httpx.AsyncBaseTransport):
             ),
             keepalive_expiry=limits.keepalive_expiry,
         )
-        self._shards = [
-            httpx.AsyncHTTPTransport(limits=shard_limits, verify=verify) for _ in range(count)
-        ]
+        self._count = count
+        self._limits = shard_limits
+        self._verify = verify
+        self._shards: list[httpx.AsyncHTTPTransport] = []
         self._busy = [0] * count
+        self._lock = anyio.Lock()
+
+    async def _open(self) -> list[httpx.AsyncHTTPTransport]:
+        # Built on first use: a TLS context reads CA files, which must not happen on the event
+        # loop (nor in a constructor that async code calls), so it is made in a worker thread.
+        async with self._lock:
+            if not self._shards:
+                verify = self._verify
+                if callable(verify):
+                    verify = await anyio.to_thread.run_sync(verify)
+                self._shards = [
+                    httpx.AsyncHTTPTransport(limits=self._limits, verify=verify)
+                    for _ in range(self._count)
+                ]
+        return self._shards
 
     @property
     def shard_count(self) -> int:
         """How many sub-pools the connection budget is split into."""
-        return len(self._shards)
+        return self._count
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        shards = self._shards or await self._open()
         busy = self._busy
         index = busy.index(min(busy))
         busy[index] += 1
         release = _Release(busy, index)
         try:
-            response = await self._shards[index].handle_async_request(request)
+            response = await shards[index].handle_async_request(request)
         except BaseException:
             release()
             raise

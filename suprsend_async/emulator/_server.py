@@ -62,9 +62,9 @@ async def _run(server: uvicorn.Server, sock: socket.socket) -> None:
         sock.close()
 
 
-def _url(host: str, port: int) -> str:
+def _url(host: str, port: int, *, tls: bool = False) -> str:
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/"
+    return f"{'https' if tls else 'http'}://{shown}:{port}/"
 
 
 class Emulator:
@@ -88,6 +88,9 @@ class Emulator:
         fast: bool = False,
         faults: Faults | None = None,
         log_level: str = "warning",
+        record_id_field: str = "record_id",
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
     ) -> None:
         self.config = EmulatorConfig(
             workspace_key=workspace_key,
@@ -95,7 +98,9 @@ class Emulator:
             api_key=api_key,
             workspace_uid=workspace_uid,
             fast=fast,
+            record_id_field=record_id_field,
         )
+        self._ssl = (ssl_certfile, ssl_keyfile) if ssl_certfile else None
         self.state = EmulatorState(self.config, faults)
         self.app = create_app(self.state)
         self._host = host
@@ -114,7 +119,7 @@ class Emulator:
         """``http://host:port/`` of the running emulator."""
         if self._bound_port is None:
             raise RuntimeError("the emulator is not running")
-        return _url(self._host, self._bound_port)
+        return _url(self._host, self._bound_port, tls=self._ssl is not None)
 
     @property
     def triggers(self) -> list[TriggerRecord]:
@@ -130,6 +135,11 @@ class Emulator:
     def accepted_by_key(self) -> dict[str, int]:
         """How many times each idempotency key was processed (never more than once)."""
         return dict(self.state.accepted_by_key)
+
+    @property
+    def accepted_by_record(self) -> dict[Any, int]:
+        """How many times each ``data[record_id_field]`` value was processed."""
+        return dict(self.state.accepted_by_record)
 
     def reset(self) -> None:
         """Forget recorded triggers, idempotency keys and counters."""
@@ -162,6 +172,8 @@ class Emulator:
             lifespan="off",
             access_log=False,
             timeout_keep_alive=30,
+            ssl_certfile=self._ssl[0] if self._ssl else None,
+            ssl_keyfile=self._ssl[1] if self._ssl else None,
         )
         self._server = _EmbeddedServer(config)
         return self._server, sock

@@ -109,7 +109,9 @@ class EmulatorConfig:
     """Credentials the emulator accepts, and whether it runs in fast (benchmark) mode.
 
     ``fast`` checks signatures and counts records but neither validates nor stores them, so a
-    benchmark measures the client rather than the emulator.
+    benchmark measures the client rather than the emulator. ``record_id_field`` names a key of
+    ``data`` whose value the emulator counts accepted triggers by (see ``accepted_by_record``),
+    so a test can prove nothing was processed twice even without idempotency keys.
     """
 
     workspace_key: str = DEFAULT_WORKSPACE_KEY
@@ -117,6 +119,7 @@ class EmulatorConfig:
     api_key: str | None = None
     workspace_uid: str | None = None
     fast: bool = False
+    record_id_field: str = "record_id"
 
     def __repr__(self) -> str:
         return (
@@ -243,6 +246,7 @@ class EmulatorState:
                 0,
             )
             self.accepted_by_key: dict[str, int] = {}
+            self.accepted_by_record: dict[Any, int] = {}
 
     def set_faults(self, faults: Faults) -> None:
         """Switch fault injection to ``faults`` (applies to the next request)."""
@@ -384,6 +388,11 @@ class EmulatorState:
                 self._seen_keys[key] = (message_id, now)
                 self.accepted_by_key[key] = self.accepted_by_key.get(key, 0) + 1
             self.stats["records_accepted"] += 1
+            data = record.get("data")
+            if isinstance(data, dict):
+                rid = data.get(self.config.record_id_field)
+                if rid is not None and not isinstance(rid, dict | list):
+                    self.accepted_by_record[rid] = self.accepted_by_record.get(rid, 0) + 1
             workflow = record.get("workflow") if api == "trigger" else record.get("name")
             self.triggers.append(
                 TriggerRecord(
