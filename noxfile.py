@@ -78,3 +78,19 @@ def bench(session: nox.Session) -> None:
     """Benchmarks side by side (suprsend-async, the official SDK, raw httpx); writes ratios."""
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def stress(session: nox.Session) -> None:
+    """The reliability suite at full size: 20,000 bulk records and 2,000 singles under chaos."""
+    session.install("-e", ".[tests]")
+    session.env["SUPRSEND_CHAOS_RECORDS"] = session.env.get("SUPRSEND_CHAOS_RECORDS", "20000")
+    session.run(
+        "pytest",
+        "tests/integration/test_chaos.py",
+        "tests/integration/test_malformed_server.py",
+        "tests/test_fuzz.py",
+        "tests/test_bulk_properties.py",
+        "--hypothesis-profile=stress",
+        *session.posargs,
+    )

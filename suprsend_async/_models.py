@@ -86,6 +86,17 @@ def _one_or_many(value: Any) -> Any:
     return value if isinstance(value, list | tuple) else [value]
 
 
+def _not_null(value: Any) -> Any:
+    # An optional key may be left out, but the API refuses an explicit null for it.
+    if value is None:
+        raise _custom("null", "must not be null (leave the key out instead)")
+    return value
+
+
+NotNull = BeforeValidator(_not_null)
+"""Marks an optional field whose explicit ``null`` the API refuses."""
+
+
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
 Str64 = Annotated[StrictStr, Field(max_length=64)]
 Str255 = Annotated[StrictStr, Field(max_length=255)]
@@ -187,6 +198,11 @@ def _one_or_many_of(item: Any) -> Any:
     ]
 
 
+def _channel(item: Any) -> Any:
+    """A channel key's type: one value or 1-10 values; optional, but never an explicit null."""
+    return Annotated[_one_or_many_of(item) | None, NotNull]
+
+
 class _Strict(BaseModel):
     """Base of the small channel-setting objects: unknown keys are refused, as by the API."""
 
@@ -242,12 +258,18 @@ class Slack(_Strict):
     * ``{incoming_webhook: {url: https://hooks.slack.com/…}}``.
     """
 
-    email: NonEmptyStr | None = None
-    user_id: Annotated[StrictStr, Field(pattern=r"^[uUwW][a-zA-Z0-9]+$")] | None = None
-    channel: Annotated[StrictStr, Field(pattern=r"^[cC][a-zA-Z0-9]+$")] | None = None
-    channel_id: Annotated[StrictStr, Field(pattern=r"^[cC][a-zA-Z0-9]+$")] | None = None
-    access_token: Annotated[StrictStr, Field(pattern=r"^xox")] | None = None
-    incoming_webhook: IncomingWebhook | None = None
+    email: Annotated[NonEmptyStr | None, NotNull] = None
+    user_id: Annotated[
+        Annotated[StrictStr, Field(pattern=r"^[uUwW][a-zA-Z0-9]+$")] | None, NotNull
+    ] = None
+    channel: Annotated[
+        Annotated[StrictStr, Field(pattern=r"^[cC][a-zA-Z0-9]+$")] | None, NotNull
+    ] = None
+    channel_id: Annotated[
+        Annotated[StrictStr, Field(pattern=r"^[cC][a-zA-Z0-9]+$")] | None, NotNull
+    ] = None
+    access_token: Annotated[Annotated[StrictStr, Field(pattern=r"^xox")] | None, NotNull] = None
+    incoming_webhook: Annotated[IncomingWebhook | None, NotNull] = None
 
     @model_validator(mode="after")
     def _one_form(self) -> Slack:
@@ -283,19 +305,18 @@ class MsTeams(_Strict):
     * ``{incoming_webhook: {url}}``.
     """
 
-    tenant_id: NonEmptyStr | None = None
-    service_url: (
+    tenant_id: Annotated[NonEmptyStr | None, NotNull] = None
+    service_url: Annotated[
         Annotated[
             StrictStr,
-            AfterValidator(
-                _https_prefix("https://smba.trafficmanager.net/", "service_url"),
-            ),
+            AfterValidator(_https_prefix("https://smba.trafficmanager.net/", "service_url")),
         ]
-        | None
-    ) = None
-    conversation_id: NonEmptyStr | None = None
-    user_id: NonEmptyStr | None = None
-    incoming_webhook: IncomingWebhook | None = None
+        | None,
+        NotNull,
+    ] = None
+    conversation_id: Annotated[NonEmptyStr | None, NotNull] = None
+    user_id: Annotated[NonEmptyStr | None, NotNull] = None
+    incoming_webhook: Annotated[IncomingWebhook | None, NotNull] = None
 
     @model_validator(mode="after")
     def _one_form(self) -> MsTeams:
@@ -326,16 +347,16 @@ class _ChannelKeys(BaseModel):
 
     model_config = _MODEL_CONFIG
 
-    email: _one_or_many_of(Email) | None = Field(None, alias="$email")  # type: ignore[valid-type]
-    sms: _one_or_many_of(Phone) | None = Field(None, alias="$sms")  # type: ignore[valid-type]
-    whatsapp: _one_or_many_of(Phone) | None = Field(None, alias="$whatsapp")  # type: ignore[valid-type]
-    androidpush: _one_or_many_of(AndroidPush) | None = Field(None, alias="$androidpush")  # type: ignore[valid-type]
-    iospush: _one_or_many_of(IosPush) | None = Field(None, alias="$iospush")  # type: ignore[valid-type]
-    slack: _one_or_many_of(Slack) | None = Field(None, alias="$slack")  # type: ignore[valid-type]
-    ms_teams: _one_or_many_of(MsTeams) | None = Field(None, alias="$ms_teams")  # type: ignore[valid-type]
-    webpush: _one_or_many_of(NonEmptyObject) | None = Field(None, alias="$webpush")  # type: ignore[valid-type]
-    inbox: _one_or_many_of(NonEmptyStr) | None = Field(None, alias="$inbox")  # type: ignore[valid-type]
-    messenger: _one_or_many_of(NonEmptyStr) | None = Field(None, alias="$messenger")  # type: ignore[valid-type]
+    email: _channel(Email) = Field(None, alias="$email")  # type: ignore[valid-type]
+    sms: _channel(Phone) = Field(None, alias="$sms")  # type: ignore[valid-type]
+    whatsapp: _channel(Phone) = Field(None, alias="$whatsapp")  # type: ignore[valid-type]
+    androidpush: _channel(AndroidPush) = Field(None, alias="$androidpush")  # type: ignore[valid-type]
+    iospush: _channel(IosPush) = Field(None, alias="$iospush")  # type: ignore[valid-type]
+    slack: _channel(Slack) = Field(None, alias="$slack")  # type: ignore[valid-type]
+    ms_teams: _channel(MsTeams) = Field(None, alias="$ms_teams")  # type: ignore[valid-type]
+    webpush: _channel(NonEmptyObject) = Field(None, alias="$webpush")  # type: ignore[valid-type]
+    inbox: _channel(NonEmptyStr) = Field(None, alias="$inbox")  # type: ignore[valid-type]
+    messenger: _channel(NonEmptyStr) = Field(None, alias="$messenger")  # type: ignore[valid-type]
 
 
 class User(_ChannelKeys):
@@ -351,7 +372,7 @@ class User(_ChannelKeys):
     preferred_language: LanguageCode | None = Field(None, alias="$preferred_language")
     locale: Locale | None = Field(None, alias="$locale")
     timezone: TimeZone | None = Field(None, alias="$timezone")
-    channels: list[ChannelName] | None = Field(None, alias="$channels")
+    channels: Annotated[list[ChannelName] | None, NotNull] = Field(None, alias="$channels")
 
     @model_validator(mode="after")
     def _identified(self) -> User:
@@ -381,10 +402,10 @@ class LegacyUser(User):
     """
 
     distinct_id: NonEmptyStr
-    androidpush: _one_or_many_of(_token_or(AndroidPush)) | None = Field(  # type: ignore[valid-type]
+    androidpush: _channel(_token_or(AndroidPush)) = Field(  # type: ignore[valid-type]
         None, alias="$androidpush"
     )
-    iospush: _one_or_many_of(_token_or(IosPush)) | None = Field(None, alias="$iospush")  # type: ignore[valid-type]
+    iospush: _channel(_token_or(IosPush)) = Field(None, alias="$iospush")  # type: ignore[valid-type]
 
 
 class ObjectRecipient(_ChannelKeys):
@@ -452,12 +473,12 @@ class WorkflowTriggerBody(BaseModel):
 
     workflow: NonEmptyStr
     recipients: Annotated[list[Recipient], Field(min_length=1, max_length=100)]
-    actor: Actor | None = None
+    actor: Annotated[Actor | None, NotNull] = None
     data: dict[str, Any] = Field(default_factory=dict)
     tenant_id: Str64 | None = None
     idempotency_key: IdempotencyKey | None = Field(None, alias="$idempotency_key")
     cancellation_key: Str255 | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Annotated[dict[str, Any] | None, NotNull] = None
 
 
 _DELAY = re.compile(r"^(?=\d)(\d+d)?(\d+h)?(\d+m)?(\d+s)?$")
@@ -500,10 +521,10 @@ Delay = Annotated[
 class Delivery(_Strict):
     """Delivery instructions of a legacy workflow (smart delivery)."""
 
-    smart: StrictBool | None = None
-    success: NonEmptyStr | None = None
-    time_to_live: Duration | None = None
-    mandatory_channels: list[ChannelName] | None = None
+    smart: Annotated[StrictBool | None, NotNull] = None
+    success: Annotated[NonEmptyStr | None, NotNull] = None
+    time_to_live: Annotated[Duration | None, NotNull] = None
+    mandatory_channels: Annotated[list[ChannelName] | None, NotNull] = None
 
 
 class WorkflowBody(BaseModel):
@@ -516,9 +537,9 @@ class WorkflowBody(BaseModel):
     notification_category: Literal["system", "transactional", "promotional"]
     users: Annotated[list[LegacyUser], Field(min_length=1, max_length=100)]
     data: dict[str, Any] = Field(default_factory=dict)
-    delay: Delay | None = None
-    trigger_at: Annotated[Any, AfterValidator(_check_iso8601)] | None = None
-    delivery: Delivery | None = None
+    delay: Annotated[Delay | None, NotNull] = None
+    trigger_at: Annotated[Annotated[Any, AfterValidator(_check_iso8601)] | None, NotNull] = None
+    delivery: Annotated[Delivery | None, NotNull] = None
     brand_id: Str64 | None = None
     tenant_id: Str64 | None = None
     idempotency_key: IdempotencyKey | None = Field(None, alias="$idempotency_key")

@@ -9,11 +9,15 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from hypothesis import settings
 
 from suprsend_async import AsyncSuprsend
 from suprsend_async.testing import retry_waits_disabled
 
 pytest_plugins = ["suprsend_async.emulator.pytest_plugin"]
+
+# ``nox -s stress`` runs the property and fuzz tests with many more examples.
+settings.register_profile("stress", max_examples=5000, deadline=None)
 
 BASE = "http://api.test/"
 KEY = "ws_key"

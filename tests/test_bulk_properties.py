@@ -38,7 +38,11 @@ def record(i: int, valid: bool) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=1000 if settings.get_current_profile_name() == "stress" else 60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     validity=st.lists(st.booleans(), min_size=0, max_size=260),
     behaviours=st.lists(REQUEST_BEHAVIOUR, min_size=1, max_size=12),

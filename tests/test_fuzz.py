@@ -1,0 +1,258 @@
+"""Fuzzing: any body gives a prepared request or the SDK's validation error, never another
+exception; and the official SDK's published JSON schemas (an independent oracle) accept every
+body the SDK accepts, except for the one documented case where the SDK follows the user guide.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib.resources import files
+from typing import Any
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from suprsend_async import SuprsendValidationError, Workflow, WorkflowTriggerRequest
+
+SCHEMAS = files("suprsend") / "request_json"
+TRIGGER_SCHEMA = jsonschema.Draft7Validator(
+    json.loads((SCHEMAS / "workflow_trigger.json").read_text())
+)
+LEGACY_SCHEMA = jsonschema.Draft7Validator(json.loads((SCHEMAS / "workflow.json").read_text()))
+
+json_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+)
+json_value = st.recursive(
+    json_scalar,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def maybe(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Well-formed values nineteen times in twenty, anything at all otherwise: enough junk to
+    probe every rule, little enough that many whole bodies are valid and reach the oracle."""
+    return st.integers(0, 19).flatmap(lambda n: json_value if n == 0 else valid)
+
+
+def mostly(good: list[Any], bad: list[Any]) -> st.SearchStrategy[Any]:
+    return st.sampled_from(good * 15 + bad)
+
+
+emails = mostly(["a@example.com", "x.y@z.io"], ["bad", "", "a b@c.d"])
+phones = mostly(["+15555555555", "+44 20 7946 0958", "+1(555)-0100"], ["5555", "+"])
+push = st.fixed_dictionaries(
+    {"token": mostly(["tok"], [""]), "provider": mostly(["fcm", "xiaomi", "oppo"], ["apns", "x"])},
+    optional={"device_id": st.sampled_from(["d1", ""]), "bundle_id": st.just("b")},
+)
+ios = st.fixed_dictionaries(
+    {"token": mostly(["tok"], [""]), "provider": mostly(["apns"], ["fcm"])},
+    optional={"device_id": st.just("d")},
+)
+slack = st.one_of(
+    st.fixed_dictionaries({"email": emails, "access_token": mostly(["xoxb-1"], ["bad"])}),
+    st.fixed_dictionaries(
+        {"user_id": mostly(["U123", "W9"], ["X1"]), "access_token": st.just("xoxp-2")}
+    ),
+    st.fixed_dictionaries(
+        {"channel_id": mostly(["C123"], ["D1"]), "access_token": st.just("xoxb-3")}
+    ),
+    st.fixed_dictionaries(
+        {
+            "incoming_webhook": st.fixed_dictionaries(
+                {"url": mostly(["https://hooks.slack.com/x"], ["https://evil"])}
+            )
+        }
+    ),
+)
+teams = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "tenant_id": st.just("t"),
+            "service_url": mostly(["https://smba.trafficmanager.net/amer"], ["http://x"]),
+        },
+        optional={"conversation_id": st.just("19:c"), "user_id": st.just("29:u")},
+    ),
+    st.fixed_dictionaries(
+        {
+            "incoming_webhook": st.fixed_dictionaries(
+                {"url": st.just("https://x.webhook.office.com/y")}
+            )
+        }
+    ),
+)
+
+
+def one_or_list(s: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(s, st.lists(s, min_size=1, max_size=3), st.lists(s, max_size=0))
+
+
+channels = {
+    "$email": maybe(one_or_list(emails)),
+    "$sms": maybe(one_or_list(phones)),
+    "$whatsapp": maybe(one_or_list(phones)),
+    "$androidpush": maybe(one_or_list(push)),
+    "$iospush": maybe(one_or_list(ios)),
+    "$slack": maybe(one_or_list(slack)),
+    "$ms_teams": maybe(one_or_list(teams)),
+    "$webpush": maybe(
+        one_or_list(st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=2))
+    ),
+    "$inbox": maybe(one_or_list(mostly(["i1"], [""]))),
+    "$messenger": maybe(one_or_list(mostly(["m1"], [""]))),
+}
+user_keys = {
+    "is_transient": maybe(st.booleans()),
+    "$skip_create": maybe(st.booleans()),
+    "$preferred_language": maybe(mostly(["en", "fr"], ["xx", "EN", "english"])),
+    "$locale": maybe(mostly(["en-US", "pt_BR"], ["e"])),
+    "$timezone": maybe(mostly(["America/New_York", "UTC"], ["Mars/Base", ""])),
+    "$channels": maybe(st.lists(mostly(["email", "sms", "inbox"], ["fax"]), max_size=3)),
+    "name": json_value,
+    **channels,
+}
+users = st.fixed_dictionaries(
+    {"distinct_id": maybe(mostly(["u1", "user-2"], [""]))}, optional=user_keys
+)
+objects = st.fixed_dictionaries(
+    {"object_type": maybe(mostly(["teams"], [""])), "id": maybe(mostly(["finance"], [""]))},
+    optional={"$skip_create": maybe(st.booleans()), "$email": maybe(one_or_list(emails))},
+)
+recipient = st.one_of(
+    mostly(["u1"], [""]),
+    users,
+    objects,
+    st.integers(0, 9).flatmap(lambda n: json_scalar if n == 0 else users),
+)
+data = st.dictionaries(st.text(max_size=6), json_value, max_size=4)
+
+trigger_bodies = st.fixed_dictionaries(
+    {
+        "workflow": maybe(mostly(["wf"], [""])),
+        "recipients": maybe(st.lists(recipient, min_size=1, max_size=4)),
+    },
+    optional={
+        "actor": maybe(st.one_of(mostly(["a1"], [""]), users)),
+        "data": maybe(data),
+        "tenant_id": maybe(st.text(max_size=66)),
+        "$idempotency_key": maybe(st.text(max_size=10)),
+        "cancellation_key": maybe(st.text(max_size=10)),
+        "metadata": maybe(data),
+    },
+)
+# Now and then a key the API does not know.
+trigger_bodies = st.tuples(trigger_bodies, st.integers(0, 9), json_value).map(
+    lambda t: {**t[0], "unexpected": t[2]} if t[1] == 0 else t[0]
+)
+legacy_bodies = st.fixed_dictionaries(
+    {
+        "name": maybe(mostly(["wf"], ["w"])),
+        "template": maybe(mostly(["tpl"], ["t"])),
+        "notification_category": maybe(mostly(["system", "transactional", "promotional"], ["x"])),
+        "users": maybe(st.lists(users, min_size=1, max_size=3)),
+    },
+    optional={
+        "data": maybe(data),
+        "delay": maybe(st.one_of(mostly(["1d2h", "30m"], ["x", ""]), st.integers(-5, 10**5))),
+        "trigger_at": maybe(mostly(["2021-08-27T20:14:51.643Z", "2026-01-01"], ["soon"])),
+        "delivery": maybe(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "smart": maybe(st.booleans()),
+                    "success": maybe(mostly(["seen"], [""])),
+                    "time_to_live": maybe(mostly(["1h"], ["x"])),
+                    "mandatory_channels": maybe(st.lists(mostly(["email"], ["fax"]), max_size=2)),
+                },
+            )
+        ),
+        "brand_id": maybe(st.text(max_size=66)),
+    },
+)
+
+STRESS = settings.get_current_profile_name() == "stress"  # nox -s stress
+FUZZ = settings(
+    max_examples=5000 if STRESS else 400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def has_nan(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(has_nan(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_nan(v) for v in value)
+    return False
+
+
+@FUZZ
+@given(trigger_bodies)
+def test_trigger_bodies_fuzzed(body: dict[str, Any]) -> None:
+    try:
+        prepared = WorkflowTriggerRequest(body).prepare()
+    except SuprsendValidationError as exc:
+        assert exc.errors and "Traceback" not in str(exc)  # noqa: PT017 - either outcome is fine
+        return
+    assert not has_nan(body.get("data"))
+    sent = json.loads(prepared.content)
+    errors = sorted(TRIGGER_SCHEMA.iter_errors(sent), key=str)
+    assert not errors, f"the SDK accepted what the official schema refuses: {errors[0].message}"
+
+
+@FUZZ
+@given(legacy_bodies)
+def test_legacy_bodies_fuzzed(body: dict[str, Any]) -> None:
+    try:
+        prepared = Workflow(body).prepare()
+    except SuprsendValidationError as exc:
+        assert exc.errors and "Traceback" not in str(exc)  # noqa: PT017 - either outcome is fine
+        return
+    sent = json.loads(prepared.content)
+    errors = sorted(LEGACY_SCHEMA.iter_errors(sent), key=str)
+    assert not errors, f"the SDK accepted what the official schema refuses: {errors[0].message}"
+
+
+def test_the_documented_exception_slack_channel() -> None:
+    """The guide writes the Slack channel form as ``channel``; the official schema knows only
+    ``channel_id``. The SDK accepts both (docs/behaviour.md) and sends what the caller wrote."""
+    body = {
+        "workflow": "w",
+        "recipients": [
+            {"distinct_id": "u", "$slack": {"channel": "C123", "access_token": "xoxb-1"}}
+        ],
+    }
+    sent = json.loads(WorkflowTriggerRequest(body).prepare().content)
+    assert list(TRIGGER_SCHEMA.iter_errors(sent))  # the oracle refuses it...
+    body["recipients"][0]["$slack"] = {"channel_id": "C123", "access_token": "xoxb-1"}  # type: ignore[index]
+    sent = json.loads(WorkflowTriggerRequest(body).prepare().content)
+    assert not list(TRIGGER_SCHEMA.iter_errors(sent))  # ...and accepts the other spelling
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"workflow": "w", "recipients": [{"distinct_id": "u", "$email": None}]},
+        {"workflow": "w", "recipients": ["u"], "actor": None},
+        {"workflow": "w", "recipients": ["u"], "metadata": None},
+        {
+            "workflow": "w",
+            "recipients": [{"distinct_id": "u", "$slack": {"email": None, "access_token": "xoxb"}}],
+        },
+    ],
+)
+def test_explicit_nulls_refused_like_the_oracle(bad: dict[str, Any]) -> None:
+    with pytest.raises(SuprsendValidationError, match="must not be null"):
+        WorkflowTriggerRequest(bad).prepare()
