@@ -8,7 +8,7 @@ import sys
 import nox
 
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "typecheck", "tests"]  # `nox` alone: what CI checks
+nox.options.sessions = ["lint", "typecheck", "tests", "docs"]  # `nox` alone: what CI checks
 nox.options.reuse_venv = "yes"
 
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -93,4 +93,14 @@ def stress(session: nox.Session) -> None:
         "tests/test_bulk_properties.py",
         "--hypothesis-profile=stress",
         *session.posargs,
+    )
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with --strict (offline: no plugin fetches anything)."""
+    session.install("-e", ".[docs]")
+    session.env["NO_MKDOCS_2_WARNING"] = "1"
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", os.path.join(session.create_tmp(), "site")
     )
