@@ -7,6 +7,7 @@ or configuration (missing credentials, unreadable file).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -465,18 +466,8 @@ async def _cmd_emulator(args: argparse.Namespace) -> int:
         raise ConfigurationError(
             f"the emulator needs its extra: pip install 'suprsend-async[emulator]' ({exc})"
         ) from None
-    faults = Faults(
-        latency_ms=args.latency_ms,
-        latency_jitter_ms=args.latency_jitter_ms,
-        rate_429=args.rate_429,
-        retry_after=args.retry_after,
-        rate_5xx=args.rate_5xx,
-        status_5xx=args.status_5xx,
-        rate_record_5xx=args.rate_record_5xx,
-        rate_drop=args.rate_drop,
-        drop_next=args.drop_next,
-        seed=args.seed,
-    )
+    # Each fault flag is named after its Faults field (--rate-429 -> rate_429).
+    faults = Faults(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Faults)})
     emulator = Emulator(
         workspace_key=args.workspace_key
         or os.environ.get("SUPRSEND_WORKSPACE_KEY")

@@ -26,6 +26,14 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
     return path
 
 
+LEGACY = {
+    "name": "wf",
+    "template": "tpl",
+    "notification_category": "system",
+    "users": [{"distinct_id": "u"}],
+}
+
+
 def body(i: int) -> dict[str, Any]:
     return {"workflow": "wf", "recipients": [f"user-{i}"], "data": {"rid": i}}
 
@@ -42,12 +50,7 @@ def test_trigger_object(env: Emulator, tmp_path: Path, capsys: pytest.CaptureFix
 def test_trigger_legacy_and_list(
     env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    legacy = {
-        "name": "wf",
-        "template": "tpl",
-        "notification_category": "system",
-        "users": [{"distinct_id": "u"}],
-    }
+    legacy = LEGACY
     f = tmp_path / "legacy.json"
     f.write_text(json.dumps(legacy))
     assert main(["trigger", str(f)]) == 0
@@ -168,12 +171,7 @@ def test_bulk_resume_sends_nothing_twice(
 def test_bulk_legacy_file_and_key_field(
     env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    legacy = {
-        "name": "wf",
-        "template": "tpl",
-        "notification_category": "system",
-        "users": [{"distinct_id": "u"}],
-    }
+    legacy = LEGACY
     src = write_jsonl(tmp_path / "l.jsonl", [legacy] * 5 + [body(1)])
     assert main(["bulk", str(src), "--no-progress"]) == 1
     assert len(env.triggers) == 5
