@@ -324,6 +324,8 @@ def write_docs(data: dict[str, Any], table: str, command: str) -> None:
         + "\n![throughput against concurrency](performance-throughput.png)\n\n"
         "Ratios from one run are what the targets are judged on; absolute numbers move with the\n"
         "machine's load. The raw JSON of the run is `benchmarks/results/latest.json`.\n"
+        + "\n"
+        + (HERE / "history.md").read_text()
     )
 
 

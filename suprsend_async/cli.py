@@ -372,12 +372,19 @@ async def _cmd_bulk(args: argparse.Namespace) -> int:
             # The record's own key wins; then the field named by --idempotency-key-from (derived
             # by the engine); then the line's stable key.
             key = _own_key(line.body) or (None if args.idempotency_key_from else line.key)
-            if source.legacy:
-                yield Workflow(line.body, idempotency_key=key)
-            else:
-                yield WorkflowTriggerRequest(line.body, idempotency_key=key)
+            request: WorkflowTriggerRequest | Workflow = (
+                Workflow(line.body, idempotency_key=key)
+                if source.legacy
+                else WorkflowTriggerRequest(line.body, idempotency_key=key)
+            )
+            # This generator is read in a worker thread, so the stat() stays off the loop;
+            # the file itself is read once per run, however many records share it.
+            for path in attach:
+                request.add_attachment(path)
+            yield request
 
     legacy = job.legacy
+    attach = args.attach or []
     try:
         async with _make_client(args) as client:
             namespace = client.bulk_workflows if legacy else client.workflows
@@ -544,6 +551,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--idempotency-key-from",
         metavar="FIELD",
         help="derive each record's idempotency key from this dotted field, e.g. data.order_id",
+    )
+    p.add_argument(
+        "--attach",
+        action="append",
+        metavar="PATH",
+        help="attach this file or URL to every record (repeatable)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _client_options(p)

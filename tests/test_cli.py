@@ -233,3 +233,12 @@ def test_trigger_with_attachments(
     assert names == [("doc.pdf", None), (None, "https://cdn.example/x.png")]
     assert main(["trigger", str(f), "--attach", str(tmp_path / "missing.pdf")]) == 2
     assert "attachment not found" in capsys.readouterr().err
+
+
+def test_bulk_with_a_shared_attachment(env: Emulator, tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "a.jsonl", [body(i) for i in range(5)])
+    doc = tmp_path / "terms.pdf"
+    doc.write_bytes(b"%PDF-1.4 terms")
+    assert main(["bulk", str(src), "--attach", str(doc), "--no-progress"]) == 0
+    assert [t.attachments[0].filename for t in env.triggers] == ["terms.pdf"] * 5
+    assert main(["bulk", str(src), "--restart", "--attach", str(tmp_path / "gone.pdf")]) == 2
