@@ -322,6 +322,10 @@ class BlobCache:
         self._max = max_bytes
         self._held = 0
         self._entries: OrderedDict[tuple[Any, ...], tuple[bytes, bytes] | str] = OrderedDict()
+        # Each entry keeps its blob alive: an in-memory blob is keyed by its data's id(), which
+        # Python may hand to new data once the old is freed. While the entry holds the data,
+        # no other object can have that id.
+        self._owners: dict[tuple[Any, ...], Blob] = {}
         self._loading: dict[tuple[Any, ...], anyio.Event] = {}
 
     async def ensure(
@@ -344,7 +348,7 @@ class BlobCache:
                     self._loading.pop(blob.key, None)
                 done.set()
             for key, value in results:
-                self._store(key, value)
+                self._store(key, value, wanted[key])
         for event in waiting:
             await event.wait()
         out: dict[tuple[Any, ...], tuple[bytes, bytes] | str] = {}
@@ -357,12 +361,14 @@ class BlobCache:
             out[key] = cached
         return out
 
-    def _store(self, key: tuple[Any, ...], value: tuple[bytes, bytes] | str) -> None:
+    def _store(self, key: tuple[Any, ...], value: tuple[bytes, bytes] | str, blob: Blob) -> None:
         size = len(value[0]) if isinstance(value, tuple) else 0
         self._entries[key] = value
+        self._owners[key] = blob
         self._held += size
         while self._held > self._max and len(self._entries) > 1:
-            _, old = self._entries.popitem(last=False)
+            old_key, old = self._entries.popitem(last=False)
+            self._owners.pop(old_key, None)
             self._held -= len(old[0]) if isinstance(old, tuple) else 0
 
 

@@ -8,8 +8,10 @@ by the channel: the source is pulled only as fast as workers take chunks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
+import threading
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -193,6 +195,7 @@ class _Run:
         self.blobs = BlobCache()
         self._pending: dict[int, _Item] = {}  # prepared, not yet handed to the network
         self._in_flight: dict[int, _Item] = {}
+        self._callback_errors = 0
 
     # -- accounting ---------------------------------------------------------------------
 
@@ -210,17 +213,33 @@ class _Run:
             if self.keep_failed:
                 self.failed_records.append(FailedRecord.from_outcome(outcome))
         if self.on_outcome is not None:
-            self.on_outcome(outcome)
+            self.call_back(self.on_outcome, outcome)
 
     def progress(self) -> None:
         if self.on_progress is not None:
             done = self.succeeded + self.failed
-            self.on_progress(
-                BulkProgress(self.total, done, self.succeeded, self.failed, self.requests)
+            self.call_back(
+                self.on_progress,
+                BulkProgress(self.total, done, self.succeeded, self.failed, self.requests),
             )
+
+    def call_back(self, callback: Callable[[Any], Any], value: Any) -> None:
+        """Run a caller's callback; its failure must not break the account of the records."""
+        try:
+            callback(value)
+        except Exception as exc:
+            self._callback_errors += 1
+            if self._callback_errors == 1:
+                logger.exception("bulk: a callback raised; the bulk goes on")
+                self.warnings.append(
+                    f"callback {getattr(callback, '__name__', repr(callback))} raised"
+                    f" {type(exc).__name__}: {exc}"
+                )
 
     def summary(self) -> BulkResponse:
         self.failed_records.sort(key=lambda f: f.index)
+        if self._callback_errors > 1:
+            self.warnings.append(f"callbacks raised {self._callback_errors} times in all")
         total = self.succeeded + self.failed
         return BulkResponse(
             status=BulkResponse.status_for(total, self.succeeded),
@@ -258,8 +277,8 @@ class _Run:
             )
         return expected(raw)
 
-    def prepare(self, index: int, raw: Any, key_from: KeyFrom | None) -> _Item | None:
-        """Validate and serialise one record; a bad one is finished as failed at once."""
+    def prepare(self, index: int, raw: Any, key_from: KeyFrom | None) -> _Item | RecordOutcome:
+        """Validate and serialise one record; a bad one becomes its failed outcome."""
         try:
             request = self.as_request(raw)
             fallback = self.derive_key(request, key_from) if key_from is not None else None
@@ -268,17 +287,14 @@ class _Run:
                 fallback_key=fallback,
             )
         except SuprsendValidationError as exc:
-            self.finish(
-                RecordOutcome(
-                    index,
-                    "failed",
-                    _display_record(raw),
-                    status_code=400,
-                    error=exc.short_message,
-                    error_type="validation",
-                )
+            return RecordOutcome(
+                index,
+                "failed",
+                _display_record(raw),
+                status_code=400,
+                error=exc.short_message,
+                error_type="validation",
             )
-            return None
         for name, size in prepared.inline_attachments():
             if size > INLINE_LIMIT and (name, size) not in self._warned:
                 self._warned.add((name, size))
@@ -291,12 +307,20 @@ class _Run:
     @staticmethod
     def derive_key(request: _BaseRequest, key_from: KeyFrom) -> str | None:
         body = request.body
-        try:
-            value = key_from(body) if callable(key_from) else _lookup(body, key_from)  # type: ignore[arg-type]
-        except KeyError:
-            raise SuprsendValidationError.single(
-                str(key_from), "is missing, and the idempotency key is derived from it"
-            ) from None
+        if not callable(key_from):
+            try:
+                value = _lookup(body, key_from)
+            except KeyError:
+                raise SuprsendValidationError.single(
+                    key_from, "is missing, and the idempotency key is derived from it"
+                ) from None
+        else:
+            try:
+                value = key_from(body)  # type: ignore[arg-type]
+            except Exception as exc:  # the caller's function: its failure is this record's
+                raise SuprsendValidationError.single(
+                    "idempotency_key_from", f"raised {type(exc).__name__}: {exc}"
+                ) from None
         if value is None or value == "":
             raise SuprsendValidationError.single(
                 str(key_from) if isinstance(key_from, str) else "idempotency_key_from",
@@ -313,6 +337,7 @@ class _Run:
         send, receive = anyio.create_memory_object_stream[list[_Item]](
             max_buffer_size=self.concurrency
         )
+        failure: list[BaseException] = []
         try:
             async with anyio.create_task_group() as tg:
                 for _ in range(self.concurrency):
@@ -320,7 +345,7 @@ class _Run:
                 receive.close()
                 async with send:
                     planner = ChunkPlanner()
-                    async with contextlib.aclosing(_batches(source, tg)) as batches:
+                    async with contextlib.aclosing(_batches(source, tg, failure)) as batches:
                         async for batch in batches:
                             for raw in batch:
                                 await self.take(raw, planner, send, key_from)
@@ -341,6 +366,14 @@ class _Run:
             self._in_flight.clear()
             self._pending.clear()
             self.progress()
+        if failure:
+            # The caller's source failed: every record it gave was still sent and accounted for.
+            error = failure[0]
+            error.add_note(
+                f"bulk: the source of records raised after {self.pulled} records; those were"
+                f" sent: {self.succeeded} succeeded, {self.failed} failed"
+            )
+            raise error
 
     async def take(
         self,
@@ -354,7 +387,8 @@ class _Run:
         self.pulled += 1
         # A bulk instance hands in records it prepared at append time.
         item = raw if isinstance(raw, _Item) else self.prepare(index, raw, key_from)
-        if item is None:
+        if isinstance(item, RecordOutcome):
+            self.finish(item)
             return
         self._pending[item.index] = item
         for chunk in planner.add(item):
@@ -382,14 +416,13 @@ class _Run:
         while batch:
             if self.rate is not None:
                 await self.rate.acquire(len(batch))
-            for item in batch:
-                self._pending.pop(item.index, None)
-                self._in_flight[item.index] = item
             batch, records = await self.render(batch)
             if not batch:
                 return
             content = b"[" + b", ".join(records) + b"]"
-            answer, attempts = await self.client._send(self.endpoint, content)
+            answer, attempts = await self.client._send(
+                self.endpoint, content, functools.partial(self.mark_sent, batch)
+            )
             self.requests += 1
             for item in batch:
                 item.attempts += attempts
@@ -404,6 +437,13 @@ class _Run:
                 return
             await anyio.sleep(policy.wait(round_, retry_after))
             batch = retry
+
+    def mark_sent(self, batch: list[_Item]) -> None:
+        """From the moment bytes may leave, a cancelled record's state is ``unknown``
+        (perhaps processed), no longer ``not_sent``."""
+        for item in batch:
+            self._pending.pop(item.index, None)
+            self._in_flight[item.index] = item
 
     async def render(self, batch: list[_Item]) -> tuple[list[_Item], list[bytes]]:
         """Each record's bytes, with inline attachments read (off the loop) and spliced in.
@@ -484,6 +524,12 @@ class _Run:
             return [], None
         retry: list[_Item] = []
         retry_after: float | None = None
+        odd = sum(1 for rec in records if not isinstance(rec, dict))
+        if odd:
+            self.warn(
+                f"{odd} entr{'y' if odd == 1 else 'ies'} of a {code} answer's records were not"
+                " objects; counted as accepted on the request's success status"
+            )
         for item, rec in zip(batch, records, strict=True):
             outcome = _record_result(rec, code)
             ok, rec_code, message_id, error = outcome
@@ -493,7 +539,7 @@ class _Run:
                 retry.append(item)
                 advised = answer.retry_after
                 if rec_code == 429:
-                    self.client._backoff.pause(advised or self.client._settings.retry.backoff(1))
+                    self.client.pause_all(advised)
                 if advised is not None:
                     retry_after = max(retry_after or 0.0, advised)
             else:
@@ -554,51 +600,66 @@ def _display_record(raw: Any) -> Any:
 
 
 async def _batches(
-    source: Iterable[Any] | AsyncIterable[Any], tg: TaskGroup
+    source: Iterable[Any] | AsyncIterable[Any], tg: TaskGroup, failure: list[BaseException]
 ) -> AsyncGenerator[Sequence[Any], None]:
     """Records of ``source`` in batches, read lazily and with back-pressure.
 
     A sequence is in memory already and is walked in place. Any other sync iterable may hide
     I/O (a file, a database cursor), so a reader task pulls it in a worker thread, one batch
     ahead of the dispatcher: reading overlaps with preparing, and at most
-    ``_READ_AHEAD`` batches wait at any time.
+    ``_READ_AHEAD`` batches wait at any time. If the source raises, what it gave before is
+    still yielded (and so sent and accounted for) and the error goes into ``failure``.
     """
     if isinstance(source, Sequence):
         for start in range(0, len(source), _SOURCE_BATCH):
             yield source[start : start + _SOURCE_BATCH]
         return
     send, receive = anyio.create_memory_object_stream[Sequence[Any]](_READ_AHEAD)
-    tg.start_soon(_read, source, send)
+    tg.start_soon(_read, source, send, failure)
     async with receive:
         async for batch in receive:
             yield batch
 
 
 async def _read(
-    source: Iterable[Any] | AsyncIterable[Any], send: MemoryObjectSendStream[Sequence[Any]]
+    source: Iterable[Any] | AsyncIterable[Any],
+    send: MemoryObjectSendStream[Sequence[Any]],
+    failure: list[BaseException],
 ) -> None:
     async with send:
-        if isinstance(source, AsyncIterable):
-            batch: list[Any] = []
-            async for item in source:
-                batch.append(item)
-                if len(batch) >= _ASYNC_BATCH:
+        batch: list[Any] = []
+        try:
+            if isinstance(source, AsyncIterable):
+                async for item in source:
+                    batch.append(item)
+                    if len(batch) >= _ASYNC_BATCH:
+                        await send.send(batch)
+                        batch = []
+            else:
+                iterator = iter(source)
+                while True:
+                    batch, error = await anyio.to_thread.run_sync(_take, iterator, _SOURCE_BATCH)
+                    if error is not None:
+                        raise error
+                    if len(batch) < _SOURCE_BATCH:
+                        break
                     await send.send(batch)
                     batch = []
-            if batch:
-                await send.send(batch)
-            return
-        iterator = iter(source)
-        while True:
-            chunk = await anyio.to_thread.run_sync(_take, iterator, _SOURCE_BATCH)
-            if chunk:
-                await send.send(chunk)
-            if len(chunk) < _SOURCE_BATCH:
-                return
+        except Exception as exc:
+            failure.append(exc)
+        if batch:
+            await send.send(batch)
 
 
-def _take(iterator: Iterator[Any], n: int) -> list[Any]:
-    return list(itertools.islice(iterator, n))
+def _take(iterator: Iterator[Any], n: int) -> tuple[list[Any], Exception | None]:
+    """Up to ``n`` items, and the error that stopped the iterator early (if any)."""
+    out: list[Any] = []
+    try:
+        for item in itertools.islice(iterator, n):
+            out.append(item)
+    except Exception as exc:
+        return out, exc
+    return out, None
 
 
 class AsyncBulkWorkflowTrigger:
@@ -620,6 +681,7 @@ class AsyncBulkWorkflowTrigger:
         self._warnings: list[str] = []
         self._requests = 0
         self._lock = anyio.Lock()
+        self._append_lock = threading.Lock()
         self._preparer = prep = _Run(
             client,
             legacy,
@@ -633,18 +695,20 @@ class AsyncBulkWorkflowTrigger:
         prep.warnings = self._warnings  # attachment warnings found at append time
 
     def append(self, *requests: Any) -> None:
-        """Add records (requests, models or plain dicts); invalid ones become failed outcomes."""
+        """Add records (requests, models or plain dicts); invalid ones become failed outcomes.
+
+        Safe to call from several threads (the sync facade) and while ``trigger()`` runs: such
+        records are sent by the next ``trigger()``.
+        """
         for raw in requests:
-            index = len(self._outcomes)
-            prep = self._preparer
-            failed: list[RecordOutcome] = []
-            prep.on_outcome = failed.append
-            item = prep.prepare(index, raw, None)
-            if item is None:
-                self._outcomes.append(failed[0])
-            else:
-                self._outcomes.append(_Run.untold(item, "not_sent"))
-                self._unsent.append(item)
+            with self._append_lock:  # an index and its slot are taken together
+                index = len(self._outcomes)
+                item = self._preparer.prepare(index, raw, None)
+                if isinstance(item, RecordOutcome):
+                    self._outcomes.append(item)
+                else:
+                    self._outcomes.append(_Run.untold(item, "not_sent"))
+                    self._unsent.append(item)
 
     def __len__(self) -> int:
         return len(self._outcomes)
@@ -668,27 +732,33 @@ class AsyncBulkWorkflowTrigger:
         :class:`BulkProgress` after each request.
         """
         async with self._lock:
-            batch, self._unsent = self._unsent, []
+            # Built first: a bad argument must not cost the records their place in the queue.
+            run = _Run(
+                self._client,
+                self._legacy,
+                concurrency=concurrency,
+                max_records_per_second=max_records_per_second,
+                on_outcome=self._store,
+                on_progress=on_progress,
+                total=None,
+                keep_failed_records=False,
+            )
+            with self._append_lock:
+                batch, self._unsent = self._unsent, []
             if batch:
-                run = _Run(
-                    self._client,
-                    self._legacy,
-                    concurrency=concurrency,
-                    max_records_per_second=max_records_per_second,
-                    on_outcome=self._store,
-                    on_progress=on_progress,
-                    total=len(batch),
-                    keep_failed_records=False,
-                )
+                run.total = len(batch)
                 try:
                     await run.run(batch, None)
                 finally:
                     self._warnings.extend(run.warnings)
                     self._requests += run.requests
-                    # Records never handed to the network may be sent by a later trigger().
-                    self._unsent = [
+                    # Records never handed to the network may be sent by a later trigger(),
+                    # ahead of any appended while this one ran.
+                    leftover = [
                         item for item in batch if self._outcomes[item.index].state == "not_sent"
                     ]
+                    with self._append_lock:
+                        self._unsent = leftover + self._unsent
             return self.result()
 
     def _store(self, outcome: RecordOutcome) -> None:

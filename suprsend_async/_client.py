@@ -13,7 +13,8 @@ import platform
 import ssl
 import sys
 import time
-from collections.abc import Mapping
+import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Self
@@ -113,6 +114,20 @@ class _Settings:
     log_bodies: bool
 
 
+class _PoolState:
+    """Whether the connection pool a family of clients shares has been closed."""
+
+    __slots__ = ("closed",)
+
+    def __init__(self) -> None:
+        self.closed = False
+
+
+def _proxies_from_environment() -> bool:
+    proxies = urllib.request.getproxies_environment()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
+
+
 def _env(name: str, value: str | None) -> str | None:
     return value if value is not None else os.environ.get(name) or None
 
@@ -145,8 +160,8 @@ class AsyncSuprsend:
         workspace_secret: str | None = None,
         base_url: str | None = None,
         *,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        max_retries: int = 2,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
         http_client: httpx.AsyncClient | None = None,
         limits: httpx.Limits = DEFAULT_LIMITS,
@@ -170,27 +185,48 @@ class AsyncSuprsend:
                 raise ConfigurationError("missing credentials: " + ", ".join(missing))
             _auth = HmacAuth(key, secret)
         self._auth = _auth
-        retry = replace(retry_policy or RetryPolicy(), max_retries=max_retries)
+        retry = retry_policy or RetryPolicy()
+        if max_retries is not None:
+            retry = replace(retry, max_retries=max_retries)
+        if timeout is None:
+            # The caller's client keeps its own timeout unless one is given here.
+            resolved = http_client.timeout if http_client is not None else DEFAULT_TIMEOUT
+        else:
+            resolved = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._settings = _Settings(
             base_url=_normalise_base_url(_env("SUPRSEND_BASE_URL", base_url) or DEFAULT_BASE_URL),
-            timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+            timeout=resolved,
             retry=retry,
             auto_idempotency_keys=auto_idempotency_keys,
             log_bodies=log_bodies,
         )
         self._owns_http = http_client is None
-        # With its own client the SDK sends straight through its transport: it sets every
-        # header itself and needs none of the client layer's per-request work (URL merging,
-        # cookie jars, auth and redirect flows), which costs more than the request.
         self._transport: ShardedTransport | None = None
-        if http_client is None:
+        if http_client is not None:
+            self._http = http_client
+        elif _proxies_from_environment():
+            # HTTP(S)_PROXY is set: let httpx route through it (building the TLS context here,
+            # once, is the price of that rarer set-up).
+            self._http = httpx.AsyncClient(
+                limits=limits,
+                verify=tls_setting(verify)(),
+                trust_env=True,
+                follow_redirects=False,
+                timeout=resolved,
+            )
+        else:
+            # With its own client the SDK sends straight through its transport: it sets every
+            # header itself and needs none of the client layer's per-request work (URL merging,
+            # cookie jars, auth and redirect flows), which costs more than the request.
             self._transport = ShardedTransport(limits=limits, verify=tls_setting(verify))
-        self._http = http_client or httpx.AsyncClient(
-            transport=self._transport, follow_redirects=False, timeout=self._settings.timeout
-        )
+            self._http = httpx.AsyncClient(
+                transport=self._transport, follow_redirects=False, timeout=resolved
+            )
         self._backoff = SharedBackoff()
         self._pid = os.getpid()
         self._closed = False
+        # Shared with clients derived by with_options: closing the owner closes them all.
+        self._pool_state = _PoolState()
         self._set_endpoints()
         self._namespaces()
 
@@ -282,7 +318,7 @@ class AsyncSuprsend:
     @property
     def is_closed(self) -> bool:
         """Whether :meth:`aclose` was called on this client (or on the one it derives from)."""
-        return self._closed or (self._owns_http and self._http.is_closed)
+        return self._closed or self._pool_state.closed
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -290,6 +326,7 @@ class AsyncSuprsend:
         """Close the connection pool (unless it was passed in, or shared by ``with_options``)."""
         self._closed = True
         if self._owns_http:
+            self._pool_state.closed = True
             await self._http.aclose()
 
     async def __aenter__(self) -> Self:
@@ -331,13 +368,17 @@ class AsyncSuprsend:
     # -- the pipeline -------------------------------------------------------------------
 
     def _check_usable(self) -> None:
-        if self._closed or (self._owns_http and self._http.is_closed):
+        if self._closed or self._pool_state.closed:
             raise SuprsendError("this client is closed; create a new one")
         if os.getpid() != self._pid:
             raise SuprsendError(forked_message(self._pid))
 
-    async def _attempt(self, endpoint: _Endpoint, content: bytes) -> _Answer:
+    async def _attempt(
+        self, endpoint: _Endpoint, content: bytes, on_sending: Callable[[], None] | None
+    ) -> _Answer:
         await self._backoff.wait()
+        if on_sending is not None:
+            on_sending()
         headers = self._auth.headers("POST", endpoint.uri, content)
         headers["User-Agent"] = USER_AGENT
         if self._settings.log_bodies and logger.isEnabledFor(logging.DEBUG):
@@ -349,14 +390,13 @@ class AsyncSuprsend:
             answer = _Answer(None, "timeout", f"timed out: {type(exc).__name__}")
         except httpx.TransportError as exc:
             answer = _Answer(None, "connection", f"connection error: {_describe(exc)}")
+        except httpx.RequestError as exc:  # an answer that could not be read (bad encoding...)
+            answer = _Answer(None, "connection", f"unreadable answer: {_describe(exc)}")
         else:
-            retry_after = None
-            if response.status_code == 429 or response.status_code >= 500:
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
+            # Read on any answer: a 207 may carry it for the records it refused with 429.
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
             if response.status_code == 429:
-                self._backoff.pause(
-                    retry_after if retry_after is not None else self._settings.retry.backoff(1)
-                )
+                self.pause_all(retry_after)
             answer = _Answer(response, "http" if response.is_error else None, "", retry_after)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -371,7 +411,7 @@ class AsyncSuprsend:
         self, endpoint: _Endpoint, content: bytes, headers: dict[str, str]
     ) -> httpx.Response:
         transport = self._transport
-        if transport is None:  # the caller's client: go through it, with its hooks and mounts
+        if transport is None:  # another client: go through it, with its hooks and mounts
             return await self._http.post(
                 endpoint.url, content=content, headers=headers, timeout=self._settings.timeout
             )
@@ -390,8 +430,29 @@ class AsyncSuprsend:
             await response.aclose()
         return response
 
-    async def _send(self, endpoint: _Endpoint, content: bytes) -> tuple[_Answer, int]:
-        """Send ``content`` with retries; return the last answer and the number of attempts."""
+    def pause_all(self, retry_after: float | None) -> None:
+        """Hold every request of this client after a 429 (not past the Retry-After cap).
+
+        An advice above ``max_retry_after`` is not waited for: the 429 goes back to the caller
+        with ``retry_after`` set, and the client stays usable.
+        """
+        policy = self._settings.retry
+        if retry_after is None:
+            self._backoff.pause(policy.backoff(1))
+        elif not policy.retry_after_too_long(retry_after):
+            self._backoff.pause(retry_after)
+
+    async def _send(
+        self,
+        endpoint: _Endpoint,
+        content: bytes,
+        on_sending: Callable[[], None] | None = None,
+    ) -> tuple[_Answer, int]:
+        """Send ``content`` with retries; return the last answer and the number of attempts.
+
+        ``on_sending`` is called just before each attempt's request goes out (after any
+        back-off), so a bulk knows from when its records may have reached the service.
+        """
         self._check_usable()
         policy = self._settings.retry
 
@@ -412,7 +473,7 @@ class AsyncSuprsend:
             sleep=_sleep,
             reraise=True,
         )
-        answer: _Answer = await retrying(self._attempt, endpoint, content)
+        answer: _Answer = await retrying(self._attempt, endpoint, content, on_sending)
         return answer, retrying.statistics.get("attempt_number", 1)
 
     @staticmethod

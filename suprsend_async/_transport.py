@@ -51,6 +51,11 @@ def tls_setting(verify: bool | str | ssl.SSLContext) -> Callable[[], bool | ssl.
 CONNECTIONS_PER_SHARD = 4
 
 
+def _share(total: int, parts: int, index: int) -> int:
+    """Part ``index`` of ``total`` split into ``parts`` near-equal whole parts (at least 1)."""
+    return max(1, total // parts + (1 if index < total % parts else 0))
+
+
 class _CountedStream(httpx.AsyncByteStream):
     """A response body that tells its shard when the connection is released."""
 
@@ -94,34 +99,41 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         per_shard: int = CONNECTIONS_PER_SHARD,
     ) -> None:
         total = limits.max_connections or 100
-        keepalive = limits.max_keepalive_connections
-        count = max(1, math.ceil(total / per_shard))
-        size = math.ceil(total / count)
-        shard_limits = httpx.Limits(
-            max_connections=size,
-            max_keepalive_connections=(
-                size if keepalive is None else max(1, math.ceil(keepalive / count))
-            ),
-            keepalive_expiry=limits.keepalive_expiry,
+        keepalive = (
+            total
+            if limits.max_keepalive_connections is None
+            else (limits.max_keepalive_connections)
         )
+        count = max(1, math.ceil(total / per_shard))
+        # Split both budgets exactly: the shards together never exceed the caller's limits.
+        self._limits = [
+            httpx.Limits(
+                max_connections=_share(total, count, i),
+                max_keepalive_connections=_share(keepalive, count, i),
+                keepalive_expiry=limits.keepalive_expiry,
+            )
+            for i in range(count)
+        ]
         self._count = count
-        self._limits = shard_limits
         self._verify = verify
         self._shards: list[httpx.AsyncHTTPTransport] = []
         self._busy = [0] * count
         self._lock = anyio.Lock()
+        self._closed = False
 
     async def _open(self) -> list[httpx.AsyncHTTPTransport]:
         # Built on first use: a TLS context reads CA files, which must not happen on the event
         # loop (nor in a constructor that async code calls), so it is made in a worker thread.
         async with self._lock:
+            if self._closed:
+                raise httpx.TransportError("the transport is closed")
             if not self._shards:
                 verify = self._verify
                 if callable(verify):
                     verify = await anyio.to_thread.run_sync(verify)
                 self._shards = [
-                    httpx.AsyncHTTPTransport(limits=self._limits, verify=verify)
-                    for _ in range(self._count)
+                    httpx.AsyncHTTPTransport(limits=limits, verify=verify)
+                    for limits in self._limits
                 ]
         return self._shards
 
@@ -147,5 +159,6 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         return response
 
     async def aclose(self) -> None:
+        self._closed = True
         for shard in self._shards:
             await shard.aclose()

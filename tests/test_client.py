@@ -6,6 +6,7 @@ import json
 import logging
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import respx
@@ -400,3 +401,72 @@ def test_trigger_response_equality_and_repr() -> None:
     assert a.__eq__(5) is NotImplemented
     r = repr(TriggerResponse(False, "fail", None, "t", error_type="timeout", retry_after=1.0))
     assert "error_type='timeout'" in r and "retry_after=1.0" in r
+
+
+async def test_over_cap_retry_after_does_not_freeze_the_client(
+    api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import suprsend_async._retry as retry_mod
+
+    monkeypatch.setattr(retry_mod, "_waits_disabled", 0)
+    api.post("trigger/").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "3600"}),
+            httpx.Response(202, json={}),
+        ]
+    )
+    async with AsyncSuprsend(KEY, SECRET, BASE) as c:
+        first = await c.workflows.trigger(BODY)
+        assert first.status_code == 429 and first.retry_after == 3600
+        assert c._backoff.remaining == 0.0
+        with anyio.fail_after(2):
+            assert (await c.workflows.trigger(BODY)).success
+
+
+async def test_undecodable_answer_is_a_result(api: respx.MockRouter, client: AsyncSuprsend) -> None:
+    api.post("trigger/").mock(
+        side_effect=lambda request: httpx.Response(
+            202, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip at all")
+        )
+    )
+    result = await client.workflows.trigger(BODY)
+    assert result.status_code is None and result.error_type == "connection"
+    assert result.message.startswith("unreadable answer: DecodingError")
+
+
+async def test_derived_client_closes_with_its_original(api: respx.MockRouter) -> None:
+    api.post("trigger/").respond(202, json={})
+    original = AsyncSuprsend(KEY, SECRET, BASE)
+    derived = original.with_options(max_retries=0)
+    await original.aclose()
+    assert derived.is_closed
+    with pytest.raises(SuprsendError, match="closed"):
+        await derived.workflows.trigger(BODY)
+
+
+def test_retry_policy_retries_are_kept_unless_overridden() -> None:
+    assert (
+        AsyncSuprsend(KEY, SECRET, retry_policy=RetryPolicy(max_retries=5)).retry_policy.max_retries
+        == 5
+    )
+    assert (
+        AsyncSuprsend(
+            KEY, SECRET, retry_policy=RetryPolicy(max_retries=5), max_retries=1
+        ).retry_policy.max_retries
+        == 1
+    )
+    assert AsyncSuprsend(KEY, SECRET).retry_policy.max_retries == 2
+
+
+async def test_callers_client_keeps_its_timeout() -> None:
+    async with httpx.AsyncClient(timeout=7.0) as mine:
+        assert AsyncSuprsend(KEY, SECRET, http_client=mine).timeout.read == 7.0
+        assert AsyncSuprsend(KEY, SECRET, http_client=mine, timeout=3).timeout.read == 3.0
+    assert AsyncSuprsend(KEY, SECRET).timeout.read == 30.0
+
+
+def test_proxy_from_environment_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    client = AsyncSuprsend(KEY, SECRET)
+    assert client._transport is None  # httpx's own client, which routes through the proxy
+    assert client._http._mounts  # a proxy route, from trust_env

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,7 +39,10 @@ def _request_uri(scope: Scope) -> str:
 
 async def _trigger(request: Request, api: Api) -> Response:
     state: EmulatorState = request.app.state.emulator
-    body = await request.body()
+    try:
+        body = await request.body()
+    except ClientDisconnect:  # the client gave up (its timeout): nobody to answer
+        return Response(status_code=499)
     workspace = request.path_params.get("workspace") if api == "legacy" else None
     refused = state.authenticate(
         request.method, _request_uri(request.scope), request.headers, body, workspace

@@ -178,6 +178,11 @@ def _record_error(status: int, message: str, kind: str) -> dict[str, Any]:
     return {"status": "error", "status_code": status, "error": {"message": message, "type": kind}}
 
 
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison that also copes with non-ASCII header values."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+
+
 def apparent_size(record: Any) -> int:
     """The service's apparent-size rule, applied to a record as received."""
     return len(json.dumps(record, ensure_ascii=False).encode()) + SIZE_ALLOWANCE
@@ -288,7 +293,7 @@ class EmulatorState:
         auth = headers.get("authorization", "")
         cfg = self.config
         if auth.startswith("Bearer "):
-            if cfg.api_key is None or not hmac.compare_digest(auth[7:], cfg.api_key):
+            if cfg.api_key is None or not _same(auth[7:], cfg.api_key):
                 return self._unauthorized("invalid API key")
             uid = headers.get("x-ss-wsuid")
             if uid is not None and uid != cfg.workspace_uid:
@@ -298,7 +303,7 @@ class EmulatorState:
             key, sep, signature = auth.partition(":")
             if not sep or not signature:
                 return self._unauthorized("missing or malformed Authorization header")
-            if not hmac.compare_digest(key, cfg.workspace_key):
+            if not _same(key, cfg.workspace_key):
                 return self._unauthorized("unknown workspace key")
             date = headers.get("date", "")
             try:
@@ -314,7 +319,7 @@ class EmulatorState:
             expected = base64.b64encode(
                 hmac.digest(cfg.workspace_secret.encode(), message, "sha256")
             ).decode()
-            if not hmac.compare_digest(signature, expected):
+            if not _same(signature, expected):
                 return self._unauthorized("signature mismatch")
             expected_segment = cfg.workspace_key
         if path_workspace is not None and path_workspace != expected_segment:
