@@ -88,10 +88,11 @@ class Bench:
                     "rps"
                 ]
             out["sweep"] = sweep
+            # The best point of the sweep, beside raw httpx at the same concurrency in the same
+            # sweep (single runs each, so it can sit below the best-of-3 default row).
             best_c = max(sweep["ours"], key=lambda c: sweep["ours"][c])
-            out["ours_best"] = self.best("ours", emu, records=self.n, concurrency=best_c)
-            out["ours_best"]["concurrency"] = best_c
-            out["raw_same_as_best"] = self.best("raw", emu, records=self.n, concurrency=best_c)
+            out["ours_best"] = {"concurrency": best_c, "rps": sweep["ours"][best_c]}
+            out["raw_same_as_best"] = {"rps": sweep["raw"][best_c]}
         return out
 
     def capacity(self) -> dict[str, Any]:
@@ -189,7 +190,7 @@ def summarise(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         best, raw_best = b["ours_best"]["rps"], b["raw_same_as_best"]["rps"]
         rows.append(
             (
-                f"bulk 10k, {latency} ms: best concurrency ({b['ours_best']['concurrency']})",
+                f"bulk 10k, {latency} ms: sweep's best point (c={b['ours_best']['concurrency']})",
                 f"{best:,.0f} vs raw {raw_best:,.0f} rec/s",
                 f"{ratio(best, raw_best)}x raw, {ratio(best, off)}x official",
                 "",

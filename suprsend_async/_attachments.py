@@ -168,7 +168,7 @@ class Attachment:
                 logger.warning("attachment skipped (ignore_if_error): %s: %s", path, exc.strerror)
                 return None
             if isinstance(exc, FileNotFoundError):
-                raise FileNotFoundError(exc.errno, f"attachment not found: {path}", path) from None
+                raise FileNotFoundError(exc.errno, "attachment not found", path) from None
             raise
         filename = name or os.path.basename(path)
         _warn_if_large(path, st.st_size, filename)

@@ -113,7 +113,7 @@ async def run_demo(*, records: int = 10_000, progress: bool = True) -> int:
 
 def _print_table(steps: list[_Step], out: Any) -> None:
     width = max(len(s.title) for s in steps)
-    out.write(f"  #  {'step':<{width}}  result    time  what the emulator received\n")
+    out.write(f"  #  {'step':<{width}}  result       time  what the emulator received\n")
     for n, s in enumerate(steps, 1):
         took = f"{s.seconds * 1000:7.1f} ms" if s.seconds < 10 else f"{s.seconds:7.2f} s "
         out.write(
@@ -243,7 +243,7 @@ def _scenarios(
     async def bulk() -> str:
         before = emu.stats["records_accepted"]
         requests_before = emu.stats["requests"]
-        bar = ProgressBar(records, label="      ") if progress else None
+        bar = ProgressBar(records, label=f"bulk of {records:,}: ") if progress else None
         try:
             result = await client.workflows.bulk_trigger(
                 (

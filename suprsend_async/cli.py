@@ -12,9 +12,11 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
@@ -62,13 +64,17 @@ class ProgressBar:
         self.tty = self.stream.isatty()
         self.started = time.perf_counter()
         self._last = 0.0
+        self._last_done = -1
         self._shown = False
 
     def __call__(self, progress: BulkProgress) -> None:
         now = time.perf_counter()
         finished = self.total is not None and progress.done >= self.total
+        if progress.done == self._last_done and self._shown:
+            return  # nothing new to show
         if not finished and now - self._last < (0.1 if self.tty else 2.0):
             return
+        self._last_done = progress.done
         self._last = now
         self.render(progress)
 
@@ -97,6 +103,35 @@ class ProgressBar:
             self.stream.flush()
 
 
+# -- argument types -----------------------------------------------------------------------
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    return parse
+
+
+def _positive(kind: type[float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+        return value
+
+    return parse
+
+
 # -- client from flags ------------------------------------------------------------------
 
 
@@ -111,8 +146,12 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--base-url", help="API base URL (env SUPRSEND_BASE_URL; default the hosted service)"
     )
-    g.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer (30)")
-    g.add_argument("--max-retries", type=int, default=2, help="retries of transient failures (2)")
+    g.add_argument(
+        "--timeout", type=_positive(float), default=30.0, help="seconds to wait for an answer (30)"
+    )
+    g.add_argument(
+        "--max-retries", type=_at_least(0), default=2, help="retries of transient failures (2)"
+    )
     g.add_argument("-v", "--verbose", action="store_true", help="log requests to stderr")
 
 
@@ -219,7 +258,8 @@ class _BulkFile:
     path: Path
     done: set[int]
     legacy: bool | None = None
-    bad_lines: list[tuple[int, str, str]] = field(default_factory=list)
+    # (line number, the parsed record or None, the line's text, why it was refused)
+    bad_lines: list[tuple[int, Any, str, str]] = field(default_factory=list)
     skipped: int = 0
     lines: int = 0
 
@@ -237,7 +277,7 @@ class _BulkFile:
                     body = json.loads(text)
                 except ValueError as exc:
                     self.bad_lines.append(
-                        (number, text.decode(errors="replace"), f"not valid JSON: {exc}")
+                        (number, None, text.decode(errors="replace"), f"not valid JSON: {exc}")
                     )
                     continue
                 legacy = _is_legacy(body)
@@ -248,6 +288,7 @@ class _BulkFile:
                     self.bad_lines.append(
                         (
                             number,
+                            body,
                             text.decode(errors="replace"),
                             f"the file holds {kind} records; this one is not",
                         )
@@ -327,7 +368,12 @@ def _bulk_setup(args: argparse.Namespace) -> _BulkJob:
         total=_count_lines(path) - len(done),
         legacy=_BulkFile(path, done).peek_legacy(),
         journal=journal_path.open("a", encoding="utf-8"),
-        failed_out=open(args.failed_out, "w", encoding="utf-8") if args.failed_out else None,
+        # On --resume the failures of the earlier run stay in the file; new ones are added.
+        failed_out=(
+            open(args.failed_out, "a" if args.resume else "w", encoding="utf-8")
+            if args.failed_out
+            else None
+        ),
     )
 
 
@@ -343,28 +389,45 @@ async def _cmd_bulk(args: argparse.Namespace) -> int:
     total = job.total
     lines_by_index: dict[int, _Line] = {}
     bar = None if args.no_progress else ProgressBar(total, label="bulk ")
+    settled = 0
 
-    def write_failed(number: int, record: Any, error: str, code: int | None) -> None:
+    def write_failed(
+        number: int, record: Any, error: str, code: int | None, text: str = ""
+    ) -> None:
         if failed_out is not None:
-            entry = {"line": number, "code": code, "error": error, "record": record}
+            entry: dict[str, Any] = {"line": number, "code": code, "error": error, "record": record}
+            if record is None:
+                entry["text"] = text  # the line as it was, when it was not JSON
             failed_out.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
 
+    def journal_line(number: int, state: str, code: int | None) -> None:
+        journal.write(json.dumps({"line": number, "state": state, "code": code}) + "\n")
+
     def on_outcome(outcome: RecordOutcome) -> None:
+        nonlocal settled
         line = lines_by_index.pop(outcome.index)
         if _permanent(outcome):
-            journal.write(
-                json.dumps(
-                    {"line": line.number, "state": outcome.state, "code": outcome.status_code}
-                )
-                + "\n"
-            )
-        if not outcome.success:
+            journal_line(line.number, outcome.state, outcome.status_code)
+        if outcome.state == "failed":
+            settled += 1
             write_failed(line.number, line.body, outcome.describe_failure(), outcome.status_code)
+        elif outcome.success:
+            settled += 1
+        # not_sent / unknown (an interrupted run): not failures; --resume sends them.
 
     def on_progress(progress: BulkProgress) -> None:
         journal.flush()
         if bar is not None:
-            bar(progress)
+            bad = len(source.bad_lines)  # refused lines count as done and failed too
+            bar(
+                BulkProgress(
+                    progress.total,
+                    progress.done + bad,
+                    progress.succeeded,
+                    progress.failed + bad,
+                    progress.requests,
+                )
+            )
 
     def requests() -> Iterator[WorkflowTriggerRequest | Workflow]:
         for index, line in enumerate(source.records()):
@@ -385,8 +448,12 @@ async def _cmd_bulk(args: argparse.Namespace) -> int:
 
     legacy = job.legacy
     attach = args.attach or []
+    result: BulkResponse | None = None
     try:
-        async with _make_client(args) as client:
+        async with _make_client(args) as client, anyio.create_task_group() as tg:
+            # SIGTERM (a polite stop) cancels the bulk as Ctrl-C does: at an await, so every
+            # record's state and the journal are settled before the process ends.
+            tg.start_soon(_cancel_on_sigterm, tg.cancel_scope)
             namespace = client.bulk_workflows if legacy else client.workflows
             result = await namespace.bulk_trigger(
                 requests(),
@@ -396,14 +463,25 @@ async def _cmd_bulk(args: argparse.Namespace) -> int:
                 on_progress=on_progress,
                 idempotency_key_from=args.idempotency_key_from,
             )
+            tg.cancel_scope.cancel()  # done: stop watching for signals
     finally:
         if bar is not None:
             bar.close()
+        for number, record, text, error in source.bad_lines:
+            write_failed(number, record, error, 400, text)
+            journal_line(number, "failed", 400)  # refused for good: not read again on resume
         journal.close()
-        for number, text, error in source.bad_lines:
-            write_failed(number, text, error, 400)
         if failed_out is not None:
             failed_out.close()
+        if result is None:
+            sys.stderr.write(
+                f"stopped: {settled + len(source.bad_lines):,} of {total:,} lines settled."
+                f" Run the same command with --resume to send the rest; lines already sent keep"
+                f" their idempotency keys, so none is processed twice.\n"
+            )
+    if result is None:  # stopped by SIGTERM (Ctrl-C arrives as KeyboardInterrupt instead)
+        sys.stderr.write("interrupted\n")
+        return 130
     bad = len(source.bad_lines)
     summary = {
         "status": BulkResponse.status_for(result.total + bad, result.success),
@@ -421,6 +499,15 @@ async def _cmd_bulk(args: argparse.Namespace) -> int:
     return EXIT_OK if summary["failure"] == 0 else EXIT_FAILED
 
 
+async def _cancel_on_sigterm(scope: anyio.CancelScope) -> None:
+    if threading.current_thread() is not threading.main_thread():  # pragma: no cover
+        return  # signals reach only the main thread
+    with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+        async for _ in signals:
+            scope.cancel()
+            return
+
+
 def _own_key(body: Any) -> str | None:
     key = body.get("$idempotency_key") if isinstance(body, dict) else None
     return key if isinstance(key, str) and key.strip() else None
@@ -431,7 +518,9 @@ def _own_key(body: Any) -> str | None:
 
 def _emulator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port (8080; 0 picks a free one)")
+    parser.add_argument(
+        "--port", type=_at_least(0), default=8080, help="port (8080; 0 picks a free one)"
+    )
     parser.add_argument("--workspace-key", default=None, help="accepted workspace key")
     parser.add_argument("--workspace-secret", default=None, help="accepted workspace secret")
     parser.add_argument("--api-key", default=None, help="also accept this API key (Bearer)")
@@ -528,7 +617,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="attach a local file or an http(s) URL (repeatable)",
     )
-    p.add_argument("--concurrency", type=int, default=None, help="requests in flight for a list")
+    p.add_argument(
+        "--concurrency", type=_at_least(1), default=None, help="requests in flight for a list"
+    )
     _client_options(p)
 
     p = sub.add_parser(
@@ -545,8 +636,10 @@ def build_parser() -> argparse.ArgumentParser:
     resume = p.add_mutually_exclusive_group()
     resume.add_argument("--resume", action="store_true", help="continue an interrupted run")
     resume.add_argument("--restart", action="store_true", help="forget the journal, send all")
-    p.add_argument("--concurrency", type=int, default=None, help="requests in flight (16)")
-    p.add_argument("--rate", type=float, default=None, help="at most this many records per second")
+    p.add_argument("--concurrency", type=_at_least(1), default=None, help="requests in flight (16)")
+    p.add_argument(
+        "--rate", type=_positive(float), default=None, help="at most this many records per second"
+    )
     p.add_argument(
         "--idempotency-key-from",
         metavar="FIELD",
@@ -576,7 +669,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Starts an emulator in-process and runs the guide's scenarios through the SDK,"
         " then prints what the emulator received. Exits 0 only if every step did what it should.",
     )
-    p.add_argument("--records", type=int, default=10_000, help="records in the bulk step (10000)")
+    p.add_argument(
+        "--records", type=_at_least(1), default=10_000, help="records in the bulk step (10000)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -600,12 +695,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.setLevel(logging.DEBUG)
     try:
         return anyio.run(_COMMANDS[args.command], args)
-    except (ConfigurationError, SuprsendValidationError, FileNotFoundError) as exc:
-        sys.stderr.write(f"suprsend-async {args.command}: {exc}\n")
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return 130
+    except BaseException as raised:
+        exc = _unwrap(raised)
+        if isinstance(exc, ConfigurationError | SuprsendValidationError | FileNotFoundError):
+            sys.stderr.write(f"suprsend-async {args.command}: {exc}\n")
+            return EXIT_USAGE
+        if isinstance(exc, OSError):  # the emulator's port is taken, a file cannot be written
+            sys.stderr.write(f"suprsend-async {args.command}: {exc.strerror or exc}\n")
+            return EXIT_USAGE
+        if isinstance(exc, KeyboardInterrupt) or (
+            isinstance(exc, BaseExceptionGroup) and exc.subgroup(KeyboardInterrupt) is not None
+        ):
+            sys.stderr.write("interrupted\n")
+            return 130
+        raise
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The one error inside (nested) single-error groups that task groups wrap it in."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 if __name__ == "__main__":  # pragma: no cover

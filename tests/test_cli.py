@@ -242,3 +242,87 @@ def test_bulk_with_a_shared_attachment(env: Emulator, tmp_path: Path) -> None:
     assert main(["bulk", str(src), "--attach", str(doc), "--no-progress"]) == 0
     assert [t.attachments[0].filename for t in env.triggers] == ["terms.pdf"] * 5
     assert main(["bulk", str(src), "--restart", "--attach", str(tmp_path / "gone.pdf")]) == 2
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bulk", "x.jsonl", "--concurrency", "0"],
+        ["bulk", "x.jsonl", "--rate", "0"],
+        ["bulk", "x.jsonl", "--rate", "-1"],
+        ["trigger", "x.json", "--max-retries", "-1"],
+        ["trigger", "x.json", "--timeout", "abc"],
+        ["demo", "--records", "-5"],
+        ["emulator", "--port", "-1"],
+    ],
+)
+def test_bad_numbers_are_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "must be" in err or "not a" in err
+
+
+def test_port_in_use_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        port = holder.getsockname()[1]
+        assert main(["emulator", "--port", str(port)]) == 2
+        assert "in use" in capsys.readouterr().err.lower()
+    finally:
+        holder.close()
+
+
+def test_resume_keeps_earlier_failures(
+    env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows: list[Any] = [body(0), "{oops", {"workflow": "w", "recipients": []}, body(3)]
+    src = write_jsonl(tmp_path / "r.jsonl", rows)
+    failed = tmp_path / "failed.jsonl"
+    assert main(["bulk", str(src), "--failed-out", str(failed), "--no-progress"]) == 1
+    first = [json.loads(x) for x in failed.read_text().splitlines()]
+    assert sorted(x["line"] for x in first) == [2, 3]
+    bad_json = next(x for x in first if x["line"] == 2)
+    assert bad_json["record"] is None and bad_json["text"] == "{oops"
+    capsys.readouterr()
+    assert main(["bulk", str(src), "--failed-out", str(failed), "--resume", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["skipped_already_done"] == 4 and summary["records"] == 0
+    assert [json.loads(x) for x in failed.read_text().splitlines()] == first  # still there
+
+
+def test_sigterm_stops_a_bulk_and_resume_finishes_it(
+    env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import signal
+    import threading
+    import time
+
+    src = write_jsonl(tmp_path / "big.jsonl", [body(i) for i in range(3000)])
+    failed = tmp_path / "failed.jsonl"
+    env.set_faults(latency_ms=100)
+
+    def stop_soon() -> None:
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=stop_soon).start()
+    code = main(
+        ["bulk", str(src), "--failed-out", str(failed), "--no-progress", "--concurrency", "2"]
+    )
+    assert code == 130
+    err = capsys.readouterr().err
+    assert "--resume" in err and "interrupted" in err
+    assert failed.read_text() == ""  # unsent lines are not failures
+    sent_before = len(env.triggers)
+    assert 0 < sent_before < 3000
+    env.set_faults()
+    assert main(["bulk", str(src), "--failed-out", str(failed), "--resume", "--no-progress"]) == 0
+    assert len(env.triggers) == 3000  # every line once, none twice
+    assert set(env.accepted_by_key.values()) == {1}
