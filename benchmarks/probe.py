@@ -114,6 +114,7 @@ def ours_cost(n: int) -> None:
 
     auth = HmacAuth(KEY, SECRET)
     bodies = [record(i) for i in range(n)]
+    WorkflowTriggerRequest(record(-1)).prepare()  # first use builds the validators: not timed
     started = start_clock()
     for body in bodies:
         prepared = WorkflowTriggerRequest(body, tenant_id="t1").prepare()
@@ -160,6 +161,7 @@ def official_cost(url: str, n: int) -> None:
 
     client = official_client(url)
     bodies = [record(i) for i in range(n)]
+    WorkflowTriggerRequest(body=record(-1)).get_final_json(client)  # loads its schema: not timed
     started = start_clock()
     for body in bodies:
         final, _ = WorkflowTriggerRequest(body=body, tenant_id="t1").get_final_json(client)

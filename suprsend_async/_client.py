@@ -34,6 +34,7 @@ from ._attachments import BlobCache
 from ._auth import ApiKeyAuth, Auth, HmacAuth
 from ._bulk import AsyncBulkWorkflows, AsyncWorkflows
 from ._errors import ConfigurationError, SuprsendError
+from ._models import build_validators
 from ._requests import PreparedRecord, Workflow
 from ._responses import (
     ErrorType,
@@ -222,6 +223,7 @@ class AsyncSuprsend:
             self._http = httpx.AsyncClient(
                 transport=self._transport, follow_redirects=False, timeout=resolved
             )
+        build_validators()
         self._backoff = SharedBackoff()
         self._pid = os.getpid()
         self._closed = False

@@ -543,3 +543,13 @@ class WorkflowBody(BaseModel):
     brand_id: Str64 | None = None
     tenant_id: Str64 | None = None
     idempotency_key: IdempotencyKey | None = Field(None, alias="$idempotency_key")
+
+
+def build_validators() -> None:
+    """Build the request models' validators now (once per process; cheap afterwards).
+
+    The models defer building at import so importing the SDK stays quick; a client calls this
+    when it is created, at an app's start-up, so the first trigger does not pay for it.
+    """
+    WorkflowTriggerBody.model_rebuild()
+    WorkflowBody.model_rebuild()
