@@ -34,7 +34,9 @@ DEFAULT_CONCURRENCY = 16  # suprsend_async.DEFAULT_CONCURRENCY, read below to st
 def probe(kind: str, url: str = "", **options: Any) -> dict[str, Any]:
     args = [sys.executable, str(HERE / "probe.py"), kind, "--url", url]
     for name, value in options.items():
-        if value is not None:
+        if value == "":  # a flag
+            args.append(f"--{name}")
+        elif value is not None:
             args += [f"--{name}", str(value)]
     out = subprocess.run(args, capture_output=True, text=True, check=False, cwd=ROOT)
     if out.returncode != 0:
@@ -131,7 +133,7 @@ class Bench:
         streamed = 100_000 if self.quick else 1_000_000
         official_n = 10_000 if self.quick else 50_000
         with EmulatorProcess(fast=True) as emu:
-            ours = probe("ours", emu.base_url, records=streamed)
+            ours = probe("ours", emu.base_url, records=streamed, stream="")
             official = probe("official", emu.base_url, records=official_n)
             shared = probe("ours", emu.base_url, records=self.n, attach=str(attachment))
         return {
