@@ -487,12 +487,13 @@ async def test_429_pauses_every_worker(
     import suprsend_async._retry as retry_mod
 
     monkeypatch.setattr(retry_mod, "_waits_disabled", 0)
+    started = anyio.current_time()
     times: list[float] = []
     first = True
 
     async def answer(request: httpx.Request) -> httpx.Response:
         nonlocal first
-        times.append(anyio.current_time())
+        times.append(anyio.current_time() - started)
         if first:
             first = False
             return httpx.Response(429, headers={"Retry-After": "0.3"})
@@ -500,13 +501,19 @@ async def test_429_pauses_every_worker(
         return bulk_answer()(request)
 
     api.post("trigger/").mock(side_effect=answer)
-    started = anyio.current_time()
     result = await client.workflows.bulk_trigger(
-        [trigger_body(i) for i in range(1000)], concurrency=1
+        [trigger_body(i) for i in range(2000)], concurrency=4
     )
-    assert result.success == 1000
-    # After the 429 at t0 nothing at all went out for the advised 0.3 s.
-    assert times[1] - started >= 0.29
+    assert result.success == 2000
+    # The first request was answered 429 at once. The other workers' first requests were already
+    # on their way (within a few ms); after those, nothing went out from any worker until the
+    # advised 0.3 s had passed. Without the shared pause they would go on at once.
+    t429 = times[0]
+    burst = [t for t in times[1:] if t < t429 + 0.005]
+    assert len(burst) <= 3
+    later = times[1 + len(burst) :]
+    assert len(later) > 15
+    assert all(t >= t429 + 0.29 for t in later), (t429, times[:8])
 
 
 async def test_legacy_streaming(api: respx.MockRouter, client: AsyncSuprsend) -> None:
