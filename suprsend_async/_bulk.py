@@ -156,6 +156,89 @@ def _lookup(body: Any, path: str) -> Any:
     return value
 
 
+class _Preparer:
+    """Turns whatever the caller gave into a validated, serialised record (or its failure).
+
+    Shared by streaming runs and bulk instances (which prepare at ``append``); attachment
+    warnings go to the ``warnings`` list it is given, once per file.
+    """
+
+    def __init__(self, client: AsyncSuprsend, legacy: bool, warnings: list[str]) -> None:
+        self.legacy = legacy
+        self.auto_keys = client._settings.auto_idempotency_keys
+        self.warnings = warnings
+        self._warned: set[tuple[str, int]] = set()
+
+    def as_request(self, raw: Any) -> _BaseRequest:
+        expected: type[_BaseRequest] = Workflow if self.legacy else WorkflowTriggerRequest
+        if type(raw) is dict:
+            return expected(raw)
+        if isinstance(raw, expected):
+            return raw
+        if isinstance(raw, _BaseRequest):
+            raise SuprsendValidationError.single(
+                "",
+                f"expected a {expected.__name__}, got a {type(raw).__name__}"
+                + (
+                    " (use client.bulk_workflows for legacy Workflow records)"
+                    if isinstance(raw, Workflow)
+                    else " (use client.workflows for WorkflowTriggerRequest records)"
+                ),
+            )
+        return expected(raw)
+
+    def prepare(self, index: int, raw: Any, key_from: KeyFrom | None) -> _Item | RecordOutcome:
+        """Validate and serialise one record; a bad one becomes its failed outcome."""
+        try:
+            request = self.as_request(raw)
+            fallback = self.derive_key(request, key_from) if key_from is not None else None
+            prepared = request.prepare(
+                auto_idempotency_key=self.auto_keys,
+                fallback_key=fallback,
+            )
+        except SuprsendValidationError as exc:
+            return RecordOutcome(
+                index,
+                "failed",
+                _display_record(raw),
+                status_code=400,
+                error=exc.short_message,
+                error_type="validation",
+            )
+        for name, size in prepared.inline_attachments():
+            if size > INLINE_LIMIT and (name, size) not in self._warned:
+                self._warned.add((name, size))
+                self.warnings.append(
+                    f"attachment {name!r} is {size:,} bytes, over the service's inline limit of"
+                    f" about {INLINE_LIMIT // 1024} KB; consider sending it as a URL"
+                )
+        return _Item(index, prepared)
+
+    @staticmethod
+    def derive_key(request: _BaseRequest, key_from: KeyFrom) -> str | None:
+        body = request.body
+        if not callable(key_from):
+            try:
+                value = _lookup(body, key_from)
+            except KeyError:
+                raise SuprsendValidationError.single(
+                    key_from, "is missing, and the idempotency key is derived from it"
+                ) from None
+        else:
+            try:
+                value = key_from(body)  # type: ignore[arg-type]
+            except Exception as exc:  # the caller's function: its failure is this record's
+                raise SuprsendValidationError.single(
+                    "idempotency_key_from", f"raised {type(exc).__name__}: {exc}"
+                ) from None
+        if value is None or value == "":
+            raise SuprsendValidationError.single(
+                str(key_from) if isinstance(key_from, str) else "idempotency_key_from",
+                "gave no value to derive the idempotency key from",
+            )
+        return str(value)
+
+
 class _Run:
     """One bulk dispatch: prepares records, plans chunks, runs workers, accounts outcomes."""
 
@@ -191,7 +274,7 @@ class _Run:
         self.requests = 0
         self.failed_records: list[FailedRecord] = []
         self.warnings: list[str] = []
-        self._warned: set[tuple[str, int]] = set()
+        self.preparer = _Preparer(client, legacy, self.warnings)
         self.blobs = BlobCache()
         self._pending: dict[int, _Item] = {}  # prepared, not yet handed to the network
         self._in_flight: dict[int, _Item] = {}
@@ -257,77 +340,6 @@ class _Run:
         logger.warning("bulk: %s", message)
         self.warnings.append(message)
 
-    # -- preparing ----------------------------------------------------------------------
-
-    def as_request(self, raw: Any) -> _BaseRequest:
-        expected: type[_BaseRequest] = Workflow if self.legacy else WorkflowTriggerRequest
-        if type(raw) is dict:
-            return expected(raw)
-        if isinstance(raw, expected):
-            return raw
-        if isinstance(raw, _BaseRequest):
-            raise SuprsendValidationError.single(
-                "",
-                f"expected a {expected.__name__}, got a {type(raw).__name__}"
-                + (
-                    " (use client.bulk_workflows for legacy Workflow records)"
-                    if isinstance(raw, Workflow)
-                    else " (use client.workflows for WorkflowTriggerRequest records)"
-                ),
-            )
-        return expected(raw)
-
-    def prepare(self, index: int, raw: Any, key_from: KeyFrom | None) -> _Item | RecordOutcome:
-        """Validate and serialise one record; a bad one becomes its failed outcome."""
-        try:
-            request = self.as_request(raw)
-            fallback = self.derive_key(request, key_from) if key_from is not None else None
-            prepared = request.prepare(
-                auto_idempotency_key=self.client._settings.auto_idempotency_keys,
-                fallback_key=fallback,
-            )
-        except SuprsendValidationError as exc:
-            return RecordOutcome(
-                index,
-                "failed",
-                _display_record(raw),
-                status_code=400,
-                error=exc.short_message,
-                error_type="validation",
-            )
-        for name, size in prepared.inline_attachments():
-            if size > INLINE_LIMIT and (name, size) not in self._warned:
-                self._warned.add((name, size))
-                self.warnings.append(
-                    f"attachment {name!r} is {size:,} bytes, over the service's inline limit of"
-                    f" about {INLINE_LIMIT // 1024} KB; consider sending it as a URL"
-                )
-        return _Item(index, prepared)
-
-    @staticmethod
-    def derive_key(request: _BaseRequest, key_from: KeyFrom) -> str | None:
-        body = request.body
-        if not callable(key_from):
-            try:
-                value = _lookup(body, key_from)
-            except KeyError:
-                raise SuprsendValidationError.single(
-                    key_from, "is missing, and the idempotency key is derived from it"
-                ) from None
-        else:
-            try:
-                value = key_from(body)  # type: ignore[arg-type]
-            except Exception as exc:  # the caller's function: its failure is this record's
-                raise SuprsendValidationError.single(
-                    "idempotency_key_from", f"raised {type(exc).__name__}: {exc}"
-                ) from None
-        if value is None or value == "":
-            raise SuprsendValidationError.single(
-                str(key_from) if isinstance(key_from, str) else "idempotency_key_from",
-                "gave no value to derive the idempotency key from",
-            )
-        return str(value)
-
     # -- running ------------------------------------------------------------------------
 
     async def run(
@@ -386,7 +398,7 @@ class _Run:
         index = self.pulled
         self.pulled += 1
         # A bulk instance hands in records it prepared at append time.
-        item = raw if isinstance(raw, _Item) else self.prepare(index, raw, key_from)
+        item = raw if isinstance(raw, _Item) else self.preparer.prepare(index, raw, key_from)
         if isinstance(item, RecordOutcome):
             self.finish(item)
             return
@@ -531,13 +543,10 @@ class _Run:
                 " objects; counted as accepted on the request's success status"
             )
         count_only = self.on_outcome is None
-        in_flight, pending = self._in_flight, self._pending
         for item, rec in zip(batch, records, strict=True):
             if count_only and type(rec) is dict and rec.get("status") == "success":
-                # The common case, once per record: nobody asked for outcome objects.
-                in_flight.pop(item.index, None)
-                pending.pop(item.index, None)
-                self.succeeded += 1
+                # The common case, once per record: no result tuple to build.
+                self.done(item, "succeeded", 202, None, None, None)
                 continue
             outcome = _record_result(rec, code)
             ok, rec_code, message_id, error = outcome
@@ -690,17 +699,7 @@ class AsyncBulkWorkflowTrigger:
         self._requests = 0
         self._lock = anyio.Lock()
         self._append_lock = threading.Lock()
-        self._preparer = prep = _Run(
-            client,
-            legacy,
-            concurrency=1,
-            max_records_per_second=None,
-            on_outcome=None,
-            on_progress=None,
-            total=None,
-            keep_failed_records=False,
-        )
-        prep.warnings = self._warnings  # attachment warnings found at append time
+        self._preparer = _Preparer(client, legacy, self._warnings)
 
     def append(self, *requests: Any) -> None:
         """Add records (requests, models or plain dicts); invalid ones become failed outcomes.

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 import anyio
 from pydantic import BaseModel, ValidationError
 
-from ._attachments import Attachment, Placeholders, load_now
+from ._attachments import Attachment, Placeholders, is_web_url, load_now
 from ._errors import FieldError, SuprsendValidationError
 from ._models import WorkflowBody, WorkflowTriggerBody
 from ._serialize import (
@@ -115,7 +115,7 @@ class _BaseRequest:
         self, url: str, file_name: str | None = None, ignore_if_error: bool = False
     ) -> None:
         """Attach a file the service fetches from ``url`` (no size limit applies to it)."""
-        if not url.startswith(("https://", "http://")):
+        if not is_web_url(url):
             raise ValueError(f"an attachment URL must start with http:// or https://, not {url!r}")
         self.add_attachment(url, file_name, ignore_if_error)
 

@@ -261,7 +261,6 @@ class _BulkFile:
     # (line number, the parsed record or None, the line's text, why it was refused)
     bad_lines: list[tuple[int, Any, str, str]] = field(default_factory=list)
     skipped: int = 0
-    lines: int = 0
 
     def records(self) -> Iterator[_Line]:
         with self.path.open("rb") as fh:
@@ -269,7 +268,6 @@ class _BulkFile:
                 text = raw.strip()
                 if not text:
                     continue
-                self.lines += 1
                 if number in self.done:
                     self.skipped += 1
                     continue

@@ -298,10 +298,17 @@ async def test_concurrent_triggers_of_one_instance(
     route = api.post("trigger/").mock(side_effect=bulk_answer())
     bulk = client.workflows.bulk_trigger_instance()
     bulk.append(*[trigger_body(i) for i in range(50)])
+    results: list[Any] = []
+
+    async def trigger() -> None:
+        results.append(await bulk.trigger())
+
     async with anyio.create_task_group() as tg:
         for _ in range(3):
-            tg.start_soon(bulk.trigger)
+            tg.start_soon(trigger)
     assert route.call_count == 1
+    # The later calls waited for the first and report the same, finished account.
+    assert [(r.total, r.success) for r in results] == [(50, 50)] * 3
 
 
 async def test_cancellation_leaves_truthful_account(
