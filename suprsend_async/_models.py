@@ -117,11 +117,11 @@ def _check_idempotency_key(value: str) -> str:
 
 IdempotencyKey = Annotated[StrictStr, AfterValidator(_check_idempotency_key)]
 
-_PHONE = re.compile(r"^\+[0-9][0-9 ()\-.]{3,30}$")
+_PHONE = re.compile(r"\+[0-9][0-9 ()\-.]{3,30}")
 
 
 def _check_phone(value: str) -> str:
-    if not _PHONE.match(value):
+    if not _PHONE.fullmatch(value):  # fullmatch: '$' would let a trailing newline through
         raise _custom("phone", "must start with +<country code> followed by the number")
     return value
 
@@ -481,11 +481,11 @@ class WorkflowTriggerBody(BaseModel):
     metadata: Annotated[dict[str, Any] | None, NotNull] = None
 
 
-_DELAY = re.compile(r"^(?=\d)(\d+d)?(\d+h)?(\d+m)?(\d+s)?$")
+_DELAY = re.compile(r"(?=\d)(\d+d)?(\d+h)?(\d+m)?(\d+s)?")
 
 
 def _check_duration(value: str) -> str:
-    if not _DELAY.match(value):
+    if not _DELAY.fullmatch(value):
         raise _custom("duration", "must look like 1d2h30m10s (days, hours, minutes, seconds)")
     return value
 

@@ -418,7 +418,7 @@ def test_legacy_delay_forms(delay: Any) -> None:
     Workflow({**LEGACY, "delay": delay}).prepare()
 
 
-@pytest.mark.parametrize("delay", ["", "1x", "h1", -1, 1.5, True])
+@pytest.mark.parametrize("delay", ["", "1x", "h1", "1d\n", -1, 1.5, True])
 def test_legacy_bad_delay(delay: Any) -> None:
     with pytest.raises(SuprsendValidationError) as info:
         Workflow({**LEGACY, "delay": delay}).prepare()
@@ -471,3 +471,11 @@ def test_repr_shows_no_body() -> None:
     r = repr(WorkflowTriggerRequest(GUIDE_TRIGGER, tenant_id="t"))
     assert "abc@example.com" not in r
     assert "_workflow_slug_" in r
+
+
+@pytest.mark.parametrize("phone", ["+15555555555\n", "+1555\n5555"])
+def test_phone_with_a_newline_is_refused(phone: str) -> None:
+    body = {"workflow": "w", "recipients": [{"distinct_id": "u", "$sms": phone}]}
+    assert errors_of(body) == [
+        "recipients[0].$sms[0]: must start with +<country code> followed by the number"
+    ]
