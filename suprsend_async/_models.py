@@ -13,7 +13,7 @@ The models are the single source of the API's input rules. They serve two uses:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -191,10 +191,12 @@ NonEmptyObject = Annotated[dict[str, Any], AfterValidator(_check_non_empty_dict)
 
 
 def _one_or_many_of(item: Any) -> Any:
+    # The length rule sits before the BeforeValidator so pydantic-core checks it in Rust on
+    # the list the validator made (after it, pydantic would wrap it in two Python functions).
     return Annotated[
         list[item],
-        BeforeValidator(_one_or_many),
         Field(min_length=1, max_length=10),
+        BeforeValidator(_one_or_many),
     ]
 
 
@@ -273,28 +275,38 @@ class Slack(_Strict):
 
     @model_validator(mode="after")
     def _one_form(self) -> Slack:
-        targets = [
-            k for k in ("email", "user_id", "channel", "channel_id") if getattr(self, k) is not None
-        ]
-        if self.incoming_webhook is not None:
-            if targets or self.access_token is not None:
-                raise _custom(
-                    "slack_form", "incoming_webhook cannot be combined with other Slack keys"
-                )
-            if not self.incoming_webhook.url.startswith("https://hooks.slack.com/"):
-                raise _custom(
-                    "slack_form", "incoming_webhook.url must start with https://hooks.slack.com/"
-                )
-            return self
-        if len(targets) != 1:
-            raise _custom(
-                "slack_form",
-                "needs exactly one of email, user_id, channel (or channel_id) with access_token,"
-                " or incoming_webhook",
-            )
-        if self.access_token is None:
-            raise _custom("slack_form", "access_token (starting with xox) is required")
+        _slack_rule(self.__dict__)
         return self
+
+
+def _url_of(webhook: Any) -> str:
+    # The incoming webhook as a model (model validation) or a dict (the pre-check).
+    url: str = webhook["url"] if isinstance(webhook, dict) else webhook.url
+    return url
+
+
+def _slack_rule(values: Mapping[str, Any]) -> None:
+    """Slack's one-of-four-forms rule, on its fields by Python name (absent means None)."""
+    targets = [
+        k for k in ("email", "user_id", "channel", "channel_id") if values.get(k) is not None
+    ]
+    webhook = values.get("incoming_webhook")
+    if webhook is not None:
+        if targets or values.get("access_token") is not None:
+            raise _custom("slack_form", "incoming_webhook cannot be combined with other Slack keys")
+        if not _url_of(webhook).startswith("https://hooks.slack.com/"):
+            raise _custom(
+                "slack_form", "incoming_webhook.url must start with https://hooks.slack.com/"
+            )
+        return
+    if len(targets) != 1:
+        raise _custom(
+            "slack_form",
+            "needs exactly one of email, user_id, channel (or channel_id) with access_token,"
+            " or incoming_webhook",
+        )
+    if values.get("access_token") is None:
+        raise _custom("slack_form", "access_token (starting with xox) is required")
 
 
 class MsTeams(_Strict):
@@ -320,26 +332,30 @@ class MsTeams(_Strict):
 
     @model_validator(mode="after")
     def _one_form(self) -> MsTeams:
-        bot_keys = [
-            k
-            for k in ("tenant_id", "service_url", "conversation_id", "user_id")
-            if getattr(self, k) is not None
-        ]
-        if self.incoming_webhook is not None:
-            if bot_keys:
-                raise _custom(
-                    "ms_teams_form", "incoming_webhook cannot be combined with other MS Teams keys"
-                )
-            return self
-        if self.tenant_id is None or self.service_url is None:
-            raise _custom(
-                "ms_teams_form",
-                "needs tenant_id and service_url with conversation_id or user_id,"
-                " or incoming_webhook",
-            )
-        if (self.conversation_id is None) == (self.user_id is None):
-            raise _custom("ms_teams_form", "needs exactly one of conversation_id or user_id")
+        _ms_teams_rule(self.__dict__)
         return self
+
+
+def _ms_teams_rule(values: Mapping[str, Any]) -> None:
+    """MS Teams' one-of-three-forms rule, on its fields by Python name (absent means None)."""
+    bot_keys = [
+        k
+        for k in ("tenant_id", "service_url", "conversation_id", "user_id")
+        if values.get(k) is not None
+    ]
+    if values.get("incoming_webhook") is not None:
+        if bot_keys:
+            raise _custom(
+                "ms_teams_form", "incoming_webhook cannot be combined with other MS Teams keys"
+            )
+        return
+    if values.get("tenant_id") is None or values.get("service_url") is None:
+        raise _custom(
+            "ms_teams_form",
+            "needs tenant_id and service_url with conversation_id or user_id, or incoming_webhook",
+        )
+    if (values.get("conversation_id") is None) == (values.get("user_id") is None):
+        raise _custom("ms_teams_form", "needs exactly one of conversation_id or user_id")
 
 
 class _ChannelKeys(BaseModel):
@@ -376,12 +392,14 @@ class User(_ChannelKeys):
 
     @model_validator(mode="after")
     def _identified(self) -> User:
-        if self.distinct_id is None and not self.is_transient:
-            raise _custom(
-                "missing_distinct_id",
-                "distinct_id is required unless is_transient is true",
-            )
+        _user_rule(self.__dict__)
         return self
+
+
+def _user_rule(values: Mapping[str, Any]) -> None:
+    """A user needs a distinct_id unless it is transient (fields by Python name)."""
+    if values.get("distinct_id") is None and not values.get("is_transient"):
+        raise _custom("missing_distinct_id", "distinct_id is required unless is_transient is true")
 
 
 def _token_kind(value: Any) -> str:
@@ -545,11 +563,21 @@ class WorkflowBody(BaseModel):
     idempotency_key: IdempotencyKey | None = Field(None, alias="$idempotency_key")
 
 
+MODEL_RULES: dict[object, Callable[[Mapping[str, Any]], None]] = {
+    User._identified: _user_rule,
+    Slack._one_form: _slack_rule,
+    MsTeams._one_form: _ms_teams_rule,
+}
+"""Each model validator and the same rule on a plain mapping of fields, for the pre-check."""
+
+
 def build_validators() -> None:
     """Build the request models' validators now (once per process; cheap afterwards).
 
     The models defer building at import so importing the SDK stays quick; a client calls this
     when it is created, at an app's start-up, so the first trigger does not pay for it.
     """
-    WorkflowTriggerBody.model_rebuild()
-    WorkflowBody.model_rebuild()
+    from ._precheck import precheck  # it is derived from this module's models
+
+    precheck(WorkflowTriggerBody)
+    precheck(WorkflowBody)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from ._attachments import Attachment, Placeholders, is_web_url, load_now
 from ._errors import FieldError, SuprsendValidationError
 from ._models import WorkflowBody, WorkflowTriggerBody
+from ._precheck import precheck
 from ._serialize import (
     MAX_APPARENT_SIZE,
     apparent_size,
@@ -176,14 +177,17 @@ class _BaseRequest:
         wire = self._wire()
         if fallback_key is not None and wire.get("$idempotency_key") is None:
             wire["$idempotency_key"] = fallback_key
-        try:
-            # The core validator directly: same rules as model_validate, less wrapping, on a
-            # path taken once per record of every bulk.
-            self._model.__pydantic_validator__.validate_python(wire, by_alias=True, by_name=False)
-        except ValidationError as exc:
-            raise SuprsendValidationError(
-                field_errors_from_pydantic(exc), subject=self._subject
-            ) from None
+        if not precheck(self._model).accepts(wire):
+            # Only the models decide what is refused and say why; the pre-check is the quick
+            # yes for the common case (see _precheck).
+            try:
+                self._model.__pydantic_validator__.validate_python(
+                    wire, by_alias=True, by_name=False
+                )
+            except ValidationError as exc:
+                raise SuprsendValidationError(
+                    field_errors_from_pydantic(exc), subject=self._subject
+                ) from None
         key = wire.get("$idempotency_key")
         if isinstance(key, str):
             key = wire["$idempotency_key"] = key.strip()

@@ -14,8 +14,11 @@ import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from suprsend_async import SuprsendValidationError, Workflow, WorkflowTriggerRequest
+from suprsend_async._models import WorkflowBody, WorkflowTriggerBody
+from suprsend_async._precheck import precheck
 
 SCHEMAS = files("suprsend") / "request_json"
 TRIGGER_SCHEMA = jsonschema.Draft7Validator(
@@ -256,3 +259,83 @@ def test_the_documented_exception_slack_channel() -> None:
 def test_explicit_nulls_refused_like_the_oracle(bad: dict[str, Any]) -> None:
     with pytest.raises(SuprsendValidationError, match="must not be null"):
         WorkflowTriggerRequest(bad).prepare()
+
+
+def model_accepts(model: Any, body: dict[str, Any]) -> bool:
+    try:
+        model.__pydantic_validator__.validate_python(body, by_alias=True, by_name=False)
+    except ValidationError:
+        return False
+    return True
+
+
+@FUZZ
+@given(
+    st.one_of(
+        trigger_bodies.map(lambda b: (WorkflowTriggerBody, b)),
+        legacy_bodies.map(lambda b: (WorkflowBody, b)),
+    )
+)
+def test_precheck_agrees_with_the_models(case: tuple[Any, dict[str, Any]]) -> None:
+    """The quick pre-check says yes exactly when the models do, for plain JSON-like bodies.
+
+    (It may refuse more, for shapes such as tuples or model instances inside a dict, which the
+    models then validate; it must never accept what the models refuse.)"""
+    model, body = case
+    assert precheck(model).accepts(body) == model_accepts(model, body)
+
+
+_SLACK = {"email": "a@example.com", "access_token": "xoxb-1"}
+_TEAMS = {"tenant_id": "t", "service_url": "https://smba.trafficmanager.net/x", "user_id": "29:u"}
+_USER: dict[str, Any] = {
+    "distinct_id": "u1",
+    "$email": ["a@example.com"],
+    "$sms": "+15555555555",
+    "$locale": "en-US",
+    "$slack": _SLACK,
+    "$ms_teams": [_TEAMS],
+    "$androidpush": {"token": "t", "provider": "fcm"},
+}
+# One change at a time to a valid user, touching each rule the pre-check rewrites.
+_USER_CHANGES: list[dict[str, Any]] = [
+    {},
+    {"$email": "bad"},
+    {"$email": "a b@c.d"},
+    {"$email": "@c.d"},
+    {"$email": "a@"},
+    {"$email": "a@b@c"},
+    {"$email": ["a@example.com"] * 11},
+    {"$email": []},
+    {"$email": None},
+    {"$email": ("a@example.com",)},
+    {"$sms": "5555"},
+    {"$sms": "+15555555555\n"},
+    {"$locale": "english"},
+    {"$locale": "en_GB"},
+    {"$slack": {**_SLACK, "user_id": "U1"}},
+    {"$slack": {"incoming_webhook": {"url": "https://hooks.slack.com/x"}}},
+    {"$slack": {"incoming_webhook": {"url": "https://example.com/x"}}},
+    {"$slack": {"channel": "C1"}},
+    {"$ms_teams": {**_TEAMS, "conversation_id": "19:c"}},
+    {"$ms_teams": {"incoming_webhook": {"url": "https://x"}, "tenant_id": "t"}},
+    {"$ms_teams": {"tenant_id": "t"}},
+    {"distinct_id": None},
+    {"distinct_id": None, "is_transient": True},
+    {"$androidpush": {"token": "t", "provider": "apns"}},
+    {"$androidpush": {"token": "t", "provider": "fcm", "extra": 1}},
+    {"custom_property": {"any": ["thing"]}},
+]
+
+
+@pytest.mark.parametrize("change", _USER_CHANGES)
+def test_precheck_agrees_on_each_rule(change: dict[str, Any]) -> None:
+    user = {k: v for k, v in {**_USER, **change}.items() if v is not None or k == "$email"}
+    body = {"workflow": "w", "recipients": [user], "actor": user}
+    model_says = model_accepts(WorkflowTriggerBody, body)
+    if change == {"$email": ("a@example.com",)}:
+        # Shapes only the models accept: the pre-check refuses them and the models decide.
+        assert model_says
+        assert not precheck(WorkflowTriggerBody).accepts(body)
+        WorkflowTriggerRequest(body).prepare()
+    else:
+        assert precheck(WorkflowTriggerBody).accepts(body) == model_says

@@ -1,0 +1,131 @@
+"""A fast acceptance check derived from the request models.
+
+Validating a record against the pydantic models builds a model instance for the body and for
+every inline recipient, and runs several small Python functions per channel key. The SDK does
+not keep that result (it sends the caller's own keys and values), so on the hot path it first
+asks a cheaper question: does this plain dict pass the same rules? That check runs almost
+entirely in pydantic-core:
+
+* each model becomes a typed dict with the same fields, aliases and extra-key rule, so no
+  instance is built and absent fields are not filled with defaults;
+* the explicit-null guard disappears (a null then simply fails the inner type);
+* "one value or a list" becomes a Rust union of a strict list and one value;
+* rules written as Python string checks become the equal Rust patterns;
+* model validators run as the same rule functions on the validated dict (``MODEL_RULES``).
+
+The check may be stricter than the models (a tuple, a model instance inside a dict, a phone
+number ending in a newline) but never looser: whatever it refuses is validated by the models
+again, and only the models' answer (and their error messages) reaches the caller. A test holds
+both to that, on generated bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import SchemaValidator
+
+from . import _models
+
+__all__ = ["Precheck", "precheck"]
+
+# Python string checks and the Rust patterns that accept exactly the same strings or fewer.
+_PATTERNS: dict[Callable[..., Any], str] = {
+    _models._check_email: r"^[^@ ]+@[^ ]+$",
+    _models._check_phone: r"^\+[0-9][0-9 ()\-.]{3,30}$",
+    _models._check_locale: r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$",
+}
+
+
+def _with_rule(rule: Callable[[Mapping[str, Any]], None]) -> Callable[[dict[str, Any]], Any]:
+    def check(values: dict[str, Any]) -> dict[str, Any]:
+        rule(values)
+        return values
+
+    return check
+
+
+def _function(schema: dict[str, Any]) -> Any:
+    return schema["function"]["function"]
+
+
+def _field(field: dict[str, Any]) -> dict[str, Any]:
+    inner = field["schema"]
+    required = inner["type"] != "default"
+    if not required:
+        inner = inner["schema"]  # absent stays absent: defaults are never validated anyway
+    out: dict[str, Any] = {"type": "typed-dict-field", "schema": _derive(inner)}
+    out["required"] = required
+    if "validation_alias" in field:
+        out["validation_alias"] = field["validation_alias"]
+    return out
+
+
+def _typed_dict(model: dict[str, Any]) -> dict[str, Any]:
+    fields = model["schema"]
+    if fields["type"] != "model-fields" or model.get("custom_init") or model.get("post_init"):
+        raise TypeError(f"no pre-check for the model schema of {model['cls'].__name__}")
+    out: dict[str, Any] = {
+        "type": "typed-dict",
+        "fields": {name: _field(f) for name, f in fields["fields"].items()},
+        "extra_behavior": model["config"].get("extra_fields_behavior", "ignore"),
+    }
+    if "ref" in model:
+        out["ref"] = model["ref"]
+    return out
+
+
+def _derive(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_derive(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kind = schema.get("type")
+    if kind == "model":
+        return _typed_dict(schema)
+    if kind == "function-before":
+        fn = _function(schema)
+        if fn is _models._not_null:
+            inner = schema["schema"]
+            return _derive(inner["schema"] if inner["type"] == "nullable" else inner)
+        if fn is _models._one_or_many:
+            many = {**_derive(schema["schema"]), "strict": True}
+            one = many["items_schema"]
+            return {"type": "union", "choices": [many, one], "mode": "left_to_right"}
+    if kind == "function-after":
+        fn = _function(schema)
+        if fn in _models.MODEL_RULES:
+            return {
+                **schema,
+                "function": {"type": "no-info", "function": _with_rule(_models.MODEL_RULES[fn])},
+                "schema": _derive(schema["schema"]),
+            }
+        if schema["schema"].get("type") == "model":
+            raise TypeError(f"model validator {fn.__qualname__} has no rule in MODEL_RULES")
+        inner = {k: v for k, v in schema["schema"].items() if k != "metadata"}
+        if fn in _PATTERNS and inner == {"type": "str", "strict": True}:
+            return {"type": "str", "strict": True, "pattern": _PATTERNS[fn]}
+    return {key: _derive(value) for key, value in schema.items()}
+
+
+class Precheck:
+    """The derived check for one request model: ``accepts(body)`` is quick and never raises."""
+
+    __slots__ = ("_validator",)
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        model.model_rebuild()
+        self._validator = SchemaValidator(_derive(model.__pydantic_core_schema__))
+
+    def accepts(self, body: Any) -> bool:
+        """Whether ``body`` certainly passes the model (``False`` means: ask the model)."""
+        return self._validator.isinstance_python(body, by_alias=True, by_name=False)
+
+
+@cache
+def precheck(model: type[BaseModel]) -> Precheck:
+    """The pre-check of a request model, built on first use."""
+    return Precheck(model)

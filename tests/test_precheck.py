@@ -1,0 +1,51 @@
+"""The pre-check is derived from the models; a model it cannot mirror is refused at build time.
+
+Agreement with the models on bodies is tested in test_fuzz.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from suprsend_async import WorkflowTriggerRequest
+from suprsend_async._models import User, WorkflowTriggerBody
+from suprsend_async._precheck import Precheck, precheck
+
+
+class _Checked(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+    a: int = 0
+
+    @model_validator(mode="after")
+    def _rule(self) -> _Checked:
+        return self
+
+
+class _WithInit(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+    a: int = 0
+
+    def model_post_init(self, context: object, /) -> None:
+        pass
+
+
+def test_a_model_validator_without_a_mapping_rule_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"_Checked\._rule has no rule in MODEL_RULES"):
+        Precheck(_Checked)
+
+
+def test_a_model_with_its_own_init_steps_is_refused() -> None:
+    with pytest.raises(TypeError, match="no pre-check for the model schema of _WithInit"):
+        Precheck(_WithInit)
+
+
+def test_built_once_per_model() -> None:
+    assert precheck(WorkflowTriggerBody) is precheck(WorkflowTriggerBody)
+
+
+def test_model_instances_inside_a_dict_are_left_to_the_models() -> None:
+    body = {"workflow": "w", "recipients": [User(distinct_id="u1", email="a@example.com")]}
+    assert not precheck(WorkflowTriggerBody).accepts(body)
+    prepared = WorkflowTriggerRequest(body).prepare()  # the models accept them
+    assert b'"$email": ["a@example.com"]' in prepared.content
