@@ -13,10 +13,16 @@ entirely in pydantic-core:
 * rules written as Python string checks become the equal Rust patterns;
 * model validators run as the same rule functions on the validated dict (``MODEL_RULES``).
 
-The check may be stricter than the models (a tuple, a model instance inside a dict, a phone
-number ending in a newline) but never looser: whatever it refuses is validated by the models
-again, and only the models' answer (and their error messages) reaches the caller. A test holds
-both to that, on generated bodies.
+It also asks for plain JSON: every value a model types as ``Any`` (``data``, ``metadata``,
+custom properties) must be a ``str``, ``int``, ``bool``, ``None``, a finite ``float`` that is 0
+or at least 1e-4 in size, a ``list`` or a ``dict`` with ``str`` keys, all strictly (no tuples,
+sets or bytes), so a body it accepts is encoded by pydantic-core exactly as ``json.dumps`` would
+encode it (see ``_serialize.encode_plain``).
+
+The check may be stricter than the models (a tuple, a ``datetime`` in ``data``, a model instance
+inside a dict) but never looser: whatever it refuses is validated and encoded the general way,
+and only the models' answer (and their error messages) reaches the caller. Tests hold both to
+that, on generated bodies.
 """
 
 from __future__ import annotations
@@ -38,6 +44,36 @@ _PATTERNS: dict[Callable[..., Any], str] = {
     _models._check_phone: r"^\+[0-9][0-9 ()\-.]{3,30}$",
     _models._check_locale: r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$",
 }
+
+
+_PLAIN = "suprsend_async.plain-json"
+_PLAIN_REF: dict[str, Any] = {"type": "definition-ref", "schema_ref": _PLAIN}
+
+# Floats smaller than 1e-4 (but not 0) are the only finite ones pydantic-core writes differently
+# from json.dumps ("1e-5" against "1e-05"); they take the general path.
+_PLAIN_JSON: dict[str, Any] = {
+    "type": "union",
+    "mode": "left_to_right",
+    "ref": _PLAIN,
+    # Most frequent first: each choice tried and failed costs an error object in Rust.
+    "choices": [
+        {"type": "str", "strict": True},
+        {"type": "int", "strict": True},
+        {"type": "list", "strict": True, "items_schema": _PLAIN_REF},
+        {
+            "type": "dict",
+            "strict": True,
+            "keys_schema": {"type": "str", "strict": True},
+            "values_schema": _PLAIN_REF,
+        },
+        {"type": "bool", "strict": True},
+        {"type": "none"},
+        {"type": "float", "strict": True, "allow_inf_nan": False, "ge": 1e-4},
+        {"type": "float", "strict": True, "allow_inf_nan": False, "le": -1e-4},
+        {"type": "float", "strict": True, "ge": 0.0, "le": 0.0},
+    ],
+}
+_STRICT_TYPES = {"str", "int", "bool", "float", "list", "dict", "literal"}
 
 
 def _with_rule(rule: Callable[[Mapping[str, Any]], None]) -> Callable[[dict[str, Any]], Any]:
@@ -73,6 +109,8 @@ def _typed_dict(model: dict[str, Any]) -> dict[str, Any]:
         "fields": {name: _field(f) for name, f in fields["fields"].items()},
         "extra_behavior": model["config"].get("extra_fields_behavior", "ignore"),
     }
+    if out["extra_behavior"] == "allow":
+        out["extras_schema"] = _PLAIN_REF
     if "ref" in model:
         out["ref"] = model["ref"]
     return out
@@ -84,6 +122,8 @@ def _derive(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     kind = schema.get("type")
+    if kind == "any":
+        return _PLAIN_REF
     if kind == "model":
         return _typed_dict(schema)
     if kind == "function-before":
@@ -108,7 +148,10 @@ def _derive(schema: Any) -> Any:
         inner = {k: v for k, v in schema["schema"].items() if k != "metadata"}
         if fn in _PATTERNS and inner == {"type": "str", "strict": True}:
             return {"type": "str", "strict": True, "pattern": _PATTERNS[fn]}
-    return {key: _derive(value) for key, value in schema.items()}
+    out = {key: _derive(value) for key, value in schema.items()}
+    if kind in _STRICT_TYPES:
+        out["strict"] = True  # lax mode would let tuples, sets or bytes through
+    return out
 
 
 class Precheck:
@@ -118,10 +161,15 @@ class Precheck:
 
     def __init__(self, model: type[BaseModel]) -> None:
         model.model_rebuild()
-        self._validator = SchemaValidator(_derive(model.__pydantic_core_schema__))
+        derived = _derive(model.__pydantic_core_schema__)
+        if derived["type"] != "definitions":
+            derived = {"type": "definitions", "schema": derived, "definitions": []}
+        derived["definitions"].append(_PLAIN_JSON)
+        self._validator = SchemaValidator(derived)
 
     def accepts(self, body: Any) -> bool:
-        """Whether ``body`` certainly passes the model (``False`` means: ask the model)."""
+        """Whether ``body`` certainly passes the model and is plain JSON (``False``: ask the
+        model, and encode it the general way)."""
         return self._validator.isinstance_python(body, by_alias=True, by_name=False)
 
 

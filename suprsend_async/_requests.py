@@ -23,8 +23,9 @@ from ._models import WorkflowBody, WorkflowTriggerBody
 from ._precheck import precheck
 from ._serialize import (
     MAX_APPARENT_SIZE,
-    apparent_size,
+    SIZE_ALLOWANCE,
     encode,
+    encode_plain,
     field_errors_from_pydantic,
 )
 
@@ -177,7 +178,8 @@ class _BaseRequest:
         wire = self._wire()
         if fallback_key is not None and wire.get("$idempotency_key") is None:
             wire["$idempotency_key"] = fallback_key
-        if not precheck(self._model).accepts(wire):
+        plain = precheck(self._model).accepts(wire)
+        if not plain:
             # Only the models decide what is refused and say why; the pre-check is the quick
             # yes for the common case (see _precheck).
             try:
@@ -193,19 +195,24 @@ class _BaseRequest:
             key = wire["$idempotency_key"] = key.strip()
         elif auto_idempotency_key:
             key = wire["$idempotency_key"] = new_idempotency_key()
-        nonce = self._add_attachments(wire)
-        try:
-            content = encode(wire)
-        except ValueError as exc:
-            path = getattr(exc, "path", "")
-            problem = getattr(exc, "problem", str(exc))
-            raise SuprsendValidationError(
-                [FieldError(path, problem)], subject=self._subject
-            ) from None
+        nonce = self._add_attachments(wire)  # adds only strings, None and bools
+        encoded = encode_plain(wire) if plain else None
+        if encoded is not None:
+            content, json_length = encoded
+        else:
+            try:
+                content = encode(wire)
+            except ValueError as exc:
+                path = getattr(exc, "path", "")
+                problem = getattr(exc, "problem", str(exc))
+                raise SuprsendValidationError(
+                    [FieldError(path, problem)], subject=self._subject
+                ) from None
+            json_length = len(content)
         placeholders = (
             Placeholders.split(content, nonce, self._attachments) if nonce is not None else None
         )
-        size = apparent_size(content)
+        size = json_length + SIZE_ALLOWANCE
         if placeholders is not None:
             size = placeholders.planned_size() + (size - len(content))
         if size > MAX_APPARENT_SIZE:

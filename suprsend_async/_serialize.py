@@ -23,6 +23,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError, to_json
 
 from ._errors import FieldError
 
@@ -31,6 +32,7 @@ __all__ = [
     "SIZE_ALLOWANCE",
     "apparent_size",
     "encode",
+    "encode_plain",
     "field_errors_from_pydantic",
     "format_path",
 ]
@@ -79,6 +81,24 @@ def encode(value: Any) -> bytes:
         for path, problem in _bad_values(value, ()):
             raise _PathValueError(format_path(path), problem) from None
         raise _PathValueError("", str(exc)) from None
+
+
+def encode_plain(value: dict[str, Any]) -> tuple[bytes, int] | None:
+    """Encode a body the pre-check passed as plain JSON: ``(content, json.dumps length)``.
+
+    pydantic-core writes such a body several times faster than the json module, with the
+    same strings and numbers. It is asked for one-per-line output (``indent=0``): separators
+    ``": "`` and ``",\n"`` are the length of json.dumps's ``": "`` and ``", "``, and every
+    non-empty object or list adds exactly two newlines, which can only be structural (a JSON
+    string holds no raw newline). So the apparent-size rule's length is exact without a
+    second encoding. ``None`` when pydantic-core declines (a lone surrogate): use ``encode``.
+    """
+    try:
+        content = to_json(value, indent=0)
+    except PydanticSerializationError:
+        return None
+    containers = content.count(b"{\n") + content.count(b"[\n")
+    return content, len(content) - 2 * containers
 
 
 class _PathValueError(ValueError):

@@ -11,9 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from suprsend_async import SuprsendValidationError, User, WorkflowTriggerRequest
-from suprsend_async._serialize import apparent_size, encode, format_path
+from suprsend_async._serialize import apparent_size, encode, encode_plain, format_path
 
 
 class Color(enum.Enum):
@@ -101,3 +103,68 @@ def test_format_path() -> None:
     assert format_path(("recipients", 1, "~user", "$sms", 0)) == "recipients[1].$sms[0]"
     assert format_path(()) == ""
     assert format_path((0, "a")) == "[0].a"
+
+
+plain_floats = st.floats(allow_nan=False, allow_infinity=False).filter(
+    lambda f: f == 0 or abs(f) >= 1e-4
+)
+plain_json = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(10**30), 10**30),
+        plain_floats,
+        st.text(st.characters(exclude_categories=["Cs"])),  # every character but surrogates
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.text(max_size=5), plain_json, max_size=5))
+def test_fast_encoding_is_exact_for_plain_json(value: dict[str, Any]) -> None:
+    """Same values as json.dumps and the exact length the apparent-size rule asks for."""
+    encoded = encode_plain(value)
+    assert encoded is not None
+    content, json_length = encoded
+    reference = json.dumps(value, ensure_ascii=False).encode()
+    assert json_length == len(reference)
+    assert json.loads(content) == json.loads(reference)
+    # Byte for byte too, once the one-per-line layout is undone: same strings, same numbers.
+    assert json.dumps(json.loads(content), ensure_ascii=False).encode() == reference
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=5), plain_json, max_size=5))
+def test_both_paths_give_the_same_record(data: dict[str, Any]) -> None:
+    """A body on the fast path and the same body forced onto the general path (a tuple in
+    it) are sent as the same JSON with the same apparent size."""
+    fast = WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"], "data": data})
+    slow = WorkflowTriggerRequest(
+        {"workflow": "w", "recipients": ["u"], "data": {**data, "~tuple~": ("t",)}}
+    )
+    a = fast.prepare(auto_idempotency_key=False)
+    b = slow.prepare(auto_idempotency_key=False)
+    assert a.content.startswith(b"{\n")  # the fast path's layout
+    assert b.content == encode(b.body)  # the general path
+    assert json.loads(a.content) == {**json.loads(b.content), "data": data}
+    tuple_part = len(', "~tuple~": ["t"]') if data else len('"~tuple~": ["t"]')
+    assert a.size == b.size - tuple_part
+
+
+def test_a_lone_surrogate_takes_the_general_path_and_is_refused() -> None:
+    assert encode_plain({"x": "\ud800"}) is None
+    with pytest.raises(SuprsendValidationError, match="surrogates not allowed"):
+        sent_data({"x": "\ud800"})
+
+
+def test_tiny_floats_are_written_as_json_dumps_writes_them() -> None:
+    content = (
+        WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"], "data": {"f": 1e-05}})
+        .prepare(auto_idempotency_key=False)
+        .content
+    )
+    assert b"1e-05" in content  # pydantic-core would write 1e-5
