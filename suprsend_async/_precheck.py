@@ -75,6 +75,19 @@ _PLAIN_JSON: dict[str, Any] = {
 }
 _STRICT_TYPES = {"str", "int", "bool", "float", "list", "dict", "literal"}
 
+# Discriminators (Python functions) whose choices take disjoint inputs, so a Rust union that
+# tries each in turn accepts the same values. Recipients are the one case needing help: a dict
+# with ``object_type`` is an object recipient even where it would also pass as a user, so the
+# pre-check's users refuse that key (see ``_NotAUserKey``).
+_UNTAGGED = {_models._recipient_kind, _models._actor_kind, _models._token_kind, _models._delay_kind}
+
+
+class _NotAUserKey:
+    """Never instantiated: a value of a key that must be absent fails ``isinstance`` against it."""
+
+
+_ABSENT: dict[str, Any] = {"type": "is-instance", "cls": _NotAUserKey}
+
 
 def _with_rule(rule: Callable[[Mapping[str, Any]], None]) -> Callable[[dict[str, Any]], Any]:
     def check(values: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +121,17 @@ def _typed_dict(model: dict[str, Any]) -> dict[str, Any]:
         "type": "typed-dict",
         "fields": {name: _field(f) for name, f in fields["fields"].items()},
         "extra_behavior": model["config"].get("extra_fields_behavior", "ignore"),
+        # Wire names only, as the SDK asks of the models; set here, as passing them on every
+        # call costs more than the rest of a small check.
+        "config": {"validate_by_alias": True, "validate_by_name": False},
     }
+    if issubclass(model["cls"], _models.User):
+        out["fields"]["~object_type"] = {
+            "type": "typed-dict-field",
+            "schema": _ABSENT,
+            "required": False,
+            "validation_alias": "object_type",
+        }
     if out["extra_behavior"] == "allow":
         out["extras_schema"] = _PLAIN_REF
     if "ref" in model:
@@ -126,6 +149,9 @@ def _derive(schema: Any) -> Any:
         return _PLAIN_REF
     if kind == "model":
         return _typed_dict(schema)
+    if kind == "tagged-union" and schema["discriminator"] in _UNTAGGED:
+        choices = [_derive(choice) for choice in schema["choices"].values()]
+        return {"type": "union", "choices": choices, "mode": "left_to_right"}
     if kind == "function-before":
         fn = _function(schema)
         if fn is _models._not_null:
@@ -170,7 +196,7 @@ class Precheck:
     def accepts(self, body: Any) -> bool:
         """Whether ``body`` certainly passes the model and is plain JSON (``False``: ask the
         model, and encode it the general way)."""
-        return self._validator.isinstance_python(body, by_alias=True, by_name=False)
+        return self._validator.isinstance_python(body)
 
 
 @cache

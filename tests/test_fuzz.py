@@ -337,6 +337,9 @@ _USER_CHANGES: list[dict[str, Any]] = [
     {"$androidpush": {"token": "t", "provider": "apns"}},
     {"$androidpush": {"token": "t", "provider": "fcm", "extra": 1}},
     {"custom_property": {"any": ["thing"]}},
+    {"email": "not-an-email"},  # a custom property: channels are read by wire name only
+    {"timezone": "Mars/Olympus"},
+    {"object_type": "team"},  # an object recipient, so the user keys do not fit it
 ]
 
 
