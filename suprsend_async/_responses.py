@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+from pydantic_core import from_json
 
 from ._errors import (
     APIConnectionError,
@@ -139,6 +140,12 @@ def parse_body(response: httpx.Response) -> Any:
     content = response.content
     if not content:
         return None
+    try:
+        # pydantic-core reads a bulk answer (a JSON list of 100 records) in about half the time
+        # of the json module; the json module still gets what it declines (UTF-16, a BOM).
+        return from_json(content)
+    except ValueError:
+        pass
     try:
         return json.loads(content)
     except ValueError:
