@@ -81,10 +81,13 @@ class ChunkPlanner:
     """Packs prepared records into requests: at most 100 records and 800 KiB apparent size.
 
     Pure and iterative: ``add`` returns the chunk it closed (if any), ``flush`` the last one.
-    Records are kept by reference; nothing is copied.
+    Records are kept by reference; nothing is copied. Sizes may be upper bounds (see
+    ``PreparedRecord.exact_size``): a chunk that fits by its bounds fits, and only when the
+    bounds say the next record may not fit are that chunk's sizes measured exactly, so the
+    chunks are the ones exact sizes give.
     """
 
-    __slots__ = ("_chunk", "_max_bytes", "_max_records", "_size")
+    __slots__ = ("_chunk", "_exact", "_max_bytes", "_max_records", "_size")
 
     def __init__(
         self, max_records: int = MAX_RECORDS_PER_REQUEST, max_bytes: int = MAX_APPARENT_SIZE
@@ -93,25 +96,36 @@ class ChunkPlanner:
         self._max_bytes = max_bytes
         self._chunk: list[_Item] = []
         self._size = 0
+        self._exact = False  # whether _size is the exact sum (else a sum of bounds)
 
     def add(self, item: _Item) -> list[list[_Item]]:
         """Add one record; return the chunks that are now complete (usually none)."""
-        size = item.prepared.size
+        prepared = item.prepared
+        size = prepared.exact_size() if self._exact else prepared.size
         done: list[list[_Item]] = []
+        if self._chunk and self._size + size > self._max_bytes and not self._exact:
+            self._size = sum(i.prepared.exact_size() for i in self._chunk)
+            self._exact = True
+            size = prepared.exact_size()
         if self._chunk and self._size + size > self._max_bytes:
             done.append(self._chunk)
-            self._chunk, self._size = [], 0
+            self._start()
+            size = prepared.size
         self._chunk.append(item)
         self._size += size
         if len(self._chunk) >= self._max_records:
             # Ship a full chunk at once rather than waiting for the next record.
             done.append(self._chunk)
-            self._chunk, self._size = [], 0
+            self._start()
         return done
+
+    def _start(self) -> None:
+        self._chunk, self._size, self._exact = [], 0, False
 
     def flush(self) -> list[_Item] | None:
         """The chunk being filled, if it holds anything."""
-        chunk, self._chunk, self._size = self._chunk, [], 0
+        chunk = self._chunk
+        self._start()
         return chunk or None
 
 

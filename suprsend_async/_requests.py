@@ -27,6 +27,7 @@ from ._serialize import (
     encode,
     encode_plain,
     field_errors_from_pydantic,
+    separators_in_strings,
 )
 
 __all__ = ["PreparedRecord", "Workflow", "WorkflowTriggerRequest", "new_idempotency_key"]
@@ -48,9 +49,20 @@ class PreparedRecord:
     body: dict[str, Any]
     content: bytes
     size: int
+    """The apparent size, or an upper bound of it until ``exact_size()`` is asked for."""
     idempotency_key: str | None
     placeholders: Placeholders | None = None
     """Set when inline attachments are still to be read: ``content`` holds placeholders."""
+    size_is_exact: bool = True
+
+    def exact_size(self) -> int:
+        """The apparent size exactly (measured once, and only when a limit is near)."""
+        if not self.size_is_exact:
+            # Attachment data and placeholders hold no commas or colons: only the JSON
+            # strings the caller wrote can make the bound too high.
+            self.size -= separators_in_strings(self.content)
+            self.size_is_exact = True
+        return self.size
 
     def inline_attachments(self) -> list[tuple[str, int]]:
         """``(name, raw size)`` of each inline attachment still to be read."""
@@ -197,8 +209,9 @@ class _BaseRequest:
             key = wire["$idempotency_key"] = new_idempotency_key()
         nonce = self._add_attachments(wire)  # adds only strings, None and bools
         encoded = encode_plain(wire) if plain else None
+        exact = encoded is None
         if encoded is not None:
-            content, json_length = encoded
+            content, json_length = encoded  # compact bytes; an upper bound of the length
         else:
             try:
                 content = encode(wire)
@@ -215,6 +228,9 @@ class _BaseRequest:
         size = json_length + SIZE_ALLOWANCE
         if placeholders is not None:
             size = placeholders.planned_size() + (size - len(content))
+        if size > MAX_APPARENT_SIZE and not exact:
+            size -= separators_in_strings(content)
+            exact = True
         if size > MAX_APPARENT_SIZE:
             inline = placeholders.inline_sizes() if placeholders is not None else []
             files = ", ".join(f"attachment {name!r} ({n:,} bytes)" for name, n in inline)
@@ -229,7 +245,7 @@ class _BaseRequest:
                 ],
                 subject=self._subject,
             )
-        return PreparedRecord(self._kind, wire, content, size, key, placeholders)
+        return PreparedRecord(self._kind, wire, content, size, key, placeholders, exact)
 
     def get_final_json(self) -> dict[str, Any]:
         """The body as it would be sent (validated; no idempotency key is generated).

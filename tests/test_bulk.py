@@ -10,6 +10,8 @@ import anyio
 import httpx
 import pytest
 import respx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from suprsend_async import (
     AsyncSuprsend,
@@ -68,6 +70,45 @@ def test_planner_one_record_chunks_never_merge() -> None:
     assert [len(c) for c in chunks] == [1, 1, 1]
     big = list(plan_chunks((item(i, 700) for i in range(3)), max_records=1, max_bytes=1000))
     assert [len(c) for c in big] == [1, 1, 1]
+
+
+def bounded(i: int, exact: int, in_strings: int) -> _Item:
+    """A record whose size is a bound ``in_strings`` above its exact size (as on the fast
+    path, where commas and colons inside strings are counted as separators)."""
+    content = b'"' + b"," * in_strings + b'"'
+    return _Item(i, PreparedRecord("trigger", {}, content, exact + in_strings, None, None, False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 400), st.integers(0, 300)), max_size=40),
+    st.integers(1, 6),
+)
+def test_planner_with_bounds_makes_the_exact_chunks(
+    records: list[tuple[int, int]], max_records: int
+) -> None:
+    limits = {"max_records": max_records, "max_bytes": 1000}
+    exact = list(plan_chunks((item(i, e) for i, (e, _) in enumerate(records)), **limits))
+    bounds = list(plan_chunks((bounded(i, e, x) for i, (e, x) in enumerate(records)), **limits))
+    assert [[it.index for it in c] for c in bounds] == [[it.index for it in c] for c in exact]
+
+
+def test_planner_measures_only_when_bounds_do_not_fit() -> None:
+    small = [bounded(i, 100, 10) for i in range(5)]
+    assert list(plan_chunks(small, max_bytes=1000)) == [small]
+    assert not any(it.prepared.size_is_exact for it in small)  # never measured
+    near = [bounded(i, 300, 100) for i in range(3)]  # bounds 1200 > 1000, exact 900
+    assert list(plan_chunks(near, max_bytes=1000)) == [near]
+    assert all(it.prepared.size_is_exact for it in near)
+
+
+def test_a_record_over_the_limit_by_its_bound_only_is_accepted() -> None:
+    # Commas inside a string make the bound twice the exact size.
+    text = "," * (500 * 1024)
+    prepared = WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"], "data": {"t": text}})
+    record = prepared.prepare(auto_idempotency_key=False)
+    assert record.size_is_exact
+    assert record.size == len(json.dumps(record.body, ensure_ascii=False).encode()) + 200
 
 
 # -- the instance API ------------------------------------------------------------------
