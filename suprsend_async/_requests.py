@@ -35,10 +35,23 @@ __all__ = ["PreparedRecord", "Workflow", "WorkflowTriggerRequest", "new_idempote
 Kind = Literal["trigger", "legacy"]
 
 
+_KEYS: list[str] = []
+_KEYS_PER_READ = 128
+# A forked child must not hand out the keys its parent drew (the service would skip its
+# triggers as repeats): it starts with none.
+os.register_at_fork(after_in_child=_KEYS.clear)
+
+
 def new_idempotency_key() -> str:
     """A fresh idempotency key (128 random bits in hex), generated once per logical trigger."""
-    # os.urandom directly: a fifth of uuid4()'s cost, on a path taken once per record.
-    return os.urandom(16).hex()
+    # Drawn from os.urandom 128 keys at a time: half the cost of one call per key, on a path
+    # taken once per record. list.pop is atomic, so threads never share a key.
+    try:
+        return _KEYS.pop()
+    except IndexError:
+        drawn = os.urandom(16 * _KEYS_PER_READ).hex()
+        _KEYS.extend([drawn[i : i + 32] for i in range(32, len(drawn), 32)])
+        return drawn[:32]
 
 
 @dataclass(slots=True)

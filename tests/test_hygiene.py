@@ -15,6 +15,7 @@ import pytest
 
 import suprsend_async
 from suprsend_async import AsyncSuprsend, SuprsendError, WorkflowTriggerRequest
+from suprsend_async._requests import new_idempotency_key
 from suprsend_async.emulator import Emulator
 
 pytestmark = pytest.mark.integration
@@ -152,3 +153,32 @@ def test_no_blocking_calls_on_the_event_loop(suprsend_emulator: Emulator, tmp_pa
                 assert legacy.success
 
     asyncio.run(main())
+
+
+def test_idempotency_keys_are_distinct_across_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        batches = list(pool.map(lambda _: [new_idempotency_key() for _ in range(500)], range(8)))
+    keys = [k for batch in batches for k in batch]
+    assert len(set(keys)) == len(keys) == 4000
+    assert all(len(k) == 32 and int(k, 16) >= 0 for k in keys)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+def test_a_forked_child_draws_its_own_idempotency_keys() -> None:
+    new_idempotency_key()  # the parent now holds keys drawn ahead
+    parents_next = [new_idempotency_key() for _ in range(5)]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, "".join(new_idempotency_key() for _ in range(5)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 5 * 32).decode()
+    os.close(read)
+    parents_later = [new_idempotency_key() for _ in range(5)]
+    child_keys = [child[i : i + 32] for i in range(0, len(child), 32)]
+    assert len(child_keys) == 5
+    assert not set(child_keys) & set(parents_next + parents_later)
