@@ -219,6 +219,8 @@ class _Preparer:
                 error=exc.short_message,
                 error_type="validation",
             )
+        if prepared.placeholders is None:
+            return _Item(index, prepared)
         for name, size in prepared.inline_attachments():
             if size > INLINE_LIMIT and (name, size) not in self._warned:
                 self._warned.add((name, size))

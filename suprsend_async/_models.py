@@ -8,6 +8,10 @@ The models are the single source of the API's input rules. They serve two uses:
 * building bodies in typed code: ``User(distinct_id="u1", email="a@example.com")``. Python names
   are accepted when building a model; dicts are read by their wire names (``$email``) only, so a
   custom property called ``email`` is never mistaken for the ``$email`` channel.
+
+A faster acceptance check for plain dicts is derived from these models (``_precheck``); a rule
+added here reaches it too. A new ``model_validator`` needs its rule as a function of a mapping
+in ``MODEL_RULES`` (building the pre-check says so otherwise).
 """
 
 from __future__ import annotations
@@ -569,6 +573,9 @@ MODEL_RULES: dict[object, Callable[[Mapping[str, Any]], None]] = {
     MsTeams._one_form: _ms_teams_rule,
 }
 """Each model validator and the same rule on a plain mapping of fields, for the pre-check."""
+
+RULE_MET_BY: dict[object, str] = {User._identified: "distinct_id"}
+"""A field whose (non-null) presence alone satisfies a model validator's rule."""
 
 
 def build_validators() -> None:

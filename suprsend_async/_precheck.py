@@ -164,11 +164,31 @@ def _derive(schema: Any) -> Any:
     if kind == "function-after":
         fn = _function(schema)
         if fn in _models.MODEL_RULES:
-            return {
+            fields = _derive(schema["schema"])
+            checked = {
                 **schema,
                 "function": {"type": "no-info", "function": _with_rule(_models.MODEL_RULES[fn])},
-                "schema": _derive(schema["schema"]),
+                "schema": fields,
             }
+            met_by = _models.RULE_MET_BY.get(fn)
+            if met_by is None:
+                return checked
+            # Most values give the field that satisfies the rule: try the fields with it
+            # required (no Python call) first, and the rule only for the others.
+            given = fields["fields"][met_by]
+            inner = given["schema"]
+            required = {
+                **given,
+                "required": True,
+                "schema": inner["schema"] if inner["type"] == "nullable" else inner,
+            }
+            quick = {**fields, "fields": {**fields["fields"], met_by: required}}
+            quick.pop("ref", None)
+            checked.pop("ref", None)
+            union = {"type": "union", "choices": [quick, checked], "mode": "left_to_right"}
+            if "ref" in schema:
+                union["ref"] = schema["ref"]
+            return union
         if schema["schema"].get("type") == "model":
             raise TypeError(f"model validator {fn.__qualname__} has no rule in MODEL_RULES")
         inner = {k: v for k, v in schema["schema"].items() if k != "metadata"}

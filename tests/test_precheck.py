@@ -49,3 +49,27 @@ def test_model_instances_inside_a_dict_are_left_to_the_models() -> None:
     assert not precheck(WorkflowTriggerBody).accepts(body)
     prepared = WorkflowTriggerRequest(body).prepare()  # the models accept them
     assert b'"$email": ["a@example.com"]' in prepared.content
+
+
+@pytest.mark.parametrize(
+    ("user", "valid"),
+    [
+        ({"distinct_id": "u1"}, True),
+        ({"distinct_id": None, "is_transient": True}, True),
+        ({"is_transient": True}, True),
+        ({"distinct_id": None}, False),
+        ({"distinct_id": ""}, False),
+        ({"distinct_id": "u1", "is_transient": False}, True),
+        ({"is_transient": False}, False),
+        ({}, False),
+    ],
+)
+def test_identity_rule_with_and_without_a_distinct_id(user: dict[str, object], valid: bool) -> None:
+    body = {"workflow": "w", "recipients": [user]}
+    assert precheck(WorkflowTriggerBody).accepts(body) is valid
+    try:
+        WorkflowTriggerBody.model_validate(body, by_alias=True, by_name=False)
+    except ValueError:
+        assert not valid
+    else:
+        assert valid
