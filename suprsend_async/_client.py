@@ -456,6 +456,19 @@ class AsyncSuprsend:
         back-off), so a bulk knows from when its records may have reached the service.
         """
         self._check_usable()
+        # Most answers need no retry: the first attempt is made directly, and tenacity (whose
+        # setup per call costs more than signing the request) only steps in after a
+        # transient answer, which it sees as its own first attempt.
+        first = await self._attempt(endpoint, content, on_sending)
+        if not first.transient:
+            return first, 1
+        given = [first]
+
+        async def attempt() -> _Answer:
+            if given:
+                return given.pop()
+            return await self._attempt(endpoint, content, on_sending)
+
         policy = self._settings.retry
 
         def wait(state: RetryCallState) -> float:
@@ -475,7 +488,7 @@ class AsyncSuprsend:
             sleep=_sleep,
             reraise=True,
         )
-        answer: _Answer = await retrying(self._attempt, endpoint, content, on_sending)
+        answer: _Answer = await retrying(attempt)
         return answer, retrying.statistics.get("attempt_number", 1)
 
     @staticmethod
