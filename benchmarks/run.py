@@ -288,13 +288,29 @@ def summarise(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows.append(
         ("import time of suprsend_async", f"{data['import_seconds'] * 1000:.0f} ms", "", "")
     )
+    # The emulator answered at least as fast as the fastest run of the whole benchmark, on
+    # any client; the dedicated run (raw client at c=64) is one of them.
     c = data["capacity"]
+    fastest = max(
+        [c["records_per_second"]]
+        + [
+            data[f"bulk_{lat}ms"][k]["rps"]
+            for lat in (0, 50)
+            for k in ("ours_default", "raw_default")
+        ]
+        + [
+            rps
+            for lat in (0, 50)
+            for side in ("ours", "raw")
+            for rps in data[f"bulk_{lat}ms"]["sweep"][side].values()
+        ]
+    )
     rows.append(
         (
-            "emulator capacity, at least (fast mode, raw client at c=64, which is the limit)",
-            f">= {c['requests_per_second']:,.0f} requests/s",
-            f"{c['records_per_second']:,.0f} rec/s",
-            f"emulator CPU {c['emulator_cpu']:.0%}",
+            "emulator capacity, at least (fastest run of any client here; fast mode)",
+            f">= {fastest / 100:,.0f} requests/s",
+            f"{fastest:,.0f} rec/s",
+            f"emulator CPU {c['emulator_cpu']:.0%} at c=64",
         )
     )
     return rows
