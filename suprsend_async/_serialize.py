@@ -31,7 +31,6 @@ from ._errors import FieldError
 __all__ = [
     "MAX_APPARENT_SIZE",
     "SIZE_ALLOWANCE",
-    "apparent_size",
     "encode",
     "encode_plain",
     "field_errors_from_pydantic",
@@ -142,11 +141,6 @@ def _bad_values(
             yield path, str(exc)
         else:
             yield from _bad_values(replacement, path)
-
-
-def apparent_size(encoded: bytes) -> int:
-    """The service's apparent size of one record: its JSON length plus the allowance."""
-    return len(encoded) + SIZE_ALLOWANCE
 
 
 def format_path(loc: Sequence[str | int]) -> str:
