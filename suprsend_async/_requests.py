@@ -38,8 +38,9 @@ Kind = Literal["trigger", "legacy"]
 _KEYS: list[str] = []
 _KEYS_PER_READ = 128
 # A forked child must not hand out the keys its parent drew (the service would skip its
-# triggers as repeats): it starts with none.
-os.register_at_fork(after_in_child=_KEYS.clear)
+# triggers as repeats): it starts with none. (Windows has no fork.)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_KEYS.clear)
 
 
 def new_idempotency_key() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -182,3 +183,15 @@ def test_a_forked_child_draws_its_own_idempotency_keys() -> None:
     child_keys = [child[i : i + 32] for i in range(0, len(child), 32)]
     assert len(child_keys) == 5
     assert not set(child_keys) & set(parents_next + parents_later)
+
+
+def test_imports_where_the_os_has_no_fork() -> None:
+    """Windows has neither os.fork nor os.register_at_fork."""
+    code = (
+        "import os\n"
+        "del os.register_at_fork, os.fork\n"
+        "import suprsend_async\n"
+        "from suprsend_async._requests import new_idempotency_key\n"
+        "assert len(new_idempotency_key()) == 32\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
