@@ -48,6 +48,10 @@ _PATTERNS: dict[Callable[..., Any], str] = {
 
 _PLAIN = "suprsend_async.plain-json"
 _PLAIN_REF: dict[str, Any] = {"type": "definition-ref", "schema_ref": _PLAIN}
+# Integer fields of the models (a delay) take the general path beyond 64 bits: json.dumps
+# refuses integers over 4,300 digits, which pydantic-core would write. (In plain values, an
+# integer too big for a float fails the float choices too.)
+_INT_RANGE: dict[str, Any] = {"ge": -(2**63), "le": 2**63 - 1}
 
 # Floats smaller than 1e-4 (but not 0) are the only finite ones pydantic-core writes differently
 # from json.dumps ("1e-5" against "1e-05"); they take the general path.
@@ -58,7 +62,7 @@ _PLAIN_JSON: dict[str, Any] = {
     # Most frequent first: each choice tried and failed costs an error object in Rust.
     "choices": [
         {"type": "str", "strict": True},
-        {"type": "int", "strict": True},
+        {"type": "int", "strict": True, **_INT_RANGE},
         {"type": "list", "strict": True, "items_schema": _PLAIN_REF},
         {
             "type": "dict",
@@ -119,6 +123,7 @@ def _typed_dict(model: dict[str, Any]) -> dict[str, Any]:
         raise TypeError(f"no pre-check for the model schema of {model['cls'].__name__}")
     out: dict[str, Any] = {
         "type": "typed-dict",
+        "strict": True,  # a dict: the models' discriminators take no other Mapping
         "fields": {name: _field(f) for name, f in fields["fields"].items()},
         "extra_behavior": model["config"].get("extra_fields_behavior", "ignore"),
         # Wire names only, as the SDK asks of the models; set here, as passing them on every
@@ -197,6 +202,8 @@ def _derive(schema: Any) -> Any:
     out = {key: _derive(value) for key, value in schema.items()}
     if kind in _STRICT_TYPES:
         out["strict"] = True  # lax mode would let tuples, sets or bytes through
+    if kind == "int":
+        out = {**_INT_RANGE, **out}  # the model's own bounds, where it has them, stay
     return out
 
 

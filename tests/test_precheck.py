@@ -5,11 +5,14 @@ Agreement with the models on bodies is tested in test_fuzz.py.
 
 from __future__ import annotations
 
+import json
+from types import MappingProxyType
+
 import pytest
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from suprsend_async import WorkflowTriggerRequest
-from suprsend_async._models import User, WorkflowTriggerBody
+from suprsend_async import SuprsendValidationError, Workflow, WorkflowTriggerRequest
+from suprsend_async._models import User, WorkflowBody, WorkflowTriggerBody
 from suprsend_async._precheck import Precheck, precheck
 
 
@@ -73,3 +76,34 @@ def test_identity_rule_with_and_without_a_distinct_id(user: dict[str, object], v
         assert not valid
     else:
         assert valid
+
+
+def test_integers_json_cannot_write_are_refused_as_before() -> None:
+    body = {"workflow": "w", "recipients": ["u"], "data": {"n": 10**5000}}
+    assert not precheck(WorkflowTriggerBody).accepts(body)
+    with pytest.raises(SuprsendValidationError, match="4300 digits"):
+        WorkflowTriggerRequest(body).prepare()
+    for n in (2**64, -(2**64), 10**400):  # written alike by both encoders, on either path
+        big = {"workflow": "w", "recipients": ["u"], "data": {"n": n}}
+        record = WorkflowTriggerRequest(big).prepare()
+        assert json.loads(record.content)["data"]["n"] == n
+        assert record.exact_size() == len(json.dumps(json.loads(record.content))) + 200
+
+
+def test_legacy_delay_beyond_64_bits_takes_the_general_path() -> None:
+    body = {
+        "name": "wf",
+        "template": "tpl",
+        "notification_category": "transactional",
+        "users": [{"distinct_id": "u"}],
+        "delay": 2**70,
+    }
+    assert not precheck(WorkflowBody).accepts(body)
+    assert json.loads(Workflow(body).prepare().content)["delay"] == 2**70
+
+
+def test_a_recipient_that_is_a_mapping_but_not_a_dict_gets_the_models_error() -> None:
+    body = {"workflow": "w", "recipients": [MappingProxyType({"distinct_id": "u"})]}
+    assert not precheck(WorkflowTriggerBody).accepts(body)
+    with pytest.raises(SuprsendValidationError, match="recipients\\[0\\]: must be a distinct_id"):
+        WorkflowTriggerRequest(body).prepare()
