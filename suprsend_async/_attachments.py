@@ -42,6 +42,7 @@ INLINE_LIMIT = 50 * 1024
 """Raw size above which the service may refuse an inline attachment; send a URL instead."""
 
 _CONTENT_TYPE_RESERVE = 100  # bytes planned for a content type known only after sniffing
+_MIME_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(;[ -!#-\[\]-~]*)?")
 
 # Built-in tables only: MimeTypes() without files reads nothing from disk, unlike the module's
 # global guess_type(), which loads /etc/mime.types on first use.
@@ -187,6 +188,14 @@ class Attachment:
             raise TypeError(f"attachment data must be bytes, not {type(data).__name__}")
         if not file_name or not file_name.strip():
             raise ValueError("an in-memory attachment needs a file_name")
+        if content_type is not None and (
+            len(content_type) > _CONTENT_TYPE_RESERVE or not _MIME_TYPE.fullmatch(content_type)
+        ):
+            # It may be written into the JSON as it is (after sniffing), so no quotes or
+            # escapes, and it must fit the room planned for it.
+            raise ValueError(
+                f"content_type must be a MIME type like 'application/pdf', not {content_type!r}"
+            )
         blob = BytesBlob(bytes(data))
         _warn_if_large(f"<bytes {id(data)}>", blob.size, file_name)
         return cls(

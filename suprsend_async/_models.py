@@ -158,7 +158,7 @@ LanguageCode = Annotated[StrictStr, AfterValidator(_check_language)]
 def _known_timezone(name: str) -> bool:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory, like "America"
         return False
     return True
 

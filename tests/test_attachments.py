@@ -133,6 +133,11 @@ def test_bad_bytes_and_urls() -> None:
         req.add_attachment_bytes(b"x", " ")
     with pytest.raises(ValueError, match="http"):
         req.add_attachment_url("ftp://x")
+    # A content type may be written into the JSON as it is: nothing that would need escaping.
+    for bad in ('x"y', "a/b\\", "text/plain\n", "a/" + "b" * 200, "pdf"):
+        with pytest.raises(ValueError, match="content_type must be a MIME type"):
+            req.add_attachment_bytes(b"x", "a.bin", content_type=bad)
+    req.add_attachment_bytes(b"x", "a.txt", content_type="text/plain; charset=utf-8")
 
 
 def test_mime_from_name_and_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -480,3 +480,12 @@ def test_phone_with_a_newline_is_refused(phone: str) -> None:
     assert errors_of(body) == [
         "recipients[0].$sms[0]: must start with +<country code> followed by the number"
     ]
+
+
+@pytest.mark.parametrize("zone", ["America", "Europe/", "../etc/passwd", "Europe/Nowhere"])
+def test_a_timezone_that_is_not_a_zone_is_a_validation_error(zone: str) -> None:
+    body = {"workflow": "w", "recipients": [{"distinct_id": "u", "$timezone": zone}]}
+    assert errors_of(body) == [
+        f"recipients[0].$timezone: must be an IANA time zone name like 'America/New_York',"
+        f" not '{zone}'"
+    ]
