@@ -219,7 +219,11 @@ class AsyncSuprsend:
             # With its own client the SDK sends straight through its transport: it sets every
             # header itself and needs none of the client layer's per-request work (URL merging,
             # cookie jars, auth and redirect flows), which costs more than the request.
-            self._transport = ShardedTransport(limits=limits, verify=tls_setting(verify))
+            self._transport = ShardedTransport(
+                limits=limits,
+                verify=tls_setting(verify),
+                tls=self._settings.base_url.startswith("https://"),
+            )
             self._http = httpx.AsyncClient(
                 transport=self._transport, follow_redirects=False, timeout=resolved
             )

@@ -89,7 +89,13 @@ class _Release:
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):
-    """An ``httpx`` transport spreading requests over small ``AsyncHTTPTransport`` shards."""
+    """An ``httpx`` transport spreading requests over small ``AsyncHTTPTransport`` shards.
+
+    Shards are opened as concurrency needs them (the open ones fill up before another opens),
+    so a client with 16 requests in flight builds 4 shards of 4 connections, not 25.
+    ``tls=False`` (an ``http://`` base URL) skips loading CA files, which no request of such a
+    client needs; an ``https://`` request through it is refused.
+    """
 
     def __init__(
         self,
@@ -97,6 +103,7 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         limits: httpx.Limits,
         verify: bool | ssl.SSLContext | Callable[[], bool | ssl.SSLContext],
         per_shard: int = CONNECTIONS_PER_SHARD,
+        tls: bool = True,
     ) -> None:
         total = limits.max_connections or 100
         keepalive = (
@@ -114,42 +121,65 @@ class ShardedTransport(httpx.AsyncBaseTransport):
             )
             for i in range(count)
         ]
+        self._sizes = [_share(total, count, i) for i in range(count)]
         self._count = count
         self._verify = verify
+        self._tls = tls
+        self._setting: bool | ssl.SSLContext | None = None
         self._shards: list[httpx.AsyncHTTPTransport] = []
-        self._busy = [0] * count
+        self._busy: list[int] = []
         self._lock = anyio.Lock()
         self._closed = False
 
-    async def _open(self) -> list[httpx.AsyncHTTPTransport]:
-        # Built on first use: a TLS context reads CA files, which must not happen on the event
-        # loop (nor in a constructor that async code calls), so it is made in a worker thread.
+    async def _resolve_tls(self) -> bool | ssl.SSLContext:
+        # Resolved on first use: a TLS context reads CA files, which must not happen on the
+        # event loop (nor in a constructor that async code calls), so it is made in a thread.
         async with self._lock:
             if self._closed:
                 raise httpx.TransportError("the transport is closed")
-            if not self._shards:
+            if self._setting is None:
                 verify = self._verify
-                if callable(verify):
+                if not self._tls:
+                    # Never used for TLS (https is refused); with no trusted CAs it would fail
+                    # closed if it ever were.
+                    verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                elif callable(verify):
                     verify = await anyio.to_thread.run_sync(verify)
-                self._shards = [
-                    httpx.AsyncHTTPTransport(limits=limits, verify=verify)
-                    for limits in self._limits
-                ]
-        return self._shards
+                self._setting = verify
+        return self._setting
 
     @property
     def shard_count(self) -> int:
-        """How many sub-pools the connection budget is split into."""
+        """How many sub-pools the connection budget is split into, at most."""
         return self._count
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        shards = self._shards or await self._open()
+    async def _pick(self) -> int:
+        """The least busy open shard, or a new one when every open shard is full."""
         busy = self._busy
-        index = busy.index(min(busy))
+        if busy:
+            least = min(busy)
+            if len(busy) == self._count or least < self._sizes[busy.index(least)]:
+                return busy.index(least)
+        setting = self._setting if self._setting is not None else await self._resolve_tls()
+        if self._closed:
+            raise httpx.TransportError("the transport is closed")
+        if len(busy) == self._count:  # opened by another request while this one waited
+            return busy.index(min(busy))
+        self._shards.append(
+            httpx.AsyncHTTPTransport(limits=self._limits[len(busy)], verify=setting)
+        )
+        busy.append(0)
+        return len(busy) - 1
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self._tls and request.url.scheme == "https":
+            raise httpx.UnsupportedProtocol("this client was made for an http:// base URL")
+        index = await self._pick()
+        busy = self._busy
         busy[index] += 1
         release = _Release(busy, index)
         try:
-            response = await shards[index].handle_async_request(request)
+            response = await self._shards[index].handle_async_request(request)
         except BaseException:
             release()
             raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import anyio
 import httpx
 import pytest
@@ -52,3 +54,31 @@ def test_shard_sizes_follow_the_limits() -> None:
     assert one.shard_count == 1
     unbounded = ShardedTransport(limits=httpx.Limits(max_connections=None), verify=False)
     assert unbounded.shard_count == 25
+
+
+async def test_shards_open_as_concurrency_needs_them(suprsend_emulator: Emulator) -> None:
+    async with suprsend_emulator.client() as client:
+        transport = client._http._transport
+        assert isinstance(transport, ShardedTransport)
+        assert transport.shard_count == 25  # the budget of 100 connections, at most
+        assert await client.workflows.trigger({"workflow": "w", "recipients": ["u"]})
+        assert len(transport._shards) == 1
+        async with anyio.create_task_group() as tg:
+            for i in range(16):
+                tg.start_soon(client.workflows.trigger, {"workflow": "w", "recipients": [f"u{i}"]})
+        assert 4 <= len(transport._shards) <= 5  # 16 in flight fill 4 shards of 4
+        assert set(transport._busy) == {0}
+
+
+async def test_an_http_client_loads_no_ca_files_and_refuses_https(
+    suprsend_emulator: Emulator,
+) -> None:
+    async with suprsend_emulator.client() as client:
+        transport = client._http._transport
+        assert isinstance(transport, ShardedTransport)
+        assert await client.workflows.trigger({"workflow": "w", "recipients": ["u"]})
+        setting = transport._setting
+        assert isinstance(setting, ssl.SSLContext)
+        assert setting.get_ca_certs() == [] and setting.verify_mode == ssl.CERT_REQUIRED
+        with pytest.raises(httpx.UnsupportedProtocol, match="http:// base URL"):
+            await transport.handle_async_request(httpx.Request("POST", "https://example.com/"))
