@@ -14,6 +14,7 @@ an ``http_client`` passed in by the caller is used as it is.
 
 from __future__ import annotations
 
+import importlib
 import math
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -122,6 +123,9 @@ class ShardedTransport(httpx.AsyncBaseTransport):
             for i in range(count)
         ]
         self._sizes = [_share(total, count, i) for i in range(count)]
+        # httpx imports httpcore (and h11) when its first transport is made: about 50 ms,
+        # paid here with the client rather than on the event loop inside the first request.
+        importlib.import_module("httpcore")
         self._count = count
         self._verify = verify
         self._tls = tls
