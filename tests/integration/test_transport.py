@@ -20,7 +20,7 @@ async def test_concurrent_triggers_balance_and_release(suprsend_emulator: Emulat
     async with suprsend_emulator.client(limits=limits) as client:
         transport = client._http._transport
         assert isinstance(transport, ShardedTransport)
-        assert transport.shard_count == 3
+        assert transport.shard_count == 12
         results: list[bool] = []
 
         async def one(i: int) -> None:
@@ -31,10 +31,11 @@ async def test_concurrent_triggers_balance_and_release(suprsend_emulator: Emulat
             for i in range(300):
                 tg.start_soon(one, i)
         assert results.count(True) == 300
-        assert transport._busy == [0, 0, 0]
-        # Each shard kept at most its share of connections.
+        assert transport._busy == [0] * len(transport._shards)
+        # Each shard kept at most its share of connections, and within the keep-alive budget.
         for shard in transport._shards:
-            assert len(shard._pool.connections) <= 4
+            assert len(shard._pool.connections) <= 1
+        assert sum(len(shard._pool.connections) for shard in transport._shards) <= 6
     assert len(suprsend_emulator.triggers) == 300
 
 
@@ -53,20 +54,25 @@ def test_shard_sizes_follow_the_limits() -> None:
     one = ShardedTransport(limits=httpx.Limits(max_connections=1), verify=False)
     assert one.shard_count == 1
     unbounded = ShardedTransport(limits=httpx.Limits(max_connections=None), verify=False)
-    assert unbounded.shard_count == 25
+    assert unbounded.shard_count == 100
+    # The keep-alive budget is split exactly too, even when it is smaller than the shards.
+    kept = ShardedTransport(
+        limits=httpx.Limits(max_connections=10, max_keepalive_connections=4), verify=False
+    )
+    assert sum(limit.max_keepalive_connections or 0 for limit in kept._limits) == 4
 
 
 async def test_shards_open_as_concurrency_needs_them(suprsend_emulator: Emulator) -> None:
     async with suprsend_emulator.client() as client:
         transport = client._http._transport
         assert isinstance(transport, ShardedTransport)
-        assert transport.shard_count == 25  # the budget of 100 connections, at most
+        assert transport.shard_count == 100  # the budget of 100 connections, at most
         assert await client.workflows.trigger({"workflow": "w", "recipients": ["u"]})
         assert len(transport._shards) == 1
         async with anyio.create_task_group() as tg:
             for i in range(16):
                 tg.start_soon(client.workflows.trigger, {"workflow": "w", "recipients": [f"u{i}"]})
-        assert 4 <= len(transport._shards) <= 5  # 16 in flight fill 4 shards of 4
+        assert 2 <= len(transport._shards) <= 17  # no more than were in flight at once
         assert set(transport._busy) == {0}
 
 
