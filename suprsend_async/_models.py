@@ -133,9 +133,11 @@ def _check_phone(value: str) -> str:
 Phone = Annotated[StrictStr, AfterValidator(_check_phone)]
 
 
+_EMAIL = re.compile(r"[^@ ]+@[^ ]+")  # a name, an @, a domain; no spaces anywhere
+
+
 def _check_email(value: str) -> str:
-    local, at, domain = value.partition("@")
-    if not at or not local or not domain or " " in value:
+    if not _EMAIL.fullmatch(value):
         raise _custom("email", "must be an e-mail address like name@example.com")
     return value
 
@@ -176,8 +178,11 @@ def _check_timezone(value: str) -> str:
 TimeZone = Annotated[StrictStr, AfterValidator(_check_timezone)]
 
 
+_LOCALE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
+
+
 def _check_locale(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*", value):
+    if not _LOCALE.fullmatch(value):
         raise _custom("locale", "must be a locale like 'en' or 'en-US'")
     return value
 

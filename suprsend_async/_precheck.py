@@ -38,11 +38,15 @@ from . import _models
 
 __all__ = ["Precheck", "precheck"]
 
-# Python string checks and the Rust patterns that accept exactly the same strings or fewer.
+# Python string checks and their regular expressions, run by pydantic-core instead: each
+# check is a fullmatch, which anchoring the same expression reproduces.
 _PATTERNS: dict[Callable[..., Any], str] = {
-    _models._check_email: r"^[^@ ]+@[^ ]+$",
-    _models._check_phone: r"^\+[0-9][0-9 ()\-.]{3,30}$",
-    _models._check_locale: r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$",
+    check: f"^(?:{regex.pattern})$"
+    for check, regex in (
+        (_models._check_email, _models._EMAIL),
+        (_models._check_phone, _models._PHONE),
+        (_models._check_locale, _models._LOCALE),
+    )
 }
 
 

@@ -126,7 +126,7 @@ class ShardedTransport(httpx.AsyncBaseTransport):
             )
             for i in range(count)
         ]
-        self._sizes = [_share(total, count, i) for i in range(count)]
+        self._sizes = [limit.max_connections or 1 for limit in self._limits]
         # httpx imports httpcore (and h11) when its first transport is made: about 50 ms,
         # paid here with the client rather than on the event loop inside the first request.
         importlib.import_module("httpcore")
