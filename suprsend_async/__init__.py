@@ -7,12 +7,7 @@ Async code uses :class:`AsyncSuprsend` (awaited); scripts use :class:`Suprsend`.
 
 from __future__ import annotations
 
-from ._bulk import (
-    DEFAULT_CONCURRENCY,
-    AsyncBulkWorkflows,
-    AsyncBulkWorkflowTrigger,
-    AsyncWorkflows,
-)
+from ._bulk import DEFAULT_CONCURRENCY, AsyncBulkWorkflowTrigger
 from ._bulk_results import BulkProgress, BulkResponse, FailedRecord, RecordOutcome
 from ._client import AsyncSuprsend
 from ._errors import (
@@ -42,6 +37,7 @@ from ._models import (
     WorkflowTriggerBody,
 )
 from ._requests import Workflow, WorkflowTriggerRequest
+from ._resources import AsyncBulkWorkflows, AsyncWorkflows
 from ._responses import TriggerResponse
 from ._retry import RetryPolicy
 from ._sync import BulkWorkflowTrigger, Suprsend

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -12,24 +13,65 @@ __all__ = ["BulkProgress", "BulkResponse", "FailedRecord", "RecordOutcome", "Rec
 RecordState = Literal["succeeded", "failed", "not_sent", "unknown"]
 """Where a bulk record stands.
 
-``unknown`` means it was sent but no answer came back (the run was cancelled while it was in
-flight); ``not_sent`` means it never left the process.
+``unknown`` means the request carrying it may have reached the service but no answer that can
+be trusted came back (a cancelled, lost or unmatched answer): safe to resend under its key.
+``not_sent`` means it never reached the service.
 """
 
 
-@dataclass(slots=True)
 class RecordOutcome:
-    """What happened to one record of a bulk call (``index`` is its position in the input)."""
+    """What happened to one record of a bulk call (``index`` is its position in the input).
 
-    index: int
-    state: RecordState
-    record: Any
-    status_code: int | None = None
-    message_id: str | None = None
-    error: str | None = None
-    error_type: ErrorType | None = None
-    idempotency_key: str | None = None
-    attempts: int = 0
+    ``record`` is a snapshot of the record as it was sent, idempotency key included (decoded
+    from the bytes sent, when it is first read), so it stays what was sent whatever happens
+    to the caller's objects later. A record refused before sending is shown as given.
+    """
+
+    __slots__ = (
+        "_record",
+        "_sent",
+        "attempts",
+        "error",
+        "error_type",
+        "idempotency_key",
+        "index",
+        "message_id",
+        "state",
+        "status_code",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        state: RecordState,
+        record: Any = None,
+        status_code: int | None = None,
+        message_id: str | None = None,
+        error: str | None = None,
+        error_type: ErrorType | None = None,
+        idempotency_key: str | None = None,
+        attempts: int = 0,
+        *,
+        sent: bytes | None = None,
+    ) -> None:
+        self.index = index
+        self.state: RecordState = state
+        self._record = record
+        self._sent = sent
+        self.status_code = status_code
+        self.message_id = message_id
+        self.error = error
+        self.error_type: ErrorType | None = error_type
+        self.idempotency_key = idempotency_key
+        self.attempts = attempts
+
+    @property
+    def record(self) -> Any:
+        """The record as sent (a fresh dict decoded from the bytes sent), or as given."""
+        if self._sent is not None:
+            self._record = json.loads(self._sent)
+            self._sent = None
+        return self._record
 
     @property
     def success(self) -> bool:
@@ -45,6 +87,30 @@ class RecordOutcome:
                 "unknown: sent, but the bulk call stopped before the answer arrived"
             )
         return self.error or "failed"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RecordOutcome):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _OUTCOME_FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaced
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _OUTCOME_FIELDS)
+        return f"RecordOutcome({fields})"
+
+
+_OUTCOME_FIELDS = (
+    "index",
+    "state",
+    "record",
+    "status_code",
+    "message_id",
+    "error",
+    "error_type",
+    "idempotency_key",
+    "attempts",
+)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

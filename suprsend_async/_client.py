@@ -1,51 +1,49 @@
-"""AsyncSuprsend: configuration, the pooled HTTP client, and the one request pipeline.
+"""AsyncSuprsend: a client core paired with a connection pool; sending and closing.
 
-Every request, single or bulk, goes through :meth:`AsyncSuprsend._send`:
-build -> sign (afresh per attempt) -> send -> classify -> retry. The sync facade and the bulk
-engine call into it; nothing else talks to the network.
+Every request, single or bulk, is made by :meth:`_Pipe.attempt`: sign (afresh per attempt) ->
+send -> read the answer. The retry loop (``_retry``) drives attempts; the namespaces
+(``_resources``) and the bulk engine (``_bulk``) reach this module only through the
+:class:`~suprsend_async._core.Sender` interface.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import platform
 import ssl
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self
 
-import anyio
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_result,
-    stop_after_attempt,
-    stop_any,
-)
-from tenacity.stop import stop_base
 
-from ._attachments import BlobCache
-from ._auth import ApiKeyAuth, Auth, HmacAuth
-from ._bulk import AsyncBulkWorkflows, AsyncWorkflows
-from ._errors import ConfigurationError, SuprsendError
-from ._models import build_validators
-from ._requests import PreparedRecord, Workflow
-from ._responses import (
-    ErrorType,
-    TriggerResponse,
-    error_message,
-    parse_body,
-    success_message,
+from ._auth import Auth
+from ._core import (
+    DEFAULT_BASE_URL,
+    DEFAULT_TIMEOUT,
+    NOT_GIVEN,
+    Answer,
+    ClientCore,
+    Endpoint,
+    NotGiven,
+    Settings,
+    api_key_auth,
+    as_timeout,
+    env,
+    forked_message,
+    hmac_auth,
+    normalise_base_url,
 )
-from ._retry import RetryPolicy, SharedBackoff, parse_retry_after
+from ._errors import SuprsendError
+from ._precheck import build_validators
+from ._requests import Workflow
+from ._resources import AsyncBulkWorkflows, AsyncWorkflows, trigger_single
+from ._responses import TriggerResponse
+from ._retry import RetryEvent, RetryPolicy, SharedBackoff, parse_retry_after
 from ._transport import ShardedTransport, tls_setting
-from ._version import __version__
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -56,72 +54,7 @@ __all__ = [
 
 logger = logging.getLogger("suprsend_async")
 
-DEFAULT_BASE_URL = "https://hub.suprsend.com/"
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-"""30 s to read an answer, 5 s to connect."""
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=50)
-USER_AGENT = f"suprsend-async/{__version__} (python/{platform.python_version()}; {sys.platform})"
-
-_unset: Any = object()
-
-
-def _normalise_base_url(url: str) -> str:
-    parsed = httpx.URL(url)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigurationError(
-            f"base_url must be an http:// or https:// URL with a host, not {url!r}"
-        )
-    return url.rstrip("/") + "/"
-
-
-@dataclass(frozen=True, slots=True)
-class _Endpoint:
-    url: str
-    uri: str  # path (+ query) as signed
-    parsed: httpx.URL
-
-    @classmethod
-    def at(cls, base_url: str, path: str) -> _Endpoint:
-        url = base_url + path
-        parsed = httpx.URL(url)
-        return cls(url, parsed.raw_path.decode("ascii"), parsed)
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    """One attempt's outcome: a response, or why none arrived."""
-
-    response: httpx.Response | None
-    error_type: ErrorType | None = None
-    error: str = ""
-    retry_after: float | None = None
-
-    @property
-    def status_code(self) -> int | None:
-        return self.response.status_code if self.response is not None else None
-
-    @property
-    def transient(self) -> bool:
-        code = self.status_code
-        return code is None or code == 429 or code >= 500
-
-
-@dataclass(frozen=True, slots=True)
-class _Settings:
-    base_url: str
-    timeout: httpx.Timeout
-    retry: RetryPolicy
-    auto_idempotency_keys: bool
-    log_bodies: bool
-
-
-class _PoolState:
-    """Whether the connection pool a family of clients shares has been closed."""
-
-    __slots__ = ("closed",)
-
-    def __init__(self) -> None:
-        self.closed = False
 
 
 def _proxies_from_environment() -> bool:
@@ -129,8 +62,202 @@ def _proxies_from_environment() -> bool:
     return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
-def _env(name: str, value: str | None) -> str | None:
-    return value if value is not None else os.environ.get(name) or None
+def _honours_trace(client: httpx.AsyncClient) -> bool:
+    """Whether requests through ``client`` report when they start being written.
+
+    httpx's own transport hands the ``trace`` extension to httpcore, which reports each step;
+    a mount or another transport may not, and then a request counts as possibly sent from
+    the moment it is handed over.
+    """
+    return type(client._transport) is httpx.AsyncHTTPTransport and not client._mounts
+
+
+def _traced_path() -> bool:
+    """Whether httpx's transport and httpcore's pool are the genuine ones right now.
+
+    A mocking library (respx, say) replaces one of them, and its fake server never reports
+    the steps of sending: then a request counts as possibly sent once it is handed over.
+    """
+    import httpcore  # imported by httpx's transport already
+
+    return httpx.AsyncHTTPTransport.handle_async_request.__module__.startswith(
+        "httpx."
+    ) and httpcore.AsyncConnectionPool.handle_async_request.__module__.startswith("httpcore.")
+
+
+class _Pool:
+    """The connection pool a family of clients shares: one owner, and those derived from it.
+
+    Holds the HTTP client, the SDK's own transport (when it built the client), the pause that
+    a 429 puts on every request of the family, and whether the pool was closed.
+    """
+
+    __slots__ = ("backoff", "closed", "http", "owned", "pid", "trace", "transport")
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        transport: ShardedTransport | None,
+        *,
+        owned: bool,
+    ) -> None:
+        self.http = http
+        self.transport = transport
+        self.owned = owned
+        self.trace = transport is not None or _honours_trace(http)
+        self.backoff = SharedBackoff()
+        self.closed = False
+        self.pid = os.getpid()
+
+    @classmethod
+    def build(
+        cls,
+        http_client: httpx.AsyncClient | None,
+        *,
+        limits: httpx.Limits,
+        verify: bool | str | ssl.SSLContext,
+        timeout: httpx.Timeout,
+        tls: bool,
+    ) -> _Pool:
+        if http_client is not None:
+            return cls(http_client, None, owned=False)
+        if _proxies_from_environment():
+            # HTTP(S)_PROXY is set: let httpx route through it (building the TLS context here,
+            # once, is the price of that rarer set-up).
+            http = httpx.AsyncClient(
+                limits=limits,
+                verify=tls_setting(verify)(),
+                trust_env=True,
+                follow_redirects=False,
+                timeout=timeout,
+            )
+            return cls(http, None, owned=True)
+        # With its own client the SDK sends straight through its transport: it sets every
+        # header itself and needs none of the client layer's per-request work (URL merging,
+        # cookie jars, auth and redirect flows), which costs more than the request.
+        transport = ShardedTransport(limits=limits, verify=tls_setting(verify), tls=tls)
+        http = httpx.AsyncClient(transport=transport, follow_redirects=False, timeout=timeout)
+        return cls(http, transport, owned=True)
+
+    def check_usable(self) -> None:
+        if self.closed:
+            raise SuprsendError("this client is closed; create a new one")
+        if os.getpid() != self.pid:
+            raise SuprsendError(forked_message(self.pid))
+
+
+class _Pipe:
+    """One client's way to the network: its core's settings over the family's pool.
+
+    The :class:`~suprsend_async._core.Sender` that namespaces and the bulk engine use.
+    """
+
+    __slots__ = ("_core", "_pool", "closed")
+
+    def __init__(self, core: ClientCore, pool: _Pool) -> None:
+        self._core = core
+        self._pool = pool
+        self.closed = False  # this client's own aclose(); the pool's is shared
+
+    @property
+    def core(self) -> ClientCore:
+        return self._core
+
+    def check_usable(self) -> None:
+        if self.closed:
+            raise SuprsendError("this client is closed; create a new one")
+        self._pool.check_usable()
+
+    async def attempt(
+        self, endpoint: Endpoint, content: bytes, on_sent: Callable[[], None] | None = None
+    ) -> Answer:
+        pool = self._pool
+        self.check_usable()
+        await pool.backoff.wait()
+        core = self._core
+        headers = core.headers(endpoint, content)
+        if core.settings.log_bodies and logger.isEnabledFor(logging.DEBUG):
+            logger.debug("request body %s: %s", endpoint.uri, content.decode(errors="replace"))
+        started = time.perf_counter()
+        try:
+            response = await self._post(endpoint, content, headers, on_sent)
+        except httpx.TimeoutException as exc:
+            answer = Answer(None, "timeout", f"timed out: {type(exc).__name__}")
+        except httpx.TransportError as exc:
+            answer = Answer(None, "connection", f"connection error: {_describe(exc)}")
+        except httpx.RequestError as exc:  # an answer that could not be read (bad encoding...)
+            answer = Answer(None, "connection", f"unreadable answer: {_describe(exc)}")
+        else:
+            # Read on any answer: a 207 may carry it for the records it refused with 429.
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if response.status_code == 429:
+                self.pause(retry_after)
+            answer = Answer(response, "http" if response.is_error else None, "", retry_after)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "POST %s -> %s in %.1f ms",
+                endpoint.uri,
+                answer.status_code if answer.response is not None else answer.error,
+                (time.perf_counter() - started) * 1000,
+            )
+        return answer
+
+    async def _post(
+        self,
+        endpoint: Endpoint,
+        content: bytes,
+        headers: dict[str, str],
+        on_sent: Callable[[], None] | None,
+    ) -> httpx.Response:
+        pool = self._pool
+        extensions: dict[str, Any] = {"timeout": self._core.settings.timeout.as_dict()}
+        if on_sent is not None:
+            if pool.trace and _traced_path():
+                extensions["trace"] = _sent_tracer(on_sent)
+            else:
+                on_sent()
+        transport = pool.transport
+        if transport is None:  # another client: go through it, with its hooks and mounts
+            return await pool.http.post(
+                endpoint.url, content=content, headers=headers, extensions=extensions
+            )
+        request = httpx.Request(
+            "POST", endpoint.parsed, content=content, headers=headers, extensions=extensions
+        )
+        response = await transport.handle_async_request(request)
+        response.request = request
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
+    def pause(self, retry_after: float | None) -> None:
+        """Hold every request of the family after a 429 (not past the Retry-After cap).
+
+        An advice above ``max_retry_after`` is not waited for: the 429 goes back to the caller
+        with ``retry_after`` set, and the client stays usable.
+        """
+        policy = self._core.settings.retry
+        if retry_after is None:
+            self._pool.backoff.pause(policy.backoff(1))
+        elif not policy.retry_after_too_long(retry_after):
+            self._pool.backoff.pause(retry_after)
+
+    def retried(self, event: RetryEvent) -> None:
+        logger.info(
+            "retrying after attempt %d (%s) in %.2f s", event.attempt, event.reason, event.wait
+        )
+
+
+def _sent_tracer(on_sent: Callable[[], None]) -> Callable[[str, Any], Any]:
+    """An httpcore trace callback that calls ``on_sent`` once the request starts going out."""
+
+    async def trace(name: str, info: Any) -> None:
+        if name.endswith("send_request_headers.started"):
+            on_sent()
+
+    return trace
 
 
 class AsyncSuprsend:
@@ -144,7 +271,8 @@ class AsyncSuprsend:
 
     Options:
 
-    * ``timeout``: seconds, or an ``httpx.Timeout`` (default 30 s read, 5 s connect);
+    * ``timeout``: seconds, or an ``httpx.Timeout`` (default 30 s read, 5 s connect; with an
+      ``http_client``, that client's own); ``None`` means no limit;
     * ``max_retries``: retries of a transient failure (default 2; 0 turns retries off); the
       waits are tuned with ``retry_policy`` (a :class:`RetryPolicy`);
     * ``http_client``: an ``httpx.AsyncClient`` of yours to send through; the SDK never closes it;
@@ -161,7 +289,7 @@ class AsyncSuprsend:
         workspace_secret: str | None = None,
         base_url: str | None = None,
         *,
-        timeout: float | httpx.Timeout | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
         http_client: httpx.AsyncClient | None = None,
@@ -171,75 +299,42 @@ class AsyncSuprsend:
         log_bodies: bool = False,
         _auth: Auth | None = None,
     ) -> None:
-        if _auth is None:
-            key = _env("SUPRSEND_WORKSPACE_KEY", workspace_key)
-            secret = _env("SUPRSEND_WORKSPACE_SECRET", workspace_secret)
-            missing = [
-                f"{arg} (or the {var} environment variable)"
-                for arg, var, value in (
-                    ("workspace_key", "SUPRSEND_WORKSPACE_KEY", key),
-                    ("workspace_secret", "SUPRSEND_WORKSPACE_SECRET", secret),
-                )
-                if not value
-            ]
-            if missing or key is None or secret is None:
-                raise ConfigurationError("missing credentials: " + ", ".join(missing))
-            _auth = HmacAuth(key, secret)
-        self._auth = _auth
+        auth = _auth if _auth is not None else hmac_auth(workspace_key, workspace_secret)
         retry = retry_policy or RetryPolicy()
         if max_retries is not None:
             retry = replace(retry, max_retries=max_retries)
-        if timeout is None:
+        if isinstance(timeout, NotGiven):
             # The caller's client keeps its own timeout unless one is given here.
             resolved = http_client.timeout if http_client is not None else DEFAULT_TIMEOUT
         else:
-            resolved = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self._settings = _Settings(
-            base_url=_normalise_base_url(_env("SUPRSEND_BASE_URL", base_url) or DEFAULT_BASE_URL),
+            resolved = as_timeout(timeout)
+        settings = Settings(
+            base_url=normalise_base_url(env("SUPRSEND_BASE_URL", base_url) or DEFAULT_BASE_URL),
             timeout=resolved,
             retry=retry,
             auto_idempotency_keys=auto_idempotency_keys,
             log_bodies=log_bodies,
         )
-        self._owns_http = http_client is None
-        self._transport: ShardedTransport | None = None
-        if http_client is not None:
-            self._http = http_client
-        elif _proxies_from_environment():
-            # HTTP(S)_PROXY is set: let httpx route through it (building the TLS context here,
-            # once, is the price of that rarer set-up).
-            self._http = httpx.AsyncClient(
-                limits=limits,
-                verify=tls_setting(verify)(),
-                trust_env=True,
-                follow_redirects=False,
-                timeout=resolved,
-            )
-        else:
-            # With its own client the SDK sends straight through its transport: it sets every
-            # header itself and needs none of the client layer's per-request work (URL merging,
-            # cookie jars, auth and redirect flows), which costs more than the request.
-            self._transport = ShardedTransport(
-                limits=limits,
-                verify=tls_setting(verify),
-                tls=self._settings.base_url.startswith("https://"),
-            )
-            self._http = httpx.AsyncClient(
-                transport=self._transport, follow_redirects=False, timeout=resolved
-            )
+        pool = _Pool.build(
+            http_client,
+            limits=limits,
+            verify=verify,
+            timeout=resolved,
+            tls=settings.base_url.startswith("https://"),
+        )
         build_validators()
-        self._backoff = SharedBackoff()
-        self._pid = os.getpid()
-        self._closed = False
-        # Shared with clients derived by with_options: closing the owner closes them all.
-        self._pool_state = _PoolState()
-        self._set_endpoints()
-        self._namespaces()
+        self._bind(ClientCore(auth, settings), pool, owner=True)
 
-    def _namespaces(self) -> None:
-        self.workflows = AsyncWorkflows(self)
+    def _bind(self, core: ClientCore, pool: _Pool, *, owner: bool) -> None:
+        """Set every piece of per-client state; the constructor and ``with_options`` both
+        come here, so a derived client shares exactly what is passed in: the pool."""
+        self._core = core
+        self._pool = pool
+        self._owner = owner
+        self._pipe = _Pipe(core, pool)
+        self.workflows = AsyncWorkflows(self._pipe)
         """Workflow triggers: ``trigger``, ``bulk_trigger_instance``, ``bulk_trigger``."""
-        self.bulk_workflows = AsyncBulkWorkflows(self)
+        self.bulk_workflows = AsyncBulkWorkflows(self._pipe)
         """Legacy bulk triggers of :class:`Workflow`: ``new_instance``, ``bulk_trigger``."""
 
     # -- construction -------------------------------------------------------------------
@@ -250,90 +345,88 @@ class AsyncSuprsend:
         workspace_uid: str | None = None,
         api_key: str | None = None,
         base_url: str | None = None,
-        **options: Any,
+        *,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        verify: bool | str | ssl.SSLContext = True,
+        auto_idempotency_keys: bool = True,
+        log_bodies: bool = False,
     ) -> Self:
         """A client that authenticates with an API key (Bearer) instead of HMAC signing.
 
         ``workspace_uid`` and ``api_key`` fall back to ``SUPRSEND_WORKSPACE_UID`` and
         ``SUPRSEND_API_KEY``. Takes the same options as the constructor.
         """
-        uid = _env("SUPRSEND_WORKSPACE_UID", workspace_uid)
-        key = _env("SUPRSEND_API_KEY", api_key)
-        if not uid or not key:
-            missing = [
-                f"{arg} (or the {var} environment variable)"
-                for arg, var, value in (
-                    ("workspace_uid", "SUPRSEND_WORKSPACE_UID", uid),
-                    ("api_key", "SUPRSEND_API_KEY", key),
-                )
-                if not value
-            ]
-            raise ConfigurationError("missing credentials: " + ", ".join(missing))
-        return cls(base_url=base_url, _auth=ApiKeyAuth(uid, key), **options)
-
-    def _set_endpoints(self) -> None:
-        base = self._settings.base_url
-        self._trigger_endpoint = _Endpoint.at(base, "trigger/")
-        self._legacy_endpoint = _Endpoint.at(base, f"{self._auth.path_segment}/trigger/")
+        return cls(
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            http_client=http_client,
+            limits=limits,
+            verify=verify,
+            auto_idempotency_keys=auto_idempotency_keys,
+            log_bodies=log_bodies,
+            _auth=api_key_auth(workspace_uid, api_key),
+        )
 
     def with_options(
         self,
         *,
-        timeout: float | httpx.Timeout = _unset,
-        max_retries: int = _unset,
-        retry_policy: RetryPolicy = _unset,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> Self:
         """A client with other per-call settings that shares this one's connection pool.
 
-        ``client.with_options(timeout=5, max_retries=0).workflows.trigger(...)``. The derived
-        client does not own the pool: closing it is a no-op; close the original.
+        ``client.with_options(timeout=5, max_retries=0).workflows.trigger(...)``;
+        ``timeout=None`` means no time limit. The derived client does not own the pool:
+        closing it is a no-op; close the original.
         """
-        settings = self._settings
-        retry = settings.retry if retry_policy is _unset else retry_policy
-        if max_retries is not _unset:
+        retry = retry_policy or self._core.settings.retry
+        if max_retries is not None:
             retry = replace(retry, max_retries=max_retries)
-        if timeout is not _unset:
-            settings = replace(
-                settings,
-                timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
-            )
+        core = self._core.derive(
+            timeout=None if isinstance(timeout, NotGiven) else as_timeout(timeout), retry=retry
+        )
         derived = object.__new__(type(self))
-        derived.__dict__.update(self.__dict__)
-        derived._settings = replace(settings, retry=retry)
-        derived._owns_http = False
-        derived._namespaces()
+        derived._bind(core, self._pool, owner=False)
         return derived
 
-    # -- namespaces ---------------------------------------------------------------------
+    # -- settings -----------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
         """The API base URL, with exactly one trailing slash."""
-        return self._settings.base_url
+        return self._core.settings.base_url
 
     @property
     def retry_policy(self) -> RetryPolicy:
         """The retry policy in force for this client."""
-        return self._settings.retry
+        return self._core.settings.retry
 
     @property
     def timeout(self) -> httpx.Timeout:
         """The request timeout in force for this client."""
-        return self._settings.timeout
+        return self._core.settings.timeout
 
     @property
     def is_closed(self) -> bool:
         """Whether :meth:`aclose` was called on this client (or on the one it derives from)."""
-        return self._closed or self._pool_state.closed
+        return self._pipe.closed or self._pool.closed
 
     # -- life cycle ---------------------------------------------------------------------
 
     async def aclose(self) -> None:
         """Close the connection pool (unless it was passed in, or shared by ``with_options``)."""
-        self._closed = True
-        if self._owns_http:
-            self._pool_state.closed = True
-            await self._http.aclose()
+        self._pipe.closed = True
+        if self._owner:
+            self._pool.closed = True
+            if self._pool.owned:
+                await self._pool.http.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -347,7 +440,7 @@ class AsyncSuprsend:
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"AsyncSuprsend(auth={self._auth!r}, base_url={self._settings.base_url!r})"
+        return f"AsyncSuprsend(auth={self._core.auth!r}, base_url={self.base_url!r})"
 
     # -- single triggers ----------------------------------------------------------------
 
@@ -359,213 +452,9 @@ class AsyncSuprsend:
         """
         if not isinstance(workflow, Workflow):
             workflow = Workflow(workflow)
-        prepared = workflow.prepare(auto_idempotency_key=self._settings.auto_idempotency_keys)
-        return await self._trigger_one(self._legacy_endpoint, prepared)
-
-    async def _trigger_one(self, endpoint: _Endpoint, prepared: PreparedRecord) -> TriggerResponse:
-        content = prepared.content
-        if prepared.placeholders is not None:
-            # Read and encode attachments in a worker thread, never on the loop.
-            loaded = await BlobCache().ensure(prepared.placeholders.blobs())
-            content = prepared.placeholders.render(loaded)
-        answer, attempts = await self._send(endpoint, content)
-        return self._to_response(answer, attempts, prepared.idempotency_key)
-
-    # -- the pipeline -------------------------------------------------------------------
-
-    def _check_usable(self) -> None:
-        if self._closed or self._pool_state.closed:
-            raise SuprsendError("this client is closed; create a new one")
-        if os.getpid() != self._pid:
-            raise SuprsendError(forked_message(self._pid))
-
-    async def _attempt(
-        self, endpoint: _Endpoint, content: bytes, on_sending: Callable[[], None] | None
-    ) -> _Answer:
-        await self._backoff.wait()
-        if on_sending is not None:
-            on_sending()
-        headers = self._auth.headers("POST", endpoint.uri, content)
-        headers["User-Agent"] = USER_AGENT
-        if self._settings.log_bodies and logger.isEnabledFor(logging.DEBUG):
-            logger.debug("request body %s: %s", endpoint.uri, content.decode(errors="replace"))
-        started = time.perf_counter()
-        try:
-            response = await self._post(endpoint, content, headers)
-        except httpx.TimeoutException as exc:
-            answer = _Answer(None, "timeout", f"timed out: {type(exc).__name__}")
-        except httpx.TransportError as exc:
-            answer = _Answer(None, "connection", f"connection error: {_describe(exc)}")
-        except httpx.RequestError as exc:  # an answer that could not be read (bad encoding...)
-            answer = _Answer(None, "connection", f"unreadable answer: {_describe(exc)}")
-        else:
-            # Read on any answer: a 207 may carry it for the records it refused with 429.
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if response.status_code == 429:
-                self.pause_all(retry_after)
-            answer = _Answer(response, "http" if response.is_error else None, "", retry_after)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "POST %s -> %s in %.1f ms",
-                endpoint.uri,
-                answer.status_code if answer.response is not None else answer.error,
-                (time.perf_counter() - started) * 1000,
-            )
-        return answer
-
-    async def _post(
-        self, endpoint: _Endpoint, content: bytes, headers: dict[str, str]
-    ) -> httpx.Response:
-        transport = self._transport
-        if transport is None:  # another client: go through it, with its hooks and mounts
-            return await self._http.post(
-                endpoint.url, content=content, headers=headers, timeout=self._settings.timeout
-            )
-        request = httpx.Request(
-            "POST",
-            endpoint.parsed,
-            content=content,
-            headers=headers,
-            extensions={"timeout": self._settings.timeout.as_dict()},
-        )
-        response = await transport.handle_async_request(request)
-        response.request = request
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        return response
-
-    def pause_all(self, retry_after: float | None) -> None:
-        """Hold every request of this client after a 429 (not past the Retry-After cap).
-
-        An advice above ``max_retry_after`` is not waited for: the 429 goes back to the caller
-        with ``retry_after`` set, and the client stays usable.
-        """
-        policy = self._settings.retry
-        if retry_after is None:
-            self._backoff.pause(policy.backoff(1))
-        elif not policy.retry_after_too_long(retry_after):
-            self._backoff.pause(retry_after)
-
-    async def _send(
-        self,
-        endpoint: _Endpoint,
-        content: bytes,
-        on_sending: Callable[[], None] | None = None,
-    ) -> tuple[_Answer, int]:
-        """Send ``content`` with retries; return the last answer and the number of attempts.
-
-        ``on_sending`` is called just before each attempt's request goes out (after any
-        back-off), so a bulk knows from when its records may have reached the service.
-        """
-        self._check_usable()
-        # Most answers need no retry: the first attempt is made directly, and tenacity (whose
-        # setup per call costs more than signing the request) only steps in after a
-        # transient answer, which it sees as its own first attempt.
-        first = await self._attempt(endpoint, content, on_sending)
-        if not first.transient:
-            return first, 1
-        given = [first]
-
-        async def attempt() -> _Answer:
-            if given:
-                return given.pop()
-            return await self._attempt(endpoint, content, on_sending)
-
-        policy = self._settings.retry
-
-        def wait(state: RetryCallState) -> float:
-            answer: _Answer = state.outcome.result()  # type: ignore[union-attr]
-            return policy.wait(state.attempt_number, answer.retry_after)
-
-        def give_back_last(state: RetryCallState) -> _Answer:
-            return state.outcome.result()  # type: ignore[no-any-return, union-attr]
-
-        retrying = AsyncRetrying(
-            stop=stop_any(
-                stop_after_attempt(policy.max_retries + 1), _StopOnLongRetryAfter(policy)
-            ),
-            wait=wait,
-            retry=retry_if_result(lambda answer: answer.transient),
-            retry_error_callback=give_back_last,
-            sleep=_sleep,
-            reraise=True,
-        )
-        answer: _Answer = await retrying(attempt)
-        return answer, retrying.statistics.get("attempt_number", 1)
-
-    @staticmethod
-    def _to_response(
-        answer: _Answer, attempts: int, idempotency_key: str | None
-    ) -> TriggerResponse:
-        response = answer.response
-        if response is None:
-            return TriggerResponse(
-                success=False,
-                status="fail",
-                status_code=None,
-                message=answer.error,
-                error_type=answer.error_type,
-                attempts=attempts,
-                idempotency_key=idempotency_key,
-            )
-        body = parse_body(response)
-        headers = dict(response.headers)
-        request_id = response.headers.get("x-request-id")
-        if response.is_success:
-            message, message_id = success_message(body, response.text)
-            return TriggerResponse(
-                success=True,
-                status="success",
-                status_code=response.status_code,
-                message=message,
-                message_id=message_id,
-                request_id=request_id,
-                attempts=attempts,
-                idempotency_key=idempotency_key,
-                headers=headers,
-                body=body,
-            )
-        return TriggerResponse(
-            success=False,
-            status="fail",
-            status_code=response.status_code,
-            message=error_message(body, response.status_code),
-            error_type="http",
-            request_id=request_id,
-            retry_after=answer.retry_after,
-            attempts=attempts,
-            idempotency_key=idempotency_key,
-            headers=headers,
-            body=body,
-        )
-
-
-async def _sleep(seconds: float) -> None:
-    """The wait between attempts (a module function so tests can observe it)."""
-    await anyio.sleep(seconds)
-
-
-class _StopOnLongRetryAfter(stop_base):
-    """Stop retrying when the server advises a wait longer than the policy's cap."""
-
-    def __init__(self, policy: RetryPolicy) -> None:
-        self._policy = policy
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        answer: _Answer = retry_state.outcome.result()  # type: ignore[union-attr]
-        return self._policy.retry_after_too_long(answer.retry_after)
-
-
-def forked_message(created_in: int) -> str:
-    """Why a client cannot be used after ``fork()``, and what to do instead."""
-    return (
-        f"this client was created in process {created_in} and is being used in a forked"
-        f" child (process {os.getpid()}); connection pools and event-loop threads do not"
-        " survive fork(). Create the client in each worker process instead (gunicorn:"
-        " post_fork or the app factory; Celery prefork: the worker_process_init signal)."
-    )
+        pipe = self._pipe
+        prepared = workflow.prepare(auto_idempotency_key=self._core.settings.auto_idempotency_keys)
+        return await trigger_single(pipe, self._core.legacy_endpoint, prepared)
 
 
 def _describe(exc: BaseException) -> str:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._client import AsyncSuprsend
+from ._progress import ProgressBar
 from ._requests import Workflow, WorkflowTriggerRequest
-from .cli import ProgressBar
 
 __all__ = ["run_demo"]
 

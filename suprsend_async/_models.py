@@ -581,15 +581,3 @@ MODEL_RULES: dict[object, Callable[[Mapping[str, Any]], None]] = {
 
 RULE_MET_BY: dict[object, str] = {User._identified: "distinct_id"}
 """A field whose (non-null) presence alone satisfies a model validator's rule."""
-
-
-def build_validators() -> None:
-    """Build the request models' validators now (once per process; cheap afterwards).
-
-    The models defer building at import so importing the SDK stays quick; a client calls this
-    when it is created, at an app's start-up, so the first trigger does not pay for it.
-    """
-    from ._precheck import precheck  # it is derived from this module's models
-
-    precheck(WorkflowTriggerBody)
-    precheck(WorkflowBody)

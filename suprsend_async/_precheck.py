@@ -36,7 +36,7 @@ from pydantic_core import SchemaValidator
 
 from . import _models
 
-__all__ = ["Precheck", "precheck"]
+__all__ = ["Precheck", "build_validators", "precheck"]
 
 # Python string checks and their regular expressions, run by pydantic-core instead: each
 # check is a fullmatch, which anchoring the same expression reproduces.
@@ -234,3 +234,13 @@ class Precheck:
 def precheck(model: type[BaseModel]) -> Precheck:
     """The pre-check of a request model, built on first use."""
     return Precheck(model)
+
+
+def build_validators() -> None:
+    """Build the request models' validators and their pre-checks now (once per process).
+
+    The models defer building at import so importing the SDK stays quick; a client calls this
+    when it is created, at an app's start-up, so the first trigger does not pay for it.
+    """
+    precheck(_models.WorkflowTriggerBody)
+    precheck(_models.WorkflowBody)

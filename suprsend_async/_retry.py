@@ -1,7 +1,9 @@
-"""Retry policy: what is retried, how long to wait, and a shared back-off for 429s.
+"""Retries, in one place: what is transient, how long to wait, and the one retry loop.
 
-tenacity drives the attempts (see ``_client``); its types stay inside the package. This module
-holds the SDK's own small, public-facing pieces: :class:`RetryPolicy` and the testing switch.
+Single triggers, bulk requests (with their per-record retries) and the command line all ask
+:func:`is_transient` what may be retried, and single triggers and bulk requests both run
+:func:`retry_loop`. tenacity drives the loop's later attempts and never shows outside this
+module. Each retry is reported at one point (``on_retry``), where hooks and tracing attach.
 """
 
 from __future__ import annotations
@@ -9,13 +11,43 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
 import anyio
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_result,
+    stop_after_attempt,
+    stop_any,
+)
+from tenacity.stop import stop_base
 
-__all__ = ["RetryPolicy", "SharedBackoff", "parse_retry_after", "retry_waits_disabled"]
+__all__ = [
+    "RetryAdvice",
+    "RetryEvent",
+    "RetryPolicy",
+    "SharedBackoff",
+    "is_transient",
+    "parse_retry_after",
+    "retry_loop",
+    "retry_waits_disabled",
+]
+
+T = TypeVar("T")
+
+
+def is_transient(status_code: int | None) -> bool:
+    """Whether a failure may pass if tried again: no answer at all, 429, or any 5xx.
+
+    The one rule for the whole SDK: single triggers, each record of a bulk answer, and the
+    command line's resume all ask it.
+    """
+    return status_code is None or status_code == 429 or status_code >= 500
+
 
 _waits_disabled = 0
 
@@ -129,3 +161,95 @@ class SharedBackoff:
         # A loop, not one sleep: another worker may extend the pause while this one sleeps.
         while (left := self.remaining) > 0:  # noqa: ASYNC110
             await anyio.sleep(left)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAdvice:
+    """Why the last attempt should be retried, and the wait the server advised (if any)."""
+
+    reason: str
+    """``"timeout"``, ``"connection"``, or the HTTP status as text (``"429"``, ``"503"``)."""
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryEvent:
+    """One retry about to happen: after attempt ``attempt`` failed for ``reason``."""
+
+    attempt: int
+    reason: str
+    wait: float
+
+
+async def _sleep(seconds: float) -> None:
+    """The wait between attempts (a module function so tests can observe it)."""
+    await anyio.sleep(seconds)
+
+
+async def retry_loop(
+    attempt: Callable[[], Awaitable[T]],
+    advise: Callable[[T], RetryAdvice | None],
+    policy: RetryPolicy,
+    *,
+    on_retry: Callable[[RetryEvent], None] | None = None,
+) -> tuple[T, int]:
+    """Run ``attempt`` until ``advise`` finds nothing to retry or the policy says stop.
+
+    Returns the last result and the number of attempts made. The policy stops after
+    ``max_retries`` retries, and at once when the server advises a wait above
+    ``max_retry_after`` (the caller gets that answer back, with the advice on it). ``on_retry``
+    is called before each wait: the one place where retries are reported.
+    """
+    # Most answers need no retry: the first attempt is made directly, and tenacity (whose
+    # set-up per call costs more than signing a request) is only built after a transient one.
+    first = await attempt()
+    advice = advise(first)
+    if advice is None or not _may_retry(policy, advice):
+        return first, 1
+    given = [first]
+
+    async def next_attempt() -> T:
+        # tenacity's first attempt is the one already made.
+        return given.pop() if given else await attempt()
+
+    def last_advice(state: RetryCallState) -> RetryAdvice | None:
+        assert state.outcome is not None  # set by tenacity before stop, wait and callbacks
+        result: T = state.outcome.result()
+        return advise(result)
+
+    class StopOnAdvice(stop_base):
+        # Stop when the server's advice rules out waiting (a Retry-After above the cap).
+        def __call__(self, state: RetryCallState) -> bool:
+            advice = last_advice(state)
+            return advice is None or not _may_retry(policy, advice)
+
+    def wait(state: RetryCallState) -> float:
+        advice = last_advice(state)
+        return policy.wait(state.attempt_number, advice.retry_after if advice else None)
+
+    def report(state: RetryCallState) -> None:
+        advice = last_advice(state)
+        if on_retry is not None and advice is not None:
+            waited = state.next_action.sleep if state.next_action is not None else 0.0
+            on_retry(RetryEvent(state.attempt_number, advice.reason, waited))
+
+    def give_back_last(state: RetryCallState) -> T:
+        assert state.outcome is not None
+        result: T = state.outcome.result()
+        return result
+
+    retrying = AsyncRetrying(
+        stop=stop_any(stop_after_attempt(policy.max_retries + 1), StopOnAdvice()),
+        wait=wait,
+        retry=retry_if_result(lambda result: advise(result) is not None),
+        before_sleep=report,
+        retry_error_callback=give_back_last,
+        sleep=_sleep,
+        reraise=True,
+    )
+    result: T = await retrying(next_attempt)
+    return result, int(retrying.statistics.get("attempt_number", 1))
+
+
+def _may_retry(policy: RetryPolicy, advice: RetryAdvice) -> bool:
+    return policy.max_retries > 0 and not policy.retry_after_too_long(advice.retry_after)

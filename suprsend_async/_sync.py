@@ -10,6 +10,7 @@ since the caller's loop is never used.
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future
@@ -17,12 +18,15 @@ from types import TracebackType
 from typing import Any, ParamSpec, Self, TypeVar
 
 import anyio
+import httpx
 from anyio.from_thread import BlockingPortal
 
 from ._bulk import AsyncBulkWorkflowTrigger, KeyFrom, OutcomeCallback, ProgressCallback
 from ._bulk_results import BulkResponse, RecordOutcome
-from ._client import AsyncSuprsend, forked_message
+from ._client import DEFAULT_LIMITS, AsyncSuprsend
+from ._core import NOT_GIVEN, NotGiven, forked_message
 from ._errors import SuprsendError
+from ._models import WorkflowTriggerBody
 from ._requests import Workflow, WorkflowTriggerRequest
 from ._responses import TriggerResponse
 from ._retry import RetryPolicy
@@ -153,6 +157,7 @@ class BulkWorkflowTrigger:
         concurrency: int | None = None,
         max_records_per_second: float | None = None,
         on_progress: ProgressCallback | None = None,
+        resend_unknown: bool = False,
     ) -> BulkResponse:
         """Send every record not sent yet; see :meth:`AsyncBulkWorkflowTrigger.trigger`."""
         return self._loop.run(
@@ -160,6 +165,7 @@ class BulkWorkflowTrigger:
             concurrency=concurrency,
             max_records_per_second=max_records_per_second,
             on_progress=on_progress,
+            resend_unknown=resend_unknown,
         )
 
 
@@ -167,7 +173,9 @@ class _Workflows:
     def __init__(self, owner: Suprsend) -> None:
         self._owner = owner
 
-    def trigger(self, request: WorkflowTriggerRequest | Mapping[str, Any]) -> TriggerResponse:
+    def trigger(
+        self, request: WorkflowTriggerRequest | WorkflowTriggerBody | Mapping[str, Any]
+    ) -> TriggerResponse:
         """Trigger one workflow; see :meth:`AsyncWorkflows.trigger`."""
         owner = self._owner
         return owner._loop.run(owner._async.workflows.trigger, request)
@@ -216,11 +224,28 @@ class _BulkWorkflows:
         return BulkWorkflowTrigger(owner._async.bulk_workflows.new_instance(), owner._loop)
 
     def bulk_trigger(
-        self, records: Iterable[Any] | AsyncIterable[Any], **options: Any
+        self,
+        records: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int | None = None,
+        max_records_per_second: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        idempotency_key_from: KeyFrom | None = None,
+        keep_failed_records: bool = True,
     ) -> BulkResponse:
         """Stream legacy :class:`Workflow` records; see ``AsyncWorkflows.bulk_trigger``."""
         owner = self._owner
-        return owner._loop.run(owner._async.bulk_workflows.bulk_trigger, records, **options)
+        return owner._loop.run(
+            owner._async.bulk_workflows.bulk_trigger,
+            records,
+            concurrency=concurrency,
+            max_records_per_second=max_records_per_second,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            idempotency_key_from=idempotency_key_from,
+            keep_failed_records=keep_failed_records,
+        )
 
 
 class Suprsend:
@@ -235,20 +260,50 @@ class Suprsend:
         workspace_key: str | None = None,
         workspace_secret: str | None = None,
         base_url: str | None = None,
-        **options: Any,
+        *,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        verify: bool | str | ssl.SSLContext = True,
+        auto_idempotency_keys: bool = True,
+        log_bodies: bool = False,
     ) -> None:
-        self._init(lambda: AsyncSuprsend(workspace_key, workspace_secret, base_url, **options))
+        self._start(
+            lambda: AsyncSuprsend(
+                workspace_key,
+                workspace_secret,
+                base_url,
+                timeout=timeout,
+                max_retries=max_retries,
+                retry_policy=retry_policy,
+                http_client=http_client,
+                limits=limits,
+                verify=verify,
+                auto_idempotency_keys=auto_idempotency_keys,
+                log_bodies=log_bodies,
+            )
+        )
 
-    def _init(self, build: Callable[[], AsyncSuprsend]) -> None:
-        self._owner = True
-        self._loop = _LoopThread()
+    def _start(self, build: Callable[[], AsyncSuprsend]) -> None:
+        loop = _LoopThread()
         try:
-            self._async = self._loop.call_sync(build)
+            client = loop.call_sync(build)
         except BaseException:
-            self._loop.stop()
+            loop.stop()
             raise
+        self._bind(client, loop, owner=True)
+
+    def _bind(self, client: AsyncSuprsend, loop: _LoopThread, *, owner: bool) -> None:
+        """Every piece of per-facade state, set in one place for new and derived facades."""
+        self._owner = owner
+        self._loop = loop
+        self._async = client
         self.workflows = _Workflows(self)
+        """Workflow triggers: ``trigger``, ``bulk_trigger_instance``, ``bulk_trigger``."""
         self.bulk_workflows = _BulkWorkflows(self)
+        """Legacy bulk triggers of :class:`Workflow`: ``new_instance``, ``bulk_trigger``."""
 
     @classmethod
     def with_workspace_api_key(
@@ -256,13 +311,31 @@ class Suprsend:
         workspace_uid: str | None = None,
         api_key: str | None = None,
         base_url: str | None = None,
-        **options: Any,
+        *,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        verify: bool | str | ssl.SSLContext = True,
+        auto_idempotency_keys: bool = True,
+        log_bodies: bool = False,
     ) -> Self:
         """A sync client that authenticates with an API key; see the async twin."""
         self = object.__new__(cls)
-        self._init(
+        self._start(
             lambda: AsyncSuprsend.with_workspace_api_key(
-                workspace_uid, api_key, base_url, **options
+                workspace_uid,
+                api_key,
+                base_url,
+                timeout=timeout,
+                max_retries=max_retries,
+                retry_policy=retry_policy,
+                http_client=http_client,
+                limits=limits,
+                verify=verify,
+                auto_idempotency_keys=auto_idempotency_keys,
+                log_bodies=log_bodies,
             )
         )
         return self
@@ -270,27 +343,23 @@ class Suprsend:
     def with_options(
         self,
         *,
-        timeout: Any = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> Self:
         """A client with other per-call settings sharing this one's pool and loop thread.
 
-        Closing the derived client is a no-op; close the original.
+        ``timeout=None`` means no time limit. Closing the derived client is a no-op; close the
+        original.
         """
-        options: dict[str, Any] = {}
-        if timeout is not None:
-            options["timeout"] = timeout
-        if max_retries is not None:
-            options["max_retries"] = max_retries
-        if retry_policy is not None:
-            options["retry_policy"] = retry_policy
         derived = object.__new__(type(self))
-        derived._owner = False
-        derived._loop = self._loop
-        derived._async = self._async.with_options(**options)
-        derived.workflows = _Workflows(derived)
-        derived.bulk_workflows = _BulkWorkflows(derived)
+        derived._bind(
+            self._async.with_options(
+                timeout=timeout, max_retries=max_retries, retry_policy=retry_policy
+            ),
+            self._loop,
+            owner=False,
+        )
         return derived
 
     @property
@@ -312,7 +381,7 @@ class Suprsend:
         if not self._owner:
             return
         try:
-            if self._loop._thread.is_alive() and not self._async.is_closed:
+            if self._loop.thread.is_alive() and not self._async.is_closed:
                 self._loop.run(self._async.aclose)
         finally:
             self._loop.stop()
@@ -329,4 +398,4 @@ class Suprsend:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Suprsend(auth={self._async._auth!r}, base_url={self.base_url!r})"
+        return repr(self._async).replace("AsyncSuprsend(", "Suprsend(", 1)

@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +25,12 @@ import anyio
 from ._bulk_results import BulkProgress, BulkResponse, RecordOutcome
 from ._client import AsyncSuprsend
 from ._errors import ConfigurationError, SuprsendValidationError
+from ._progress import ProgressBar
 from ._requests import Workflow, WorkflowTriggerRequest
+from ._retry import is_transient
 from ._version import __version__
 
-__all__ = ["ProgressBar", "main"]
+__all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -49,58 +50,6 @@ Try it with no account at all:
   suprsend-async trigger body.json
   suprsend-async bulk records.jsonl --failed-out failed.jsonl
 """
-
-
-# -- progress ---------------------------------------------------------------------------
-
-
-class ProgressBar:
-    """A one-line progress bar on a terminal; periodic plain lines when not a terminal."""
-
-    def __init__(self, total: int | None, stream: TextIO | None = None, label: str = "") -> None:
-        self.total = total
-        self.stream = stream or sys.stderr
-        self.label = label
-        self.tty = self.stream.isatty()
-        self.started = time.perf_counter()
-        self._last = 0.0
-        self._last_done = -1
-        self._shown = False
-
-    def __call__(self, progress: BulkProgress) -> None:
-        now = time.perf_counter()
-        finished = self.total is not None and progress.done >= self.total
-        if progress.done == self._last_done and self._shown:
-            return  # nothing new to show
-        if not finished and now - self._last < (0.1 if self.tty else 2.0):
-            return
-        self._last_done = progress.done
-        self._last = now
-        self.render(progress)
-
-    def render(self, p: BulkProgress) -> None:
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        rate = p.done / elapsed
-        total = self.total
-        if total:
-            frac = min(p.done / total, 1.0)
-            bar = "#" * int(frac * 30)
-            head = f"[{bar:<30}] {frac:6.1%} {p.done:,}/{total:,}"
-        else:
-            head = f"{p.done:,} records"
-        line = f"{self.label}{head}  ok {p.succeeded:,}  failed {p.failed:,}  {rate:,.0f} rec/s"
-        if self.tty:
-            self.stream.write("\r\x1b[K" + line)
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-        self._shown = True
-
-    def close(self) -> None:
-        """End the bar's line."""
-        if self.tty and self._shown:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 # -- argument types -----------------------------------------------------------------------
@@ -330,8 +279,7 @@ def _permanent(outcome: RecordOutcome) -> bool:
     """Settled for good: succeeded, or refused in a way a resend would not change."""
     if outcome.state == "succeeded":
         return True
-    code = outcome.status_code
-    return outcome.state == "failed" and code is not None and code < 500 and code != 429
+    return outcome.state == "failed" and not is_transient(outcome.status_code)
 
 
 @dataclass

@@ -20,7 +20,8 @@ from suprsend_async import (
     Workflow,
     WorkflowTriggerRequest,
 )
-from suprsend_async._bulk import ChunkPlanner, _Item, plan_chunks
+from suprsend_async._bulk._plan import ChunkPlanner, plan_chunks
+from suprsend_async._bulk._plan import Item as _Item
 from suprsend_async._requests import PreparedRecord
 
 from .conftest import BASE, KEY, SECRET, bulk_answer, trigger_body
@@ -299,22 +300,33 @@ async def test_malformed_2xx_never_raises(
     assert len(result.warnings) == 1 and warning in result.warnings[0]
 
 
-async def test_odd_record_entries(api: respx.MockRouter, client: AsyncSuprsend) -> None:
+async def test_record_entries_without_status(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     records = [
-        "weird",
         {"status_code": 202},
         {"status_code": 404, "message": "no such workflow"},
         {"status": "error"},
     ]
     api.post("trigger/").respond(207, json={"records": records})
     bulk = client.workflows.bulk_trigger_instance()
-    bulk.append(*[trigger_body(i) for i in range(4)])
+    bulk.append(*[trigger_body(i) for i in range(3)])
     result = await bulk.trigger()
-    assert result.success == 2
+    assert result.success == 1
     assert [(f.index, f.code, f.error) for f in result.failed_records] == [
-        (2, 404, "no such workflow"),
-        (3, None, "the service gave no reason (record status 'error')"),
+        (1, 404, "no such workflow"),
+        (2, None, "the service gave no reason (record status 'error')"),
     ]
+
+
+async def test_entries_that_are_not_objects_make_the_request_unknown(
+    api: respx.MockRouter, client: AsyncSuprsend
+) -> None:
+    records = ["weird", {"status": "success", "status_code": 202}]
+    api.post("trigger/").respond(207, json={"records": records})
+    bulk = client.workflows.bulk_trigger_instance()
+    bulk.append(*[trigger_body(i) for i in range(2)])
+    result = await bulk.trigger()
+    assert (result.success, result.unknown) == (0, 2)
+    assert "not objects" in result.warnings[0]
 
 
 async def test_trigger_twice_sends_nothing_twice(
@@ -440,7 +452,8 @@ async def test_streaming_from_sync_generator_with_bounded_read_ahead(
     assert result.success == 5000 and result.outcomes is None and settled == 5000
     # 4 in flight + 4 buffered + 1 being filled, plus the read-ahead batches and the one being
     # prepared: never the whole source.
-    from suprsend_async._bulk import _READ_AHEAD, _SOURCE_BATCH
+    from suprsend_async._bulk._dispatch import READ_AHEAD as _READ_AHEAD
+    from suprsend_async._bulk._dispatch import SOURCE_BATCH as _SOURCE_BATCH
 
     assert max_ahead <= (4 + 4 + 1) * 100 + (_READ_AHEAD + 2) * _SOURCE_BATCH
 
@@ -550,13 +563,15 @@ async def test_429_pauses_every_worker(
 
     api.post("trigger/").mock(side_effect=answer)
     paused_at: list[float] = []
-    real_pause = client.pause_all
+    from suprsend_async._retry import SharedBackoff
 
-    def pause_all(retry_after: float | None) -> None:
+    real_pause = SharedBackoff.pause
+
+    def pause(self: SharedBackoff, seconds: float) -> None:
         paused_at.append(anyio.current_time() - started)
-        real_pause(retry_after)
+        real_pause(self, seconds)
 
-    monkeypatch.setattr(client, "pause_all", pause_all)
+    monkeypatch.setattr(SharedBackoff, "pause", pause)
     result = await client.workflows.bulk_trigger(
         [trigger_body(i) for i in range(2000)], concurrency=4
     )
@@ -594,3 +609,31 @@ async def test_bulk_response_repr_and_dict_reads(
     assert "+2 more" in text and "status='fail'" in text
     assert result["total"] == 5 and result["failed_records"][0]["code"] == 400
     assert result.to_dict()["failure"] == 5
+
+
+async def test_long_retry_after_keeps_each_records_own_status(
+    api: respx.MockRouter, client: AsyncSuprsend
+) -> None:
+    """A 207 whose Retry-After is above the cap: no retry, and each record keeps the status
+    and message the server gave it (a 503 is not reported as a 429)."""
+    route = api.post("trigger/").respond(
+        207,
+        headers={"Retry-After": "3600"},
+        json={
+            "status": "success",
+            "records": [
+                {"status": "success", "status_code": 202, "message_id": "m0"},
+                {"status": "error", "status_code": 503, "error": {"message": "db down"}},
+                {"status": "error", "status_code": 429, "error": {"message": "slow down"}},
+            ],
+        },
+    )
+    bulk = client.workflows.bulk_trigger_instance()
+    bulk.append(*[trigger_body(i) for i in range(3)])
+    result = await bulk.trigger()
+    assert route.call_count == 1
+    assert result.success == 1
+    assert [(f.index, f.state, f.code, f.error) for f in result.failed_records] == [
+        (1, "failed", 503, "db down"),
+        (2, "failed", 429, "slow down"),
+    ]

@@ -142,14 +142,14 @@ async def test_cancel_before_anything_left_means_not_sent(
 ) -> None:
     monkeypatch.setattr(retry_mod, "_waits_disabled", 0)
     route = api.post("trigger/").mock(side_effect=bulk_answer())
-    client._backoff.pause(30)  # an earlier 429 asked every worker to hold off
+    client._pool.backoff.pause(30)  # an earlier 429 asked every worker to hold off
     bulk = client.workflows.bulk_trigger_instance()
     bulk.append(*[trigger_body(i) for i in range(3)])
     with anyio.move_on_after(0.2):
         await bulk.trigger()
     assert not route.called
     assert [o.state for o in bulk.outcomes] == ["not_sent"] * 3
-    client._backoff._until = 0.0
+    client._pool.backoff._until = 0.0
     assert (await bulk.trigger()).success == 3
 
 

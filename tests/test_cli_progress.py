@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from suprsend_async._bulk_results import BulkProgress
-from suprsend_async.cli import ProgressBar, build_parser, main
+from suprsend_async._progress import ProgressBar
+from suprsend_async.cli import build_parser, main
 from suprsend_async.emulator import Emulator
 
 

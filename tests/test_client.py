@@ -221,7 +221,7 @@ async def test_retry_after_honoured(
         slept.append(seconds)
 
     paused: list[float] = []
-    monkeypatch.setattr("suprsend_async._client._sleep", fake_sleep)
+    monkeypatch.setattr("suprsend_async._retry._sleep", fake_sleep)
     monkeypatch.setattr(SharedBackoff, "pause", lambda self, s: paused.append(s))
     api.post("trigger/").mock(
         side_effect=[
@@ -269,13 +269,13 @@ async def test_max_retries_zero(api: respx.MockRouter) -> None:
 async def test_with_options_shares_the_pool(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     route = api.post("trigger/").respond(503)
     quick = client.with_options(max_retries=0, timeout=2.5)
-    assert quick._http is client._http
+    assert quick._pool is client._pool
     assert quick.timeout.read == 2.5 and client.timeout.read == 30.0
     assert quick.retry_policy.max_retries == 0 and client.retry_policy.max_retries == 2
     await quick.workflows.trigger(BODY)
     assert route.call_count == 1
     await quick.aclose()  # does not close the shared pool
-    assert not client._http.is_closed
+    assert not client._pool.http.is_closed
     route.respond(202, json={})
     assert (await client.workflows.trigger(BODY)).success
     with pytest.raises(SuprsendError, match="closed"):
@@ -300,7 +300,7 @@ async def test_closed_client_refuses(api: respx.MockRouter) -> None:
 
 
 async def test_fork_is_detected(api: respx.MockRouter, client: AsyncSuprsend) -> None:
-    client._pid = -1
+    client._pool.pid = -1
     with pytest.raises(SuprsendError, match="forked child"):
         await client.workflows.trigger(BODY)
 
@@ -312,13 +312,13 @@ def test_configuration_from_environment(monkeypatch: pytest.MonkeyPatch) -> None
     c = AsyncSuprsend()
     assert c.base_url == "http://env.test/"
     assert "env-key" in repr(c) and "env-secret" not in repr(c)
-    assert c._legacy_endpoint.url == "http://env.test/env-key/trigger/"
+    assert c._core.legacy_endpoint.url == "http://env.test/env-key/trigger/"
     explicit = AsyncSuprsend("k", "s", "https://x.test")
     assert explicit.base_url == "https://x.test/"
     monkeypatch.setenv("SUPRSEND_WORKSPACE_UID", "uid")
     monkeypatch.setenv("SUPRSEND_API_KEY", "akey")
     bearer = AsyncSuprsend.with_workspace_api_key()
-    assert bearer._legacy_endpoint.url == "http://env.test/uid/trigger/"
+    assert bearer._core.legacy_endpoint.url == "http://env.test/uid/trigger/"
 
 
 def test_default_base_url() -> None:
@@ -418,7 +418,7 @@ async def test_over_cap_retry_after_does_not_freeze_the_client(
     async with AsyncSuprsend(KEY, SECRET, BASE) as c:
         first = await c.workflows.trigger(BODY)
         assert first.status_code == 429 and first.retry_after == 3600
-        assert c._backoff.remaining == 0.0
+        assert c._pool.backoff.remaining == 0.0
         with anyio.fail_after(2):
             assert (await c.workflows.trigger(BODY)).success
 
@@ -468,5 +468,5 @@ async def test_callers_client_keeps_its_timeout() -> None:
 def test_proxy_from_environment_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     client = AsyncSuprsend(KEY, SECRET)
-    assert client._transport is None  # httpx's own client, which routes through the proxy
-    assert client._http._mounts  # a proxy route, from trust_env
+    assert client._pool.transport is None  # httpx's own client, which routes through the proxy
+    assert client._pool.http._mounts  # a proxy route, from trust_env

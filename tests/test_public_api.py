@@ -66,7 +66,7 @@ def test_no_private_module_leaks_public_names() -> None:
 
 
 def test_version_is_in_user_agent() -> None:
-    from suprsend_async._client import USER_AGENT
+    from suprsend_async._core import USER_AGENT
 
     assert USER_AGENT.startswith(f"suprsend-async/{suprsend_async.__version__} (python/")
 

@@ -80,7 +80,7 @@ def test_called_inside_a_running_event_loop(api: respx.MockRouter, sync_client: 
 def test_with_options_shares_loop_and_pool(api: respx.MockRouter, sync_client: Suprsend) -> None:
     route = api.post("trigger/").respond(503)
     quick = sync_client.with_options(max_retries=0, timeout=3)
-    assert quick.async_client._http is sync_client.async_client._http
+    assert quick.async_client._pool is sync_client.async_client._pool
     assert quick.workflows.trigger(BODY).status_code == 503
     assert route.call_count == 1
     quick.close()  # no-op for a derived client

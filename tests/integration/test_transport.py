@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 async def test_concurrent_triggers_balance_and_release(suprsend_emulator: Emulator) -> None:
     limits = httpx.Limits(max_connections=12, max_keepalive_connections=6)
     async with suprsend_emulator.client(limits=limits) as client:
-        transport = client._http._transport
+        transport = client._pool.http._transport
         assert isinstance(transport, ShardedTransport)
         assert transport.shard_count == 12
         results: list[bool] = []
@@ -41,7 +41,7 @@ async def test_concurrent_triggers_balance_and_release(suprsend_emulator: Emulat
 
 async def test_failed_requests_release_their_shard() -> None:
     async with AsyncSuprsend("k", "s", "http://127.0.0.1:9/", max_retries=0) as client:
-        transport = client._http._transport
+        transport = client._pool.http._transport
         assert isinstance(transport, ShardedTransport)
         result = await client.workflows.trigger({"workflow": "w", "recipients": ["u"]})
         assert result.error_type == "connection"
@@ -64,7 +64,7 @@ def test_shard_sizes_follow_the_limits() -> None:
 
 async def test_shards_open_as_concurrency_needs_them(suprsend_emulator: Emulator) -> None:
     async with suprsend_emulator.client() as client:
-        transport = client._http._transport
+        transport = client._pool.http._transport
         assert isinstance(transport, ShardedTransport)
         assert transport.shard_count == 100  # the budget of 100 connections, at most
         assert await client.workflows.trigger({"workflow": "w", "recipients": ["u"]})
@@ -80,7 +80,7 @@ async def test_an_http_client_loads_no_ca_files_and_refuses_https(
     suprsend_emulator: Emulator,
 ) -> None:
     async with suprsend_emulator.client() as client:
-        transport = client._http._transport
+        transport = client._pool.http._transport
         assert isinstance(transport, ShardedTransport)
         assert await client.workflows.trigger({"workflow": "w", "recipients": ["u"]})
         setting = transport._setting

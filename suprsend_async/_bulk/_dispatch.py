@@ -1,0 +1,471 @@
+"""The dispatcher: reads the caller's records, prepares and plans them, runs the workers.
+
+Records flow: source -> reader (a worker thread for a sync iterable, ahead of the dispatcher)
+-> prepare (validate + serialise, once) -> chunk planner -> bounded channel -> N workers ->
+one attempt at a time through the :class:`~suprsend_async._core.Sender`, retried by the one
+retry loop -> verdicts (``_classify``) -> the ledger (``_ledger``), which alone keeps the
+account. Memory is bounded: the source is pulled only as fast as workers take chunks.
+
+When the run stops early (cancelled, or the caller's source raised), the records that were
+read but not yet prepared are reported ``not_sent``, and the ledger gives every live record
+its final state, so every record taken from the source is accounted for exactly once.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import (
+    AsyncIterable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from typing import Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream
+from anyio.streams.memory import MemoryObjectSendStream
+from pydantic import BaseModel
+
+from .._attachments import INLINE_LIMIT, AttachmentError, BlobCache
+from .._bulk_results import RecordOutcome
+from .._core import Sender
+from .._errors import SuprsendValidationError
+from .._requests import Workflow, WorkflowTriggerRequest, _BaseRequest
+from .._retry import RetryAdvice, retry_loop
+from ._classify import classify
+from ._ledger import Ledger, OutcomeCallback, ProgressCallback
+from ._plan import ChunkPlanner, Item
+
+__all__ = [
+    "ASYNC_BATCH",
+    "DEFAULT_CONCURRENCY",
+    "READ_AHEAD",
+    "SOURCE_BATCH",
+    "KeyFrom",
+    "Preparer",
+    "Run",
+    "display_record",
+]
+
+DEFAULT_CONCURRENCY = 16
+"""Bulk requests in flight at once, by default (each holds up to 100 records)."""
+
+SOURCE_BATCH = 256  # records pulled from a sync iterator per trip to a worker thread
+ASYNC_BATCH = 64  # records of an async source handed over at once
+READ_AHEAD = 2  # batches read but not yet taken by the dispatcher
+
+KeyFrom = str | Callable[[Mapping[str, Any]], Any]
+
+
+class RateLimiter:
+    """Spaces requests so records go out at most ``rate`` per second, across all workers."""
+
+    __slots__ = ("_next", "_rate")
+
+    def __init__(self, rate: float) -> None:
+        if rate <= 0:
+            raise ValueError("max_records_per_second must be > 0")
+        self._rate = rate
+        self._next = 0.0
+
+    async def acquire(self, records: int) -> None:
+        now = time.monotonic()
+        start = max(now, self._next)
+        self._next = start + records / self._rate
+        if start > now:
+            await anyio.sleep(start - now)
+
+
+def _lookup(body: Any, path: str) -> Any:
+    value = body
+    for part in path.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, BaseModel) and hasattr(value, part):
+            value = getattr(value, part)
+        else:
+            raise KeyError(path)
+    return value
+
+
+class Preparer:
+    """Turns whatever the caller gave into a validated, serialised record (or its failure).
+
+    Shared by streaming runs and bulk instances (which prepare at ``append``); attachment
+    warnings go to the ``warnings`` list it is given, once per file.
+    """
+
+    def __init__(self, auto_keys: bool, legacy: bool, warnings: list[str]) -> None:
+        self.legacy = legacy
+        self.auto_keys = auto_keys
+        self.warnings = warnings
+        self._warned: set[tuple[str, int]] = set()
+
+    def as_request(self, raw: Any) -> _BaseRequest:
+        expected: type[_BaseRequest] = Workflow if self.legacy else WorkflowTriggerRequest
+        if type(raw) is dict:
+            return expected(raw)
+        if isinstance(raw, expected):
+            return raw
+        if isinstance(raw, _BaseRequest):
+            raise SuprsendValidationError.single(
+                "",
+                f"expected a {expected.__name__}, got a {type(raw).__name__}"
+                + (
+                    " (use client.bulk_workflows for legacy Workflow records)"
+                    if isinstance(raw, Workflow)
+                    else " (use client.workflows for WorkflowTriggerRequest records)"
+                ),
+            )
+        return expected(raw)
+
+    def prepare(self, index: int, raw: Any, key_from: KeyFrom | None) -> Item | RecordOutcome:
+        """Validate and serialise one record; a bad one becomes its failed outcome."""
+        try:
+            request = self.as_request(raw)
+            fallback = self.derive_key(request, key_from) if key_from is not None else None
+            prepared = request.prepare(
+                auto_idempotency_key=self.auto_keys,
+                fallback_key=fallback,
+            )
+        except SuprsendValidationError as exc:
+            return RecordOutcome(
+                index,
+                "failed",
+                display_record(raw),
+                status_code=400,
+                error=exc.short_message,
+                error_type="validation",
+            )
+        if prepared.placeholders is None:
+            return Item(index, prepared)
+        for name, size in prepared.inline_attachments():
+            if size > INLINE_LIMIT and (name, size) not in self._warned:
+                self._warned.add((name, size))
+                self.warnings.append(
+                    f"attachment {name!r} is {size:,} bytes, over the service's inline limit of"
+                    f" about {INLINE_LIMIT // 1024} KB; consider sending it as a URL"
+                )
+        return Item(index, prepared)
+
+    @staticmethod
+    def derive_key(request: _BaseRequest, key_from: KeyFrom) -> str | None:
+        body = request.body
+        if not callable(key_from):
+            try:
+                value = _lookup(body, key_from)
+            except KeyError:
+                raise SuprsendValidationError.single(
+                    key_from, "is missing, and the idempotency key is derived from it"
+                ) from None
+        else:
+            try:
+                value = key_from(body)  # type: ignore[arg-type]
+            except Exception as exc:  # the caller's function: its failure is this record's
+                raise SuprsendValidationError.single(
+                    "idempotency_key_from", f"raised {type(exc).__name__}: {exc}"
+                ) from None
+        if value is None or value == "":
+            raise SuprsendValidationError.single(
+                str(key_from) if isinstance(key_from, str) else "idempotency_key_from",
+                "gave no value to derive the idempotency key from",
+            )
+        return str(value)
+
+
+def display_record(raw: Any) -> Any:
+    """A record refused before sending, as the caller gave it (models as their dicts)."""
+    if isinstance(raw, _BaseRequest):
+        raw = raw.body
+    if isinstance(raw, BaseModel):
+        return raw.model_dump(by_alias=True, exclude_none=True)
+    return raw
+
+
+class _Reader:
+    """Reads a source that is not a sequence, ahead of the dispatcher, in batches.
+
+    A sync iterable may block (a file, a database cursor), so it is read in a worker thread,
+    which a cancelled run does not wait for: the thread stops before its next read. Whatever
+    was read and not handed over is kept in ``leftovers`` for the account.
+    """
+
+    def __init__(self, source: Iterable[Any] | AsyncIterable[Any]) -> None:
+        self.source = source
+        self.send, self.receive = anyio.create_memory_object_stream[list[Any]](READ_AHEAD)
+        self.error: Exception | None = None
+        self._lock = threading.Lock()
+        self._partial: list[Any] = []  # read by the thread, not yet handed over
+        self._stopped = False
+
+    async def run(self) -> None:
+        async with self.send:
+            try:
+                if isinstance(self.source, AsyncIterable):
+                    await self._read_async(self.source)
+                else:
+                    await self._read_sync(iter(self.source))
+            except Exception as exc:
+                self.error = exc
+            await self._hand_over()
+
+    async def _hand_over(self) -> None:
+        with self._lock:
+            batch, self._partial = self._partial, []
+        if batch:
+            try:
+                await self.send.send(batch)
+            except BaseException:
+                with self._lock:
+                    self._partial[:0] = batch
+                raise
+
+    async def _read_async(self, source: AsyncIterable[Any]) -> None:
+        async for record in source:
+            self._partial.append(record)
+            if len(self._partial) >= ASYNC_BATCH:
+                await self._hand_over()
+
+    async def _read_sync(self, iterator: Iterator[Any]) -> None:
+        while True:
+            done = await anyio.to_thread.run_sync(
+                self._take, iterator, SOURCE_BATCH, abandon_on_cancel=True
+            )
+            if done:
+                return
+            await self._hand_over()
+
+    def _take(self, iterator: Iterator[Any], n: int) -> bool:
+        """Read up to ``n`` records into ``_partial`` (in a worker thread); True at the end."""
+        for _ in range(n):
+            if self._stopped:
+                return True
+            try:
+                record = next(iterator)
+            except StopIteration:
+                return True
+            except Exception as exc:  # the caller's source failed: what it gave still counts
+                self.error = exc
+                return True
+            with self._lock:
+                if self._stopped:
+                    return True  # read after the run ended: it was never taken
+                self._partial.append(record)
+        return False
+
+    def leftovers(self) -> list[Any]:
+        """Stop reading; every record read and not taken by the dispatcher, in order."""
+        with self._lock:
+            self._stopped = True
+            partial, self._partial = self._partial, []
+        out: list[Any] = []
+        while True:
+            try:
+                out.extend(self.receive.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+        self.receive.close()
+        return out + partial
+
+
+class Run:
+    """One bulk dispatch: reads, prepares and plans records, runs the workers."""
+
+    def __init__(
+        self,
+        sender: Sender,
+        legacy: bool,
+        *,
+        concurrency: int | None,
+        max_records_per_second: float | None,
+        on_outcome: OutcomeCallback | None,
+        on_progress: ProgressCallback | None,
+        total: int | None,
+        keep_failed_records: bool = True,
+    ) -> None:
+        concurrency = DEFAULT_CONCURRENCY if concurrency is None else concurrency
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.sender = sender
+        self.legacy = legacy
+        core = sender.core
+        self.endpoint = core.legacy_endpoint if legacy else core.trigger_endpoint
+        self.policy = core.settings.retry
+        self.concurrency = concurrency
+        self.rate = RateLimiter(max_records_per_second) if max_records_per_second else None
+        self.ledger = Ledger(
+            on_outcome=on_outcome,
+            on_progress=on_progress,
+            total=total,
+            keep_failed=keep_failed_records,
+        )
+        self.preparer = Preparer(core.settings.auto_idempotency_keys, legacy, self.ledger.warnings)
+        self.blobs = BlobCache()
+        self.pulled = 0
+
+    # -- reading and planning ---------------------------------------------------------------
+
+    async def run(
+        self, source: Iterable[Any] | AsyncIterable[Any], key_from: KeyFrom | None
+    ) -> None:
+        """Dispatch every record of ``source``; returns when each one has its outcome."""
+        send, receive = anyio.create_memory_object_stream[list[Item]](
+            max_buffer_size=self.concurrency
+        )
+        reader = None if isinstance(source, Sequence) else _Reader(source)
+        batch: Sequence[Any] = ()
+        position = 0
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(self.concurrency):
+                    tg.start_soon(self.worker, receive.clone())
+                receive.close()
+                async with send:
+                    planner = ChunkPlanner()
+                    if reader is None:
+                        assert isinstance(source, Sequence)
+                        batch = source
+                        while position < len(batch):
+                            position += 1
+                            await self.take(batch[position - 1], planner, send, key_from)
+                    else:
+                        tg.start_soon(reader.run)
+                        # Not closed here: what it still holds is counted when the run ends.
+                        async for batch in reader.receive:
+                            position = 0
+                            while position < len(batch):
+                                position += 1
+                                await self.take(batch[position - 1], planner, send, key_from)
+                    last = planner.flush()
+                    if last:
+                        await send.send(last)
+        except BaseExceptionGroup as group:
+            # One failure (say, a closed client): let it out as itself.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+        finally:
+            # Done, cancelled or failed: records read but not prepared were never sent, and
+            # the ledger gives every live record its truthful state.
+            unread = list(batch[position:])
+            if reader is not None:
+                unread += reader.leftovers()
+            self.never_sent(unread)
+            self.ledger.close()
+        error = reader.error if reader is not None else None
+        if error is not None:
+            # The caller's source failed: every record it gave was still sent and accounted for.
+            ledger = self.ledger
+            error.add_note(
+                f"bulk: the source of records raised after {self.pulled} records; those were"
+                f" sent: {ledger.succeeded} succeeded, {ledger.failed} failed"
+            )
+            raise error
+
+    def never_sent(self, records: list[Any]) -> None:
+        """Account records that were taken from the source but never prepared."""
+        for raw in records:
+            if isinstance(raw, Item):
+                self.ledger.admit(raw)  # closing the ledger settles it as not sent
+                continue
+            self.ledger.settle_now(RecordOutcome(self.pulled, "not_sent", display_record(raw)))
+            self.pulled += 1
+
+    async def take(
+        self,
+        raw: Any,
+        planner: ChunkPlanner,
+        send: MemoryObjectSendStream[list[Item]],
+        key_from: KeyFrom | None,
+    ) -> None:
+        """Prepare one record and plan it into a chunk; full chunks go to the workers."""
+        if isinstance(raw, Item):  # a bulk instance hands in records prepared at append
+            item: Item | RecordOutcome = raw
+        else:
+            item = self.preparer.prepare(self.pulled, raw, key_from)
+            self.pulled += 1
+        if isinstance(item, RecordOutcome):
+            self.ledger.settle_now(item)
+            return
+        self.ledger.admit(item)
+        for chunk in planner.add(item):
+            await send.send(chunk)
+
+    # -- sending ----------------------------------------------------------------------------
+
+    async def worker(self, receive: ObjectReceiveStream[list[Item]]) -> None:
+        async with receive:
+            async for chunk in receive:
+                await self.send_chunk(chunk)
+
+    async def send_chunk(self, chunk: list[Item]) -> None:
+        """Send one chunk; records refused transiently are retried on their own, with the
+        same keys, by the one retry loop. When it stops, each keeps its last verdict."""
+        pending = chunk
+        ledger = self.ledger
+
+        async def one_round() -> RetryAdvice | None:
+            nonlocal pending
+            if self.rate is not None:
+                await self.rate.acquire(len(pending))
+            batch, records = await self.render(pending)
+            if not batch:
+                pending = []
+                return None
+            content = b"[" + b", ".join(records) + b"]"
+            answer = await self.sender.attempt(
+                self.endpoint, content, functools.partial(ledger.writing, batch)
+            )
+            classified = classify(answer, len(batch), legacy=self.legacy)
+            pending = ledger.answered(batch, classified)
+            if not pending:
+                return None
+            again = [v for v in classified.verdicts if v.kind in ("retry", "lost")]
+            if answer.status_code != 429 and any(v.status_code == 429 for v in again):
+                # Records refused with 429 inside an accepted answer: hold the client too.
+                self.sender.pause(classified.retry_after)
+            first = again[0]
+            reason = str(first.status_code) if first.status_code else first.error_type
+            return RetryAdvice(reason or "connection", classified.retry_after)
+
+        await retry_loop(one_round, _same, self.policy, on_retry=self.sender.retried)
+        if pending:
+            ledger.give_up(pending)
+
+    async def render(self, batch: list[Item]) -> tuple[list[Item], list[bytes]]:
+        """Each record's bytes, with inline attachments read (off the loop) and spliced in.
+
+        A record whose attachment cannot be read any more fails alone.
+        """
+        if not any(item.prepared.placeholders is not None for item in batch):
+            return batch, [item.prepared.content for item in batch]
+        loaded = await self.blobs.ensure(
+            blob
+            for item in batch
+            if item.prepared.placeholders is not None
+            for blob in item.prepared.placeholders.blobs()
+        )
+        kept: list[Item] = []
+        records: list[bytes] = []
+        for item in batch:
+            placeholders = item.prepared.placeholders
+            if placeholders is None:
+                kept.append(item)
+                records.append(item.prepared.content)
+                continue
+            try:
+                records.append(placeholders.render(loaded))
+            except AttachmentError as exc:
+                self.ledger.fail(item, str(exc), "validation")
+                continue
+            kept.append(item)
+        return kept, records
+
+
+def _same(advice: RetryAdvice | None) -> RetryAdvice | None:
+    return advice

@@ -1,0 +1,281 @@
+"""The ledger: every record's state, and the only place that builds a bulk's account.
+
+The invariant it keeps: every record taken into a bulk ends in exactly one final state,
+reported once (to ``on_outcome``, the counters and the failed records):
+
+* ``succeeded``: the service said it accepted the record;
+* ``failed``: the service refused it (or it was invalid, or it could not be sent at all);
+* ``not_sent``: it never reached the service: a later ``trigger()`` sends it;
+* ``unknown``: the request carrying it may have reached the service, and no answer that can
+  be trusted came back; safe to resend under its idempotency key.
+
+Until then a record is live, in one of three states:
+
+* ``queued``: nothing of it may have reached the service (waiting for a worker, the rate
+  limiter, a pool connection, a back-off; or refused by the service with a transient status,
+  which the service does not process);
+* ``writing``: the request carrying it has started going out on a connection;
+* ``maybe``: such a request got no answer; it may have been processed.
+
+Transitions go only forward (see :meth:`Ledger._step`); anything else is a bug and raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
+
+from .._bulk_results import BulkProgress, BulkResponse, FailedRecord, RecordOutcome, RecordState
+from ._classify import Classified, Verdict
+from ._plan import Item
+
+__all__ = ["Ledger", "LedgerError"]
+
+logger = logging.getLogger("suprsend_async")
+
+Live = Literal["queued", "writing", "maybe"]
+OutcomeCallback = Callable[[RecordOutcome], Any]
+ProgressCallback = Callable[[BulkProgress], Any]
+
+
+class LedgerError(AssertionError):
+    """A transition the ledger does not allow: a bug in the engine, never the caller's."""
+
+
+class _Entry:
+    __slots__ = ("item", "last", "state")
+
+    def __init__(self, item: Item) -> None:
+        self.item = item
+        self.state: Live = "queued"
+        self.last: Verdict | None = None
+
+
+class Ledger:
+    """Per-record states of one bulk run, the counters, and the callbacks."""
+
+    def __init__(
+        self,
+        *,
+        on_outcome: OutcomeCallback | None,
+        on_progress: ProgressCallback | None,
+        total: int | None,
+        keep_failed: bool,
+    ) -> None:
+        self.on_outcome = on_outcome
+        self.on_progress = on_progress
+        self.total = total
+        self.keep_failed = keep_failed
+        self._live: dict[int, _Entry] = {}
+        self.succeeded = 0
+        self.failed = 0
+        self.not_sent = 0
+        self.unknown = 0
+        self.requests = 0
+        self.failed_records: list[FailedRecord] = []
+        self.warnings: list[str] = []
+        self._callback_errors = 0
+        self.closed = False
+
+    # -- intake ---------------------------------------------------------------------------
+
+    def admit(self, item: Item) -> None:
+        """A prepared record, not sent: ``queued``."""
+        if item.index in self._live or self.closed:
+            raise LedgerError(f"record {item.index} admitted twice or after the end")
+        self._live[item.index] = _Entry(item)
+
+    def settle_now(self, outcome: RecordOutcome) -> None:
+        """A record that is final from the start (refused by validation, never read)."""
+        if outcome.index in self._live:
+            raise LedgerError(f"record {outcome.index} is live")
+        self._finish(outcome)
+
+    @property
+    def live(self) -> int:
+        """Records taken and not final yet."""
+        return len(self._live)
+
+    # -- the way out ----------------------------------------------------------------------
+
+    def writing(self, items: Sequence[Item]) -> None:
+        """The request carrying ``items`` has started going out: they may reach the service."""
+        for item in items:
+            entry = self._live.get(item.index)
+            if entry is None:
+                raise LedgerError(f"record {item.index} is not live and cannot be written")
+            entry.state = "writing"  # (again, if a connection was replaced mid-request)
+
+    def answered(self, items: Sequence[Item], classified: Classified) -> list[Item]:
+        """Apply an answer's verdicts; return the records that want another attempt."""
+        self.requests += 1
+        if classified.warning is not None:
+            self.warn(classified.warning)
+        again: list[Item] = []
+        for item, verdict in zip(items, classified.verdicts, strict=True):
+            entry = self._live.get(item.index)
+            if entry is None:
+                raise LedgerError(f"record {item.index} answered but not live")
+            item.attempts += 1
+            if self._step(entry, verdict):
+                again.append(item)
+        self.progress()
+        return again
+
+    def _step(self, entry: _Entry, verdict: Verdict) -> bool:
+        """Move one live record on by a verdict; True when it stays live for a retry."""
+        kind = verdict.kind
+        if kind == "succeeded":
+            self._final(entry, "succeeded", verdict)
+            return False
+        if kind == "failed":
+            self._final(entry, "failed", verdict)
+            return False
+        if kind == "unknown":
+            self._final(entry, "unknown", verdict)
+            return False
+        entry.last = verdict
+        if kind == "retry":
+            # Refused with a transient status: this attempt was not processed. A record that
+            # got no answer before stays "maybe": that earlier attempt may have been.
+            if entry.state == "writing":
+                entry.state = "queued"
+        elif entry.state == "writing":  # lost: no answer to a request that went out
+            entry.state = "maybe"
+        return True
+
+    def give_up(self, items: Iterable[Item]) -> None:
+        """No more attempts for ``items``: each ends by its last verdict and its state."""
+        for item in items:
+            entry = self._live.get(item.index)
+            if entry is None or entry.last is None:
+                raise LedgerError(f"record {item.index} given up without a verdict")
+            last = entry.last
+            if entry.state == "queued":
+                # Never processed: the service refused it each time, or it never went out.
+                self._final(entry, "failed", last)
+            else:
+                self._final(entry, "unknown", last, note="no answer after the last attempt")
+        self.progress()
+
+    def fail(self, item: Item, error: str, error_type: Any) -> None:
+        """A record that cannot be sent (an attachment that can no longer be read).
+
+        If an earlier attempt of it may have been processed, it stays ``unknown``.
+        """
+        entry = self._live.get(item.index)
+        if entry is None or entry.state == "writing":
+            raise LedgerError(f"record {item.index} cannot fail while it is being written")
+        verdict = Verdict("failed", None, None, error, error_type)
+        self._final(entry, "failed" if entry.state == "queued" else "unknown", verdict)
+
+    def close(self) -> None:
+        """The run is over (done, cancelled, failed): every live record gets its final state.
+
+        ``queued`` records were never sent (``not_sent``); ``writing`` and ``maybe`` ones may
+        have reached the service (``unknown``).
+        """
+        self.closed = True
+        live, self._live = self._live, {}
+        for entry in live.values():
+            if entry.state == "queued":
+                self._emit(entry.item, "not_sent", None)
+            else:
+                self._emit(
+                    entry.item,
+                    "unknown",
+                    None,
+                    note="sent, but the bulk call stopped before the answer arrived",
+                )
+        if live:
+            self.progress()
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def _final(self, entry: _Entry, state: RecordState, verdict: Verdict, note: str = "") -> None:
+        del self._live[entry.item.index]
+        self._emit(entry.item, state, verdict, note)
+
+    def _emit(
+        self, item: Item, state: RecordState, verdict: Verdict | None, note: str = ""
+    ) -> None:
+        if state == "succeeded" and self.on_outcome is None:
+            self.succeeded += 1  # nobody asked for the outcome object: count it only
+            return
+        prepared = item.prepared
+        error = verdict.error if verdict is not None else None
+        if note:
+            error = f"unknown: {note}" + (f" (last: {error})" if error else "")
+        self._finish(
+            RecordOutcome(
+                item.index,
+                state,
+                None,
+                status_code=verdict.status_code if verdict is not None else None,
+                message_id=verdict.message_id if verdict is not None else None,
+                error=error,
+                error_type=verdict.error_type if verdict is not None else None,
+                idempotency_key=prepared.idempotency_key,
+                attempts=item.attempts,
+                sent=prepared.content,
+            )
+        )
+
+    def _finish(self, outcome: RecordOutcome) -> None:
+        state = outcome.state
+        if state == "succeeded":
+            self.succeeded += 1
+        else:
+            self.failed += 1
+            if state == "not_sent":
+                self.not_sent += 1
+            elif state == "unknown":
+                self.unknown += 1
+            if self.keep_failed:
+                self.failed_records.append(FailedRecord.from_outcome(outcome))
+        if self.on_outcome is not None:
+            self.call_back(self.on_outcome, outcome)
+
+    def progress(self) -> None:
+        if self.on_progress is not None:
+            done = self.succeeded + self.failed
+            self.call_back(
+                self.on_progress,
+                BulkProgress(self.total, done, self.succeeded, self.failed, self.requests),
+            )
+
+    def call_back(self, callback: Callable[[Any], Any], value: Any) -> None:
+        """Run a caller's callback; its failure must not break the account of the records."""
+        try:
+            callback(value)
+        except Exception as exc:
+            self._callback_errors += 1
+            if self._callback_errors == 1:
+                logger.exception("bulk: a callback raised; the bulk goes on")
+                self.warnings.append(
+                    f"callback {getattr(callback, '__name__', repr(callback))} raised"
+                    f" {type(exc).__name__}: {exc}"
+                )
+
+    def warn(self, message: str) -> None:
+        logger.warning("bulk: %s", message)
+        self.warnings.append(message)
+
+    def summary(self) -> BulkResponse:
+        """The account of the run: every record taken, counted once."""
+        self.failed_records.sort(key=lambda f: f.index)
+        if self._callback_errors > 1:
+            self.warnings.append(f"callbacks raised {self._callback_errors} times in all")
+        total = self.succeeded + self.failed
+        return BulkResponse(
+            status=BulkResponse.status_for(total, self.succeeded),
+            total=total,
+            success=self.succeeded,
+            failure=self.failed,
+            failed_records=self.failed_records,
+            warnings=self.warnings,
+            not_sent=self.not_sent,
+            unknown=self.unknown,
+            requests=self.requests,
+        )

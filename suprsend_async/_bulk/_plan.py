@@ -1,0 +1,84 @@
+"""The chunk planner: records into requests of at most 100 records and 800 KiB. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .._requests import PreparedRecord
+from .._serialize import MAX_APPARENT_SIZE
+
+__all__ = ["MAX_RECORDS_PER_REQUEST", "ChunkPlanner", "Item", "plan_chunks"]
+
+MAX_RECORDS_PER_REQUEST = 100
+
+
+@dataclass(slots=True)
+class Item:
+    """A prepared record on its way: its position in the input and the attempts it took."""
+
+    index: int
+    prepared: PreparedRecord
+    attempts: int = 0
+
+
+class ChunkPlanner:
+    """Packs prepared records into requests: at most 100 records and 800 KiB apparent size.
+
+    Pure and iterative: ``add`` returns the chunk it closed (if any), ``flush`` the last one.
+    Records are kept by reference; nothing is copied. Sizes may be upper bounds (see
+    ``PreparedRecord.exact_size``): a chunk that fits by its bounds fits, and only when the
+    bounds say the next record may not fit are that chunk's sizes measured exactly, so the
+    chunks are the ones exact sizes give.
+    """
+
+    __slots__ = ("_chunk", "_exact", "_max_bytes", "_max_records", "_size")
+
+    def __init__(
+        self, max_records: int = MAX_RECORDS_PER_REQUEST, max_bytes: int = MAX_APPARENT_SIZE
+    ) -> None:
+        self._max_records = max_records
+        self._max_bytes = max_bytes
+        self._chunk: list[Item] = []
+        self._size = 0
+        self._exact = False  # whether _size is the exact sum (else a sum of bounds)
+
+    def add(self, item: Item) -> list[list[Item]]:
+        """Add one record; return the chunks that are now complete (usually none)."""
+        prepared = item.prepared
+        size = prepared.exact_size() if self._exact else prepared.size
+        done: list[list[Item]] = []
+        if self._chunk and self._size + size > self._max_bytes and not self._exact:
+            self._size = sum(i.prepared.exact_size() for i in self._chunk)
+            self._exact = True
+            size = prepared.exact_size()
+        if self._chunk and self._size + size > self._max_bytes:
+            done.append(self._chunk)
+            self._start()
+            size = prepared.size
+        self._chunk.append(item)
+        self._size += size
+        if len(self._chunk) >= self._max_records:
+            # Ship a full chunk at once rather than waiting for the next record.
+            done.append(self._chunk)
+            self._start()
+        return done
+
+    def _start(self) -> None:
+        self._chunk, self._size, self._exact = [], 0, False
+
+    def flush(self) -> list[Item] | None:
+        """The chunk being filled, if it holds anything."""
+        chunk = self._chunk
+        self._start()
+        return chunk or None
+
+
+def plan_chunks(items: Iterable[Item], **limits: int) -> Iterator[list[Item]]:
+    """All chunks for ``items`` in order (the dispatcher drives the planner the same way)."""
+    planner = ChunkPlanner(**limits)
+    for item in items:
+        yield from planner.add(item)
+    last = planner.flush()
+    if last:
+        yield last

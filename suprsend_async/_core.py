@@ -1,0 +1,290 @@
+"""What a client is, apart from its I/O: settings, endpoints, headers, answers into results.
+
+:class:`ClientCore` is pure: it builds the headers of a request and turns an answer into a
+result, and holds nothing that opens a socket. :class:`AsyncSuprsend` pairs one core with a
+connection pool; the namespaces (``client.workflows`` ...) and the bulk engine send through
+the small :class:`Sender` interface, never through the client's private attributes.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import httpx
+
+from ._auth import ApiKeyAuth, Auth, HmacAuth
+from ._errors import ConfigurationError
+from ._responses import (
+    ErrorType,
+    TriggerResponse,
+    error_message,
+    parse_body,
+    success_message,
+)
+from ._retry import RetryAdvice, RetryEvent, RetryPolicy, is_transient
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "NOT_GIVEN",
+    "USER_AGENT",
+    "Answer",
+    "ClientCore",
+    "Endpoint",
+    "NotGiven",
+    "Sender",
+    "Settings",
+    "forked_message",
+]
+
+DEFAULT_BASE_URL = "https://hub.suprsend.com/"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+"""30 s to read an answer, 5 s to connect."""
+USER_AGENT = f"suprsend-async/{__version__} (python/{platform.python_version()}; {sys.platform})"
+
+
+class NotGiven:
+    """The type of :data:`NOT_GIVEN`: an option left out, as opposed to one set to ``None``."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN = NotGiven()
+"""The default of options where ``None`` has a meaning of its own (``timeout=None``: no
+limit), in the async client and the sync facade alike."""
+
+
+def env(name: str, value: str | None) -> str | None:
+    """``value``, or else the environment variable ``name`` (an empty one counts as unset)."""
+    return value if value is not None else os.environ.get(name) or None
+
+
+def _missing(pairs: tuple[tuple[str, str, str | None], ...]) -> ConfigurationError:
+    return ConfigurationError(
+        "missing credentials: "
+        + ", ".join(f"{arg} (or the {var} environment variable)" for arg, var, v in pairs if not v)
+    )
+
+
+def hmac_auth(workspace_key: str | None, workspace_secret: str | None) -> Auth:
+    """Workspace key and secret from the arguments or the environment, or a clear error."""
+    key = env("SUPRSEND_WORKSPACE_KEY", workspace_key)
+    secret = env("SUPRSEND_WORKSPACE_SECRET", workspace_secret)
+    if not key or not secret:
+        raise _missing(
+            (
+                ("workspace_key", "SUPRSEND_WORKSPACE_KEY", key),
+                ("workspace_secret", "SUPRSEND_WORKSPACE_SECRET", secret),
+            )
+        )
+    return HmacAuth(key, secret)
+
+
+def api_key_auth(workspace_uid: str | None, api_key: str | None) -> Auth:
+    """Workspace UID and API key from the arguments or the environment, or a clear error."""
+    uid = env("SUPRSEND_WORKSPACE_UID", workspace_uid)
+    key = env("SUPRSEND_API_KEY", api_key)
+    if not uid or not key:
+        raise _missing(
+            (
+                ("workspace_uid", "SUPRSEND_WORKSPACE_UID", uid),
+                ("api_key", "SUPRSEND_API_KEY", key),
+            )
+        )
+    return ApiKeyAuth(uid, key)
+
+
+def normalise_base_url(url: str) -> str:
+    """``url`` with exactly one trailing slash, or a :class:`ConfigurationError`."""
+    parsed = httpx.URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(
+            f"base_url must be an http:// or https:// URL with a host, not {url!r}"
+        )
+    return url.rstrip("/") + "/"
+
+
+def as_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
+    """A timeout in seconds (``None``: no limit) or an ``httpx.Timeout`` as it is."""
+    return timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A URL the client posts to, with the path (and query) that its signature covers."""
+
+    url: str
+    uri: str
+    parsed: httpx.URL
+
+    @classmethod
+    def at(cls, base_url: str, path: str) -> Endpoint:
+        url = base_url + path
+        parsed = httpx.URL(url)
+        return cls(url, parsed.raw_path.decode("ascii"), parsed)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One attempt's outcome: a response, or why none arrived."""
+
+    response: httpx.Response | None
+    error_type: ErrorType | None = None
+    error: str = ""
+    retry_after: float | None = None
+
+    @property
+    def status_code(self) -> int | None:
+        return self.response.status_code if self.response is not None else None
+
+    @property
+    def transient(self) -> bool:
+        return is_transient(self.status_code)
+
+    def advice(self) -> RetryAdvice | None:
+        """Why this answer is worth another attempt, or ``None`` when it is not."""
+        if not self.transient:
+            return None
+        code = self.status_code
+        reason = str(code) if code is not None else (self.error_type or "connection")
+        return RetryAdvice(reason, self.retry_after)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Per-client settings; ``with_options`` derives a client with some of them replaced."""
+
+    base_url: str
+    timeout: httpx.Timeout
+    retry: RetryPolicy
+    auto_idempotency_keys: bool
+    log_bodies: bool
+
+
+class ClientCore:
+    """Everything about a client that is not I/O.
+
+    It knows the credentials, the settings and the endpoints; it builds each attempt's headers
+    (signed afresh) and classifies an answer into a :class:`TriggerResponse`. Two clients
+    derived from each other have two cores.
+    """
+
+    __slots__ = ("auth", "legacy_endpoint", "settings", "trigger_endpoint")
+
+    def __init__(self, auth: Auth, settings: Settings) -> None:
+        self.auth = auth
+        self.settings = settings
+        base = settings.base_url
+        self.trigger_endpoint = Endpoint.at(base, "trigger/")
+        self.legacy_endpoint = Endpoint.at(base, f"{auth.path_segment}/trigger/")
+
+    def derive(
+        self, *, timeout: httpx.Timeout | None = None, retry: RetryPolicy | None = None
+    ) -> ClientCore:
+        """A core with other settings (``None``: keep this one's), built as any core is."""
+        settings = self.settings
+        if timeout is not None:
+            settings = replace(settings, timeout=timeout)
+        if retry is not None:
+            settings = replace(settings, retry=retry)
+        return ClientCore(self.auth, settings)
+
+    def headers(self, endpoint: Endpoint, content: bytes) -> dict[str, str]:
+        """The headers of one attempt: content type, auth (signed now) and user agent."""
+        headers = self.auth.headers("POST", endpoint.uri, content)
+        headers["User-Agent"] = USER_AGENT
+        return headers
+
+    @staticmethod
+    def to_response(answer: Answer, attempts: int, idempotency_key: str | None) -> TriggerResponse:
+        """The result of a single trigger, from its last answer."""
+        response = answer.response
+        if response is None:
+            return TriggerResponse(
+                success=False,
+                status="fail",
+                status_code=None,
+                message=answer.error,
+                error_type=answer.error_type,
+                attempts=attempts,
+                idempotency_key=idempotency_key,
+            )
+        body = parse_body(response)
+        headers = dict(response.headers)
+        request_id = response.headers.get("x-request-id")
+        if response.is_success:
+            message, message_id = success_message(body, response.text)
+            return TriggerResponse(
+                success=True,
+                status="success",
+                status_code=response.status_code,
+                message=message,
+                message_id=message_id,
+                request_id=request_id,
+                attempts=attempts,
+                idempotency_key=idempotency_key,
+                headers=headers,
+                body=body,
+            )
+        return TriggerResponse(
+            success=False,
+            status="fail",
+            status_code=response.status_code,
+            message=error_message(body, response.status_code),
+            error_type="http",
+            request_id=request_id,
+            retry_after=answer.retry_after,
+            attempts=attempts,
+            idempotency_key=idempotency_key,
+            headers=headers,
+            body=body,
+        )
+
+
+class Sender(Protocol):
+    """What the namespaces and the bulk engine need of a client: one attempt at a time."""
+
+    @property
+    def core(self) -> ClientCore:
+        """The sending client's core (settings, endpoints)."""
+        ...
+
+    async def attempt(
+        self, endpoint: Endpoint, content: bytes, on_sent: Callable[[], None] | None = None
+    ) -> Answer:
+        """Send ``content`` once (after any shared pause); never raises for a failed send.
+
+        ``on_sent`` is called when the request starts being written to a connection: from
+        then on it may have reached the service.
+        """
+        ...
+
+    def pause(self, retry_after: float | None) -> None:
+        """Hold every request of the client's family after a 429."""
+        ...
+
+    def retried(self, event: RetryEvent) -> None:
+        """Report a retry (logs, hooks)."""
+        ...
+
+
+def forked_message(created_in: int) -> str:
+    """Why a client cannot be used after ``fork()``, and what to do instead."""
+    return (
+        f"this client was created in process {created_in} and is being used in a forked"
+        f" child (process {os.getpid()}); connection pools and event-loop threads do not"
+        " survive fork(). Create the client in each worker process instead (gunicorn:"
+        " post_fork or the app factory; Celery prefork: the worker_process_init signal)."
+    )

@@ -1,0 +1,143 @@
+"""The client's namespaces: ``workflows`` and ``bulk_workflows``.
+
+They depend on the :class:`~suprsend_async._core.Sender` interface alone (its core for the
+settings and endpoints, its ``attempt`` to send), never on the client's private attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Iterable, Mapping
+from typing import Any
+
+from ._attachments import BlobCache
+from ._bulk import (
+    AsyncBulkWorkflowTrigger,
+    KeyFrom,
+    OutcomeCallback,
+    ProgressCallback,
+    stream_bulk,
+)
+from ._bulk_results import BulkResponse
+from ._core import Endpoint, Sender
+from ._models import WorkflowTriggerBody
+from ._requests import PreparedRecord, WorkflowTriggerRequest
+from ._responses import TriggerResponse
+from ._retry import retry_loop
+
+__all__ = ["AsyncBulkWorkflows", "AsyncWorkflows", "trigger_single"]
+
+
+async def trigger_single(
+    sender: Sender, endpoint: Endpoint, prepared: PreparedRecord
+) -> TriggerResponse:
+    """Send one prepared trigger with retries and turn its last answer into the result."""
+    content = prepared.content
+    if prepared.placeholders is not None:
+        # Read and encode attachments in a worker thread, never on the loop.
+        loaded = await BlobCache().ensure(prepared.placeholders.blobs())
+        content = prepared.placeholders.render(loaded)
+    answer, attempts = await retry_loop(
+        lambda: sender.attempt(endpoint, content),
+        lambda answer: answer.advice(),
+        sender.core.settings.retry,
+        on_retry=sender.retried,
+    )
+    return sender.core.to_response(answer, attempts, prepared.idempotency_key)
+
+
+class AsyncWorkflows:
+    """``client.workflows``: trigger one workflow, or many in bulk."""
+
+    def __init__(self, sender: Sender) -> None:
+        self._sender = sender
+
+    async def trigger(
+        self, request: WorkflowTriggerRequest | WorkflowTriggerBody | Mapping[str, Any]
+    ) -> TriggerResponse:
+        """Trigger one workflow (``POST trigger/``).
+
+        Takes a :class:`WorkflowTriggerRequest`, a :class:`WorkflowTriggerBody` or a plain
+        dict body. Raises :class:`SuprsendValidationError` for an invalid body, before sending.
+        A failed call comes back as a result with ``success=False``; ``.raise_for_status()``
+        raises.
+        """
+        if not isinstance(request, WorkflowTriggerRequest):
+            request = WorkflowTriggerRequest(request)
+        core = self._sender.core
+        prepared = request.prepare(auto_idempotency_key=core.settings.auto_idempotency_keys)
+        return await trigger_single(self._sender, core.trigger_endpoint, prepared)
+
+    def bulk_trigger_instance(self) -> AsyncBulkWorkflowTrigger:
+        """A bulk instance: ``append(*requests)`` then ``await trigger()``."""
+        return AsyncBulkWorkflowTrigger(self._sender, legacy=False)
+
+    async def bulk_trigger(
+        self,
+        records: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int | None = None,
+        max_records_per_second: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        idempotency_key_from: KeyFrom | None = None,
+        keep_failed_records: bool = True,
+    ) -> BulkResponse:
+        """Stream any number of records through concurrent bulk requests, in bounded memory.
+
+        ``records`` is any iterable or async iterable of :class:`WorkflowTriggerRequest`, body
+        models or plain dicts; it is read lazily, only as fast as requests go out. Each record's
+        outcome is passed to ``on_outcome`` as it is known (outcomes are not kept, so a million
+        records take no more memory than a hundred); the returned summary has the counts and
+        the failed records (``keep_failed_records=False`` drops those too).
+
+        ``idempotency_key_from`` derives each record's idempotency key from a field of its body
+        (a dotted path such as ``"data.order_id"``) or a function of the body, so running a
+        crashed job again sends nothing twice. ``max_records_per_second`` keeps a long job
+        under the workspace's rate limit (a bulk request counts as one call per record).
+        """
+        return await stream_bulk(
+            self._sender,
+            False,
+            records,
+            concurrency=concurrency,
+            max_records_per_second=max_records_per_second,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            idempotency_key_from=idempotency_key_from,
+            keep_failed_records=keep_failed_records,
+        )
+
+
+class AsyncBulkWorkflows:
+    """``client.bulk_workflows``: legacy bulk triggers of :class:`Workflow` records."""
+
+    def __init__(self, sender: Sender) -> None:
+        self._sender = sender
+
+    def new_instance(self) -> AsyncBulkWorkflowTrigger:
+        """A legacy bulk instance: ``append(*workflows)`` then ``await trigger()``."""
+        return AsyncBulkWorkflowTrigger(self._sender, legacy=True)
+
+    async def bulk_trigger(
+        self,
+        records: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int | None = None,
+        max_records_per_second: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        idempotency_key_from: KeyFrom | None = None,
+        keep_failed_records: bool = True,
+    ) -> BulkResponse:
+        """Stream legacy :class:`Workflow` records; see ``AsyncWorkflows.bulk_trigger``."""
+        return await stream_bulk(
+            self._sender,
+            True,
+            records,
+            concurrency=concurrency,
+            max_records_per_second=max_records_per_second,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            idempotency_key_from=idempotency_key_from,
+            keep_failed_records=keep_failed_records,
+        )
