@@ -82,13 +82,17 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def stress(session: nox.Session) -> None:
-    """The reliability suite at full size: 20,000 bulk records and 2,000 singles under chaos."""
+    """The reliability suite at full size: 20,000 bulk records and 2,000 singles under chaos,
+    and the accounting test cancelled at 1,000 seeded points."""
     session.install("-e", ".[tests]")
     session.env["SUPRSEND_CHAOS_RECORDS"] = session.env.get("SUPRSEND_CHAOS_RECORDS", "20000")
+    session.env["SUPRSEND_ACCOUNTING_SEEDS"] = session.env.get("SUPRSEND_ACCOUNTING_SEEDS", "1000")
     session.run(
         "pytest",
         "tests/integration/test_chaos.py",
         "tests/integration/test_malformed_server.py",
+        "tests/integration/test_accounting.py",
+        "tests/integration/test_interrupt.py",
         "tests/test_fuzz.py",
         "tests/test_bulk_properties.py",
         "--hypothesis-profile=stress",

@@ -525,7 +525,8 @@ async def test_concurrency_is_bounded(api: respx.MockRouter, client: AsyncSuprse
     result = await client.workflows.bulk_trigger(
         [trigger_body(i) for i in range(2000)], concurrency=5
     )
-    assert result.success == 2000 and peak == 5
+    # Never above the bound; on a loaded machine preparing may not keep all five busy.
+    assert result.success == 2000 and 1 < peak <= 5
     with pytest.raises(ValueError, match="concurrency"):
         await client.workflows.bulk_trigger([], concurrency=0)
 

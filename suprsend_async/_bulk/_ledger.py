@@ -9,13 +9,12 @@ reported once (to ``on_outcome``, the counters and the failed records):
 * ``unknown``: the request carrying it may have reached the service, and no answer that can
   be trusted came back; safe to resend under its idempotency key.
 
-Until then a record is live, in one of three states:
-
-* ``queued``: nothing of it may have reached the service (waiting for a worker, the rate
-  limiter, a pool connection, a back-off; or refused by the service with a transient status,
-  which the service does not process);
-* ``writing``: the request carrying it has started going out on a connection;
-* ``maybe``: such a request got no answer; it may have been processed.
+Until then a record is live: ``queued`` (waiting for a worker, the rate limiter, a pool
+connection or a back-off; or refused by the service with a transient status, which the service
+does not process) or ``writing`` (the request carrying it has started going out on a
+connection). A live record is also ``risky`` once a request carrying it got no answer: that
+attempt may have been processed, so from then on the record can only end ``succeeded``,
+``failed`` (the service said so) or ``unknown``, never ``not_sent``.
 
 Transitions go only forward (see :meth:`Ledger._step`); anything else is a bug and raises.
 """
@@ -34,7 +33,7 @@ __all__ = ["Ledger", "LedgerError"]
 
 logger = logging.getLogger("suprsend_async")
 
-Live = Literal["queued", "writing", "maybe"]
+Live = Literal["queued", "writing"]
 OutcomeCallback = Callable[[RecordOutcome], Any]
 ProgressCallback = Callable[[BulkProgress], Any]
 
@@ -44,11 +43,12 @@ class LedgerError(AssertionError):
 
 
 class _Entry:
-    __slots__ = ("item", "last", "state")
+    __slots__ = ("item", "last", "risky", "state")
 
     def __init__(self, item: Item) -> None:
         self.item = item
         self.state: Live = "queued"
+        self.risky = False  # an attempt of it got no answer: it may have been processed
         self.last: Verdict | None = None
 
 
@@ -136,13 +136,10 @@ class Ledger:
             self._final(entry, "unknown", verdict)
             return False
         entry.last = verdict
-        if kind == "retry":
-            # Refused with a transient status: this attempt was not processed. A record that
-            # got no answer before stays "maybe": that earlier attempt may have been.
-            if entry.state == "writing":
-                entry.state = "queued"
-        elif entry.state == "writing":  # lost: no answer to a request that went out
-            entry.state = "maybe"
+        if kind == "lost" and entry.state == "writing":
+            entry.risky = True  # no answer to a request that went out: perhaps processed
+        # Refused with a transient status (not processed), or lost: queued for a retry.
+        entry.state = "queued"
         return True
 
     def give_up(self, items: Iterable[Item]) -> None:
@@ -152,11 +149,11 @@ class Ledger:
             if entry is None or entry.last is None:
                 raise LedgerError(f"record {item.index} given up without a verdict")
             last = entry.last
-            if entry.state == "queued":
+            if entry.risky:
+                self._final(entry, "unknown", last, note="no answer to an attempt that went out")
+            else:
                 # Never processed: the service refused it each time, or it never went out.
                 self._final(entry, "failed", last)
-            else:
-                self._final(entry, "unknown", last, note="no answer after the last attempt")
         self.progress()
 
     def fail(self, item: Item, error: str, error_type: Any) -> None:
@@ -168,18 +165,18 @@ class Ledger:
         if entry is None or entry.state == "writing":
             raise LedgerError(f"record {item.index} cannot fail while it is being written")
         verdict = Verdict("failed", None, None, error, error_type)
-        self._final(entry, "failed" if entry.state == "queued" else "unknown", verdict)
+        self._final(entry, "unknown" if entry.risky else "failed", verdict)
 
     def close(self) -> None:
         """The run is over (done, cancelled, failed): every live record gets its final state.
 
-        ``queued`` records were never sent (``not_sent``); ``writing`` and ``maybe`` ones may
-        have reached the service (``unknown``).
+        ``queued`` records never reached the service (``not_sent``); ``writing`` or risky ones
+        may have (``unknown``).
         """
         self.closed = True
         live, self._live = self._live, {}
         for entry in live.values():
-            if entry.state == "queued":
+            if entry.state == "queued" and not entry.risky:
                 self._emit(entry.item, "not_sent", None)
             else:
                 self._emit(

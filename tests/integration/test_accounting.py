@@ -1,0 +1,286 @@
+"""Every record of a bulk is accounted for exactly once, wherever the run stops.
+
+The invariant (``docs/behaviour.md``, "The account of a bulk"):
+
+* every record taken ends in exactly one of ``succeeded``, ``failed``, ``not_sent``,
+  ``unknown``, and the account does not change once the call has returned or raised;
+* a ``not_sent`` record was never processed by the server; a ``succeeded`` one was;
+* a later ``trigger()`` sends exactly the ``not_sent`` records (and, with
+  ``resend_unknown=True``, the ``unknown`` ones), under their original keys;
+* a record the server said it accepted is never sent again.
+
+The servers are scripted (``tests/scripted_server.py``) and misbehave on purpose; runs are
+cancelled at server events (headers read, body read, answer written), while requests wait for
+a pool connection, the rate limiter or a back-off, and at random times. Each randomised run is
+named by its seed; ``nox -s stress`` runs many more seeds (``SUPRSEND_ACCOUNTING_SEEDS``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+import suprsend_async._retry as retry_mod
+from suprsend_async import AsyncSuprsend, RecordOutcome, RetryPolicy
+
+from ..conftest import KEY, SECRET
+from ..scripted_server import STEPS, ScriptedServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+SEEDS = int(os.environ.get("SUPRSEND_ACCOUNTING_SEEDS", "60"))
+
+
+def body(i: int) -> dict[str, Any]:
+    return {"workflow": "wf", "recipients": [f"u{i}"], "data": {"i": i, "nested": {"v": i}}}
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ScriptedServer]:
+    srv = ScriptedServer()
+    srv.url = await srv.start()  # type: ignore[attr-defined]
+    yield srv
+    await srv.stop()
+
+
+def url(server: ScriptedServer) -> str:
+    return server.url  # type: ignore[attr-defined,no-any-return]
+
+
+def check_account(
+    outcomes: list[RecordOutcome],
+    server: ScriptedServer,
+    n: int,
+    succeeded_before: Counter[str] | None = None,
+) -> None:
+    """The invariant; ``succeeded_before``: the server's receipts of the keys the SDK had
+    reported succeeded at an earlier point (none may be sent again)."""
+    assert [o.index for o in outcomes] == list(range(n))
+    for o in outcomes:
+        key = o.idempotency_key
+        assert key is not None
+        assert o.state in ("succeeded", "failed", "not_sent", "unknown")
+        if o.state == "not_sent":
+            assert key not in server.processed, o
+        if o.state == "succeeded":
+            assert key in server.processed, o
+        if o.state == "failed":
+            assert key not in server.processed, o
+    assert all(count == 1 for count in server.processed.values())
+    for key, count in (succeeded_before or Counter()).items():
+        assert server.received[key] == count, f"{key} sent again after it succeeded"
+
+
+def succeeded(outcomes: list[RecordOutcome], server: ScriptedServer) -> Counter[str]:
+    keys = [o.idempotency_key for o in outcomes if o.success and o.idempotency_key]
+    return Counter({key: server.received[key] for key in keys})
+
+
+async def test_records_waiting_for_a_connection_stay_not_sent(server: ScriptedServer) -> None:
+    server.delay = lambda n: 0.3
+    scope = anyio.CancelScope()
+    server.hook = lambda event, n: scope.cancel() if (event, n) == ("received", 0) else None
+    limits = httpx.Limits(max_connections=1)
+    async with AsyncSuprsend(KEY, SECRET, url(server), limits=limits, max_retries=0) as client:
+        bulk = client.workflows.bulk_trigger_instance()
+        bulk.append(*[body(i) for i in range(800)])
+        with scope:
+            await bulk.trigger(concurrency=8)
+        first = bulk.result()
+        assert sum(server.received.values()) == 100
+        assert (first.unknown, first.not_sent, first.success) == (100, 700, 0)
+        check_account(first.outcomes or [], server, 800)
+        # A later trigger sends exactly the 700 never sent, under their keys.
+        server.hook = None
+        server.delay = lambda n: 0.0
+        before = Counter(server.received)
+        again = await bulk.trigger()
+        sent = Counter(server.received) - before
+        not_sent = {o.idempotency_key for o in first.outcomes or [] if o.state == "not_sent"}
+        done = succeeded(again.outcomes or [], server)
+        assert set(sent) == not_sent and all(c == 1 for c in sent.values())
+        assert (again.success, again.unknown, again.not_sent) == (700, 100, 0)
+        # The unknown ones are resent under their keys: the server had processed them, so
+        # nothing is processed twice.
+        final = await bulk.trigger(resend_unknown=True)
+        assert final.success == 800
+        check_account(final.outcomes or [], server, 800, done)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_cancelled_stream_reports_every_record_it_read(
+    server: ScriptedServer, kind: str
+) -> None:
+    server.delay = lambda n: 0.05
+    scope = anyio.CancelScope()
+    server.hook = lambda event, n: scope.cancel() if (event, n) == ("received", 6) else None
+    consumed = 0
+
+    def sync_source() -> Iterator[dict[str, Any]]:
+        nonlocal consumed
+        for i in range(20_000):
+            consumed += 1
+            yield body(i)
+
+    async def async_source() -> AsyncIterator[dict[str, Any]]:
+        for record in sync_source():
+            yield record
+
+    seen: list[RecordOutcome] = []
+    async with AsyncSuprsend(KEY, SECRET, url(server), max_retries=0) as client:
+        with scope:
+            await client.workflows.bulk_trigger(
+                sync_source() if kind == "sync" else async_source(),
+                concurrency=2,
+                on_outcome=seen.append,
+            )
+    assert scope.cancelled_caught
+    assert consumed > 700  # records were read ahead of the dispatcher
+    assert sorted(o.index for o in seen) == list(range(consumed))
+    read_ahead = [o for o in seen if o.state == "not_sent" and o.idempotency_key is None]
+    assert read_ahead, "records read but never prepared are reported too"
+    for o in seen:
+        if o.state == "unknown":  # what a resend needs: the record as sent, and its key
+            assert o.idempotency_key and o.record["$idempotency_key"] == o.idempotency_key
+
+
+async def test_cancelling_a_stream_does_not_wait_for_a_blocked_source(
+    server: ScriptedServer,
+) -> None:
+    release = threading.Event()
+    returned_first = threading.Event()
+
+    def source() -> Iterator[dict[str, Any]]:
+        yield from (body(i) for i in range(300))
+        # Blocks until the test lets go: after the cancelled call returned, or, if the SDK
+        # waited for this thread, when the watchdog below gives up.
+        release.wait(20)
+
+    def watchdog() -> None:
+        if not returned_first.wait(10):
+            release.set()
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    seen: list[RecordOutcome] = []
+    async with AsyncSuprsend(KEY, SECRET, url(server), max_retries=0) as client:
+        with anyio.move_on_after(0.5):
+            await client.workflows.bulk_trigger(source(), on_outcome=seen.append)
+        returned_first.set()
+        assert not release.is_set(), "the cancelled call waited for the blocked source"
+        release.set()
+    assert sorted(o.index for o in seen) == list(range(300))
+    # The first 256 went out; the rest were read while the source was still producing.
+    assert {o.state for o in seen} == {"succeeded", "not_sent"}
+
+
+async def test_unmatched_answers_settle_records_as_unknown(server: ScriptedServer) -> None:
+    server.script = lambda n: "mismatch"
+    async with AsyncSuprsend(KEY, SECRET, url(server), max_retries=0) as client:
+        bulk = client.workflows.bulk_trigger_instance()
+        bulk.append(*[body(i) for i in range(10)])
+        result = await bulk.trigger()
+        assert (result.success, result.unknown) == (0, 10)
+        assert "listed 9 records for 10 sent" in result.warnings[0]
+        server.script = lambda n: "ok"
+        again = await bulk.trigger(resend_unknown=True)
+        assert again.success == 10
+
+
+async def test_reported_records_are_snapshots_of_what_was_sent(server: ScriptedServer) -> None:
+    server.script = lambda n: "whole_400"
+    records = [body(i) for i in range(3)]
+    async with AsyncSuprsend(KEY, SECRET, url(server), max_retries=0) as client:
+        bulk = client.workflows.bulk_trigger_instance()
+        bulk.append(*records)
+        result = await bulk.trigger()
+    records[0]["data"]["nested"]["v"] = "changed"
+    records[0]["data"]["new"] = True
+    failed = result.failed_records[0]
+    assert failed.record["data"] == {"i": 0, "nested": {"v": 0}}
+    assert failed.record["$idempotency_key"] == failed.idempotency_key
+
+
+# -- randomised: cancel anywhere -------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(SEEDS))
+async def test_account_holds_wherever_the_run_stops(
+    seed: int, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(seed)
+    monkeypatch.setattr(retry_mod, "_waits_disabled", 0)  # real (short) back-offs
+    n = rng.randint(1, 500)
+    steps = [rng.choice(STEPS) for _ in range(rng.randint(1, 8))]
+    delays = [rng.choice([0.0, 0.0, 0.002, 0.01, 0.03]) for _ in range(5)]
+    server.script = lambda i: steps[i % len(steps)]
+    server.delay = lambda i: delays[i % len(delays)]
+    server.rng = random.Random(seed)
+    mode = rng.choice(["none", "time", "headers", "received", "answered", "lost_after", "partial"])
+    at = rng.randint(0, 5)
+    scope = anyio.CancelScope()
+    if mode not in ("none", "time"):
+        server.hook = lambda event, i: scope.cancel() if (event, i) == (mode, at) else None
+    policy = RetryPolicy(
+        max_retries=rng.randint(0, 3), initial_delay=0.002, max_delay=0.02, max_retry_after=1
+    )
+    limits = httpx.Limits(max_connections=rng.choice([1, 2, 4, 100]))
+    concurrency = rng.choice([1, 2, 3, 8])
+    rate = rng.choice([None, None, 20_000.0])
+    streaming = rng.random() < 0.3
+    records = [body(i) for i in range(n)]
+    context = f"seed={seed} n={n} steps={steps} mode={mode}@{at}"
+    async with AsyncSuprsend(KEY, SECRET, url(server), retry_policy=policy, limits=limits) as c:
+        if streaming:
+            seen: list[RecordOutcome] = []
+            with scope:
+                if mode == "time":
+                    scope.deadline = anyio.current_time() + rng.uniform(0, 0.05)
+                await c.workflows.bulk_trigger(
+                    iter(records),
+                    concurrency=concurrency,
+                    max_records_per_second=rate,
+                    on_outcome=seen.append,
+                )
+            taken = sorted(seen, key=lambda o: o.index)
+            # Records read but not prepared have no key yet: only the prepared are checked.
+            assert [o.index for o in taken] == list(range(len(taken))), context
+            for o in taken:
+                if o.state == "succeeded":
+                    assert o.idempotency_key in server.processed, context
+                if o.state == "not_sent" and o.idempotency_key:
+                    assert o.idempotency_key not in server.processed, context
+            return
+        bulk = c.workflows.bulk_trigger_instance()
+        bulk.append(*records)
+        with scope:
+            if mode == "time":
+                scope.deadline = anyio.current_time() + rng.uniform(0, 0.05)
+            await bulk.trigger(concurrency=concurrency, max_records_per_second=rate)
+        first = bulk.result()
+        settled = [(o.state, o.status_code) for o in first.outcomes or []]
+        await anyio.sleep(0.01)  # the account is final once the call has returned
+        assert [(o.state, o.status_code) for o in bulk.outcomes] == settled, context
+        check_account(first.outcomes or [], server, n)
+        # Now a well-behaved server: a re-trigger sends exactly what was not sent...
+        server.hook = None
+        server.script = lambda i: "ok"
+        server.delay = lambda i: 0.0
+        for resend_unknown in (False, True):
+            before = Counter(server.received)
+            current = bulk.outcomes
+            done = succeeded(current, server)
+            wanted = {"not_sent", "unknown"} if resend_unknown else {"not_sent"}
+            expected = {o.idempotency_key for o in current if o.state in wanted}
+            result = await bulk.trigger(resend_unknown=resend_unknown)
+            sent = Counter(server.received) - before
+            assert set(sent) == expected, context
+            check_account(result.outcomes or [], server, n, done)
+        assert {o.state for o in bulk.outcomes} <= {"succeeded", "failed"}, context

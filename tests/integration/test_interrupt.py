@@ -1,0 +1,76 @@
+"""Ctrl-C on the sync facade, in a real process: the account is final when the interrupt
+reaches the caller, and a second trigger() delivers every record exactly once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
+]
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, signal, threading, time
+    from suprsend_async.emulator import Emulator
+
+    RECORDS = {records}
+    with Emulator() as emu:
+        emu.set_faults(latency_ms=300)
+        client = emu.sync_client(max_retries=0)
+        bulk = client.workflows.bulk_trigger_instance()
+        bulk.append(*[
+            {{"workflow": "wf", "recipients": [f"u{{i}}"], "data": {{"record_id": i}}}}
+            for i in range(RECORDS)
+        ])
+        threading.Timer({after}, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        try:
+            bulk.trigger(concurrency=16)
+            interrupted = False
+        except KeyboardInterrupt:
+            interrupted = True
+        first = [o.state for o in bulk.outcomes]
+        time.sleep(1.0)
+        later = [o.state for o in bulk.outcomes]
+        received_at_interrupt = emu.stats.get("records_received", 0)
+        emu.set_faults(None)
+        resent = bulk.trigger(resend_unknown=True)
+        client.close()
+        print(json.dumps({{
+            "interrupted": interrupted,
+            "final_at_interrupt": first == later,
+            "counts": {{s: first.count(s) for s in set(first)}},
+            "success_after": resent.success,
+            "processed": emu.accepted_by_record,
+        }}))
+    """
+)
+
+
+@pytest.mark.parametrize("run", range(3))
+def test_ctrl_c_leaves_a_final_account_and_a_resend_delivers_everything(run: int) -> None:
+    records = 8000
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(records=records, after=0.8 + run * 0.35)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["interrupted"], report["counts"]
+    assert report["final_at_interrupt"]
+    counts = report["counts"]
+    assert sum(counts.values()) == records and counts.get("not_sent", 0) > 0
+    # Everything is delivered once: not_sent records by the second trigger, unknown ones by the
+    # resend (the emulator skips the keys it had processed).
+    assert report["success_after"] == records
+    processed = report["processed"]
+    assert len(processed) == records and set(processed.values()) == {1}
