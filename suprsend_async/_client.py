@@ -9,29 +9,37 @@ send -> read the answer. The retry loop (``_retry``) drives attempts; the namesp
 from __future__ import annotations
 
 import logging
+import math
 import os
 import ssl
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self
 
+import anyio
+import anyio.lowlevel
 import httpx
 
 from ._auth import Auth
 from ._core import (
     DEFAULT_BASE_URL,
+    DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_TIMEOUT,
     NOT_GIVEN,
     Answer,
     ClientCore,
     Endpoint,
     NotGiven,
+    Payload,
     Settings,
     api_key_auth,
     as_timeout,
+    check_deadline,
     env,
     forked_message,
     hmac_auth,
@@ -41,7 +49,7 @@ from ._errors import SuprsendError
 from ._precheck import build_validators
 from ._requests import Workflow
 from ._resources import AsyncBulkWorkflows, AsyncWorkflows, trigger_single
-from ._responses import TriggerResponse
+from ._responses import ErrorType, TriggerResponse
 from ._retry import RetryEvent, RetryPolicy, SharedBackoff, parse_retry_after
 from ._transport import ShardedTransport, tls_setting
 
@@ -92,7 +100,17 @@ class _Pool:
     a 429 puts on every request of the family, and whether the pool was closed.
     """
 
-    __slots__ = ("backoff", "closed", "http", "owned", "pid", "trace", "transport")
+    __slots__ = (
+        "backoff",
+        "closed",
+        "http",
+        "loop",
+        "operations",
+        "owned",
+        "pid",
+        "trace",
+        "transport",
+    )
 
     def __init__(
         self,
@@ -106,8 +124,10 @@ class _Pool:
         self.owned = owned
         self.trace = transport is not None or _honours_trace(http)
         self.backoff = SharedBackoff()
-        self.closed = False
+        self.closed = False  # closing has started: nothing more is sent
         self.pid = os.getpid()
+        self.loop: object = None  # the event loop the pool's connections belong to
+        self.operations: set[anyio.CancelScope] = set()  # calls running: close() cancels them
 
     @classmethod
     def build(
@@ -144,6 +164,34 @@ class _Pool:
             raise SuprsendError("this client is closed; create a new one")
         if os.getpid() != self.pid:
             raise SuprsendError(forked_message(self.pid))
+        loop = anyio.lowlevel.current_token().native_token
+        if self.loop is None:
+            self.loop = loop
+        elif self.loop is not loop:
+            raise SuprsendError(
+                "this client was first used in another event loop, which owns its connections;"
+                " an AsyncSuprsend belongs to one event loop. Create the client inside the loop"
+                " that uses it (one per asyncio.run(), e.g. in a FastAPI lifespan), or use the"
+                " sync Suprsend, which keeps its own loop"
+            )
+
+    async def close(self, grace: float) -> None:
+        """Stop everything: cancel running calls, wait (at most ``grace`` s) for them to
+        settle their accounts, then close the connections. Nothing is sent after this starts."""
+        self.closed = True
+        self.backoff.pause(0)
+        for scope in list(self.operations):
+            scope.cancel()
+        with anyio.move_on_after(grace):
+            while self.operations:  # noqa: ASYNC110 - each settles in its own task
+                await anyio.sleep(0.005)
+        if self.owned:
+            with anyio.CancelScope(shield=True):
+                await self.http.aclose()
+
+
+CLOSE_GRACE = 5.0
+"""Seconds ``aclose()``/``close()`` wait for cancelled calls to settle their accounts."""
 
 
 class _Pipe:
@@ -168,31 +216,51 @@ class _Pipe:
             raise SuprsendError("this client is closed; create a new one")
         self._pool.check_usable()
 
+    @contextmanager
+    def operation(self, deadline: float | NotGiven | None) -> Iterator[anyio.CancelScope]:
+        self.check_usable()
+        pool = self._pool
+        if isinstance(deadline, NotGiven):
+            limit = self._core.settings.deadline
+        else:
+            limit = check_deadline(deadline)
+        scope = anyio.CancelScope(
+            deadline=anyio.current_time() + limit if limit is not None else math.inf
+        )
+        pool.operations.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            pool.operations.discard(scope)
+        if scope.cancelled_caught and (pool.closed or self.closed):
+            raise SuprsendError("the client was closed while this call ran")
+
     async def attempt(
-        self, endpoint: Endpoint, content: bytes, on_sent: Callable[[], None] | None = None
+        self, endpoint: Endpoint, payload: Payload, on_sent: Callable[[], None] | None = None
     ) -> Answer:
         pool = self._pool
         self.check_usable()
         await pool.backoff.wait()
+        self.check_usable()  # closing may have started during the pause
         core = self._core
-        headers = core.headers(endpoint, content)
         if core.settings.log_bodies and logger.isEnabledFor(logging.DEBUG):
-            logger.debug("request body %s: %s", endpoint.uri, content.decode(errors="replace"))
+            logger.debug("request body %s: %s", endpoint.uri, payload.data.decode(errors="replace"))
         started = time.perf_counter()
+        limit = core.settings.attempt_limit
         try:
-            response = await self._post(endpoint, content, headers, on_sent)
+            with anyio.fail_after(limit):
+                answer = await self._post(endpoint, payload, on_sent)
+        except TimeoutError:
+            answer = Answer(None, "timeout", f"timed out: the attempt took over {limit:g} s")
         except httpx.TimeoutException as exc:
             answer = Answer(None, "timeout", f"timed out: {type(exc).__name__}")
         except httpx.TransportError as exc:
             answer = Answer(None, "connection", f"connection error: {_describe(exc)}")
         except httpx.RequestError as exc:  # an answer that could not be read (bad encoding...)
             answer = Answer(None, "connection", f"unreadable answer: {_describe(exc)}")
-        else:
-            # Read on any answer: a 207 may carry it for the records it refused with 429.
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if response.status_code == 429:
-                self.pause(retry_after)
-            answer = Answer(response, "http" if response.is_error else None, "", retry_after)
+        if answer.status_code == 429:
+            self.pause(answer.retry_after)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "POST %s -> %s in %.1f ms",
@@ -202,13 +270,11 @@ class _Pipe:
             )
         return answer
 
-    async def _post(
-        self,
-        endpoint: Endpoint,
-        content: bytes,
-        headers: dict[str, str],
-        on_sent: Callable[[], None] | None,
-    ) -> httpx.Response:
+    def _request(
+        self, endpoint: Endpoint, payload: Payload, on_sent: Callable[[], None] | None
+    ) -> httpx.Request:
+        """The signed request. Built in its own frame: the headers (the credentials) are
+        never a plain local of a frame that waits on I/O."""
         pool = self._pool
         extensions: dict[str, Any] = {"timeout": self._core.settings.timeout.as_dict()}
         if on_sent is not None:
@@ -216,21 +282,46 @@ class _Pipe:
                 extensions["trace"] = _sent_tracer(on_sent)
             else:
                 on_sent()
-        transport = pool.transport
-        if transport is None:  # another client: go through it, with its hooks and mounts
-            return await pool.http.post(
-                endpoint.url, content=content, headers=headers, extensions=extensions
+        headers = self._core.headers(endpoint, payload.data)
+        if pool.transport is None:  # another client: its hooks, mounts and defaults apply
+            return pool.http.build_request(
+                "POST", endpoint.url, content=payload.data, headers=headers, extensions=extensions
             )
-        request = httpx.Request(
-            "POST", endpoint.parsed, content=content, headers=headers, extensions=extensions
+        return httpx.Request(
+            "POST", endpoint.parsed, content=payload.data, headers=headers, extensions=extensions
         )
-        response = await transport.handle_async_request(request)
-        response.request = request
+
+    async def _post(
+        self, endpoint: Endpoint, payload: Payload, on_sent: Callable[[], None] | None
+    ) -> Answer:
+        pool = self._pool
+        request = self._request(endpoint, payload, on_sent)
+        if pool.transport is None:
+            response = await pool.http.send(request, stream=True)
+        else:
+            response = await pool.transport.handle_async_request(request)
+            response.request = request
+        cap = self._core.settings.max_answer_bytes
         try:
-            await response.aread()
+            body, size = await _read_capped(response, cap)
         finally:
             await response.aclose()
-        return response
+        # Read on any answer: a 207 may carry it for the records it refused with 429.
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        error_type: ErrorType | None = "http" if response.is_error else None
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        settled = httpx.Response(
+            response.status_code, headers=headers, content=body or b"", request=request
+        )
+        if body is None:
+            note = f"the answer was over {cap:,} bytes (at least {size:,}) and was discarded"
+            logger.warning("POST %s: %s", endpoint.uri, note)
+            return Answer(settled, error_type, note, retry_after, oversized=True)
+        return Answer(settled, error_type, "", retry_after)
 
     def pause(self, retry_after: float | None) -> None:
         """Hold every request of the family after a 429 (not past the Retry-After cap).
@@ -248,6 +339,55 @@ class _Pipe:
         logger.info(
             "retrying after attempt %d (%s) in %.2f s", event.attempt, event.reason, event.wait
         )
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes | None, int]:
+    """The decoded body, or ``None`` (with the size reached) once it passes ``cap`` bytes.
+
+    The decoded size counts, and gzip and deflate are inflated a bounded step at a time, so a
+    small compressed answer cannot expand in memory beyond the cap (a gzip bomb).
+    """
+    try:
+        read = response.content  # already read by the transport (a test's mock transport)
+    except httpx.ResponseNotRead:
+        pass
+    else:
+        return (read, len(read)) if len(read) <= cap else (None, len(read))
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "deflate", ""):
+        # Encodings the SDK never asks for: httpx decodes them, a chunk at a time.
+        return await _collect(response.aiter_bytes(), cap)
+    return await _collect(_inflate(response.aiter_raw(), encoding, cap), cap)
+
+
+async def _inflate(raw: AsyncIterator[bytes], encoding: str, cap: int) -> AsyncIterator[bytes]:
+    if encoding in ("identity", ""):
+        async for chunk in raw:
+            yield chunk
+        return
+    # 16 + MAX_WBITS: a gzip header; for deflate, a zlib header (servers rarely send raw).
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+    step = min(cap + 1, 1 << 20)
+    try:
+        async for chunk in raw:
+            data = chunk
+            while data:
+                yield inflater.decompress(data, step)
+                data = inflater.unconsumed_tail
+        yield inflater.flush()
+    except zlib.error as exc:
+        raise httpx.DecodingError(f"the answer's {encoding} body is corrupt: {exc}") from None
+
+
+async def _collect(chunks: AsyncIterator[bytes], cap: int) -> tuple[bytes | None, int]:
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > cap:
+            return None, size
+        parts.append(chunk)
+    return b"".join(parts), size
 
 
 def _sent_tracer(on_sent: Callable[[], None]) -> Callable[[str, Any], Any]:
@@ -280,7 +420,13 @@ class AsyncSuprsend:
       ``False``, a CA bundle path or an ``ssl.SSLContext``;
     * ``auto_idempotency_keys``: generate an idempotency key for every trigger that has none
       (default true), so retries are never processed twice;
-    * ``log_bodies``: log request bodies at DEBUG level (default false: they hold personal data).
+    * ``log_bodies``: log request bodies at DEBUG level (default false: they hold personal data);
+    * ``deadline``: seconds that a whole call may take, retries and waits included (default
+      none); each call can set its own;
+    * ``max_answer_bytes``: the most of an answer that is read, once decoded (default 4 MiB).
+
+    ``timeout`` also caps each attempt as a whole: from connecting to the last byte of the
+    answer, no attempt takes longer than its longest part (30 s by default).
     """
 
     def __init__(
@@ -297,6 +443,8 @@ class AsyncSuprsend:
         verify: bool | str | ssl.SSLContext = True,
         auto_idempotency_keys: bool = True,
         log_bodies: bool = False,
+        deadline: float | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         _auth: Auth | None = None,
     ) -> None:
         auth = _auth if _auth is not None else hmac_auth(workspace_key, workspace_secret)
@@ -314,6 +462,8 @@ class AsyncSuprsend:
             retry=retry,
             auto_idempotency_keys=auto_idempotency_keys,
             log_bodies=log_bodies,
+            deadline=check_deadline(deadline),
+            max_answer_bytes=_check_cap(max_answer_bytes),
         )
         pool = _Pool.build(
             http_client,
@@ -354,6 +504,8 @@ class AsyncSuprsend:
         verify: bool | str | ssl.SSLContext = True,
         auto_idempotency_keys: bool = True,
         log_bodies: bool = False,
+        deadline: float | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> Self:
         """A client that authenticates with an API key (Bearer) instead of HMAC signing.
 
@@ -370,6 +522,8 @@ class AsyncSuprsend:
             verify=verify,
             auto_idempotency_keys=auto_idempotency_keys,
             log_bodies=log_bodies,
+            deadline=deadline,
+            max_answer_bytes=max_answer_bytes,
             _auth=api_key_auth(workspace_uid, api_key),
         )
 
@@ -379,18 +533,21 @@ class AsyncSuprsend:
         timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
+        deadline: float | NotGiven | None = NOT_GIVEN,
     ) -> Self:
         """A client with other per-call settings that shares this one's connection pool.
 
         ``client.with_options(timeout=5, max_retries=0).workflows.trigger(...)``;
-        ``timeout=None`` means no time limit. The derived client does not own the pool:
-        closing it is a no-op; close the original.
+        ``timeout=None`` and ``deadline=None`` mean no limit. The derived client does not own
+        the pool: closing it is a no-op; close the original.
         """
         retry = retry_policy or self._core.settings.retry
         if max_retries is not None:
             retry = replace(retry, max_retries=max_retries)
         core = self._core.derive(
-            timeout=None if isinstance(timeout, NotGiven) else as_timeout(timeout), retry=retry
+            timeout=None if isinstance(timeout, NotGiven) else as_timeout(timeout),
+            retry=retry,
+            deadline=deadline,
         )
         derived = object.__new__(type(self))
         derived._bind(core, self._pool, owner=False)
@@ -421,12 +578,17 @@ class AsyncSuprsend:
     # -- life cycle ---------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close the connection pool (unless it was passed in, or shared by ``with_options``)."""
+        """Close the client: nothing is sent once this starts.
+
+        Calls still running (a retry waiting out its back-off, a request in flight, a bulk)
+        are cancelled at once and given up to :data:`CLOSE_GRACE` seconds to settle their
+        accounts (a bulk's records become ``not_sent`` or ``unknown``); each then raises
+        :class:`SuprsendError`. Then the connections are closed (unless the pool is an
+        ``http_client`` of yours, or shared from the client this one derives from).
+        """
         self._pipe.closed = True
         if self._owner:
-            self._pool.closed = True
-            if self._pool.owned:
-                await self._pool.http.aclose()
+            await self._pool.close(CLOSE_GRACE)
 
     async def __aenter__(self) -> Self:
         return self
@@ -444,17 +606,29 @@ class AsyncSuprsend:
 
     # -- single triggers ----------------------------------------------------------------
 
-    async def trigger_workflow(self, workflow: Workflow | Mapping[str, Any]) -> TriggerResponse:
+    async def trigger_workflow(
+        self,
+        workflow: Workflow | Mapping[str, Any],
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+    ) -> TriggerResponse:
         """Trigger a legacy dynamic workflow (``POST {workspace}/trigger/``).
 
         Raises :class:`SuprsendValidationError` for an invalid body, before sending. Failures of
-        the call itself come back as a result with ``success=False``.
+        the call itself come back as a result with ``success=False``. ``deadline`` caps the
+        whole call, retries included (default: the client's).
         """
         if not isinstance(workflow, Workflow):
             workflow = Workflow(workflow)
         pipe = self._pipe
         prepared = workflow.prepare(auto_idempotency_key=self._core.settings.auto_idempotency_keys)
-        return await trigger_single(pipe, self._core.legacy_endpoint, prepared)
+        return await trigger_single(pipe, self._core.legacy_endpoint, prepared, deadline)
+
+
+def _check_cap(max_answer_bytes: int) -> int:
+    if max_answer_bytes < 1024:
+        raise ValueError(f"max_answer_bytes must be at least 1024, not {max_answer_bytes!r}")
+    return max_answer_bytes
 
 
 def _describe(exc: BaseException) -> str:

@@ -12,9 +12,11 @@ import os
 import platform
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+import anyio
 import httpx
 
 from ._auth import ApiKeyAuth, Auth, HmacAuth
@@ -31,6 +33,7 @@ from ._version import __version__
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_ANSWER_BYTES",
     "DEFAULT_TIMEOUT",
     "NOT_GIVEN",
     "USER_AGENT",
@@ -38,6 +41,7 @@ __all__ = [
     "ClientCore",
     "Endpoint",
     "NotGiven",
+    "Payload",
     "Sender",
     "Settings",
     "forked_message",
@@ -46,6 +50,8 @@ __all__ = [
 DEFAULT_BASE_URL = "https://hub.suprsend.com/"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 """30 s to read an answer, 5 s to connect."""
+DEFAULT_MAX_ANSWER_BYTES = 4 * 1024 * 1024
+"""Answers are read up to 4 MiB once decoded (a bulk answer of 100 records is about 10 KiB)."""
 USER_AGENT = f"suprsend-async/{__version__} (python/{platform.python_version()}; {sys.platform})"
 
 
@@ -121,6 +127,36 @@ def as_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
     return timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
 
 
+def attempt_limit(timeout: httpx.Timeout) -> float | None:
+    """The wall-clock cap of one attempt, from connecting to the answer's last byte: the
+    longest of the timeout's parts (``None`` when none is set)."""
+    parts = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t]
+    return max(parts) if parts else None
+
+
+def check_deadline(deadline: float | None) -> float | None:
+    """A ``deadline`` option (seconds for a whole call, retries included), checked."""
+    if deadline is not None and not deadline > 0:
+        raise ValueError(f"deadline must be a number of seconds above 0, not {deadline!r}")
+    return deadline
+
+
+class Payload:
+    """The bytes of a request body, held so that no frame shows them as a plain local.
+
+    Error reporters render local variables (Sentry, rich tracebacks); a body may hold
+    attachment data and personal data, so its ``repr`` gives only its size.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"<payload: {len(self.data):,} bytes>"
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """A URL the client posts to, with the path (and query) that its signature covers."""
@@ -144,6 +180,8 @@ class Answer:
     error_type: ErrorType | None = None
     error: str = ""
     retry_after: float | None = None
+    oversized: bool = False
+    """The answer's body was over the size cap and was discarded (``error`` says so)."""
 
     @property
     def status_code(self) -> int | None:
@@ -171,6 +209,13 @@ class Settings:
     retry: RetryPolicy
     auto_idempotency_keys: bool
     log_bodies: bool
+    deadline: float | None = None
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+
+    @property
+    def attempt_limit(self) -> float | None:
+        """The wall-clock cap of one attempt (see :func:`attempt_limit`)."""
+        return attempt_limit(self.timeout)
 
 
 class ClientCore:
@@ -191,14 +236,20 @@ class ClientCore:
         self.legacy_endpoint = Endpoint.at(base, f"{auth.path_segment}/trigger/")
 
     def derive(
-        self, *, timeout: httpx.Timeout | None = None, retry: RetryPolicy | None = None
+        self,
+        *,
+        timeout: httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        deadline: float | NotGiven | None = NOT_GIVEN,
     ) -> ClientCore:
-        """A core with other settings (``None``: keep this one's), built as any core is."""
+        """A core with other settings (left out: keep this one's), built as any core is."""
         settings = self.settings
         if timeout is not None:
             settings = replace(settings, timeout=timeout)
         if retry is not None:
             settings = replace(settings, retry=retry)
+        if not isinstance(deadline, NotGiven):
+            settings = replace(settings, deadline=check_deadline(deadline))
         return ClientCore(self.auth, settings)
 
     def headers(self, endpoint: Endpoint, content: bytes) -> dict[str, str]:
@@ -226,6 +277,8 @@ class ClientCore:
         request_id = response.headers.get("x-request-id")
         if response.is_success:
             message, message_id = success_message(body, response.text)
+            if answer.oversized:
+                message = answer.error
             return TriggerResponse(
                 success=True,
                 status="success",
@@ -262,13 +315,22 @@ class Sender(Protocol):
         ...
 
     async def attempt(
-        self, endpoint: Endpoint, content: bytes, on_sent: Callable[[], None] | None = None
+        self, endpoint: Endpoint, payload: Payload, on_sent: Callable[[], None] | None = None
     ) -> Answer:
-        """Send ``content`` once (after any shared pause); never raises for a failed send.
+        """Send ``payload`` once (after any shared pause); never raises for a failed send.
 
         ``on_sent`` is called when the request starts being written to a connection: from
-        then on it may have reached the service.
+        then on it may have reached the service. Raises :class:`SuprsendError` when the client
+        is closed (or closing).
         """
+        ...
+
+    def operation(
+        self, deadline: float | NotGiven | None
+    ) -> AbstractContextManager[anyio.CancelScope]:
+        """The scope of one call (a trigger, a bulk run): ``close()`` cancels it, and so does
+        its ``deadline`` (seconds; ``None`` for none; left out: the client's). On leaving it
+        raises :class:`SuprsendError` if the client was closed meanwhile."""
         ...
 
     def pause(self, retry_after: float | None) -> None:

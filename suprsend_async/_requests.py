@@ -55,9 +55,13 @@ def new_idempotency_key() -> str:
         return drawn[:32]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class PreparedRecord:
-    """A validated, serialised request body: the bytes that will be hashed and sent."""
+    """A validated, serialised request body: the bytes that will be hashed and sent.
+
+    Its ``repr`` names no content: error reporters render local variables, and a body holds
+    personal data and attachment bytes.
+    """
 
     kind: Kind
     body: dict[str, Any]
@@ -68,6 +72,12 @@ class PreparedRecord:
     placeholders: Placeholders | None = None
     """Set when inline attachments are still to be read: ``content`` holds placeholders."""
     size_is_exact: bool = True
+
+    def __repr__(self) -> str:
+        return (
+            f"<PreparedRecord {self.kind}: {len(self.content):,} bytes,"
+            f" idempotency_key={self.idempotency_key!r}>"
+        )
 
     def exact_size(self) -> int:
         """The apparent size exactly (measured once, and only when a limit is near)."""
@@ -81,6 +91,31 @@ class PreparedRecord:
     def inline_attachments(self) -> list[tuple[str, int]]:
         """``(name, raw size)`` of each inline attachment still to be read."""
         return self.placeholders.inline_sizes() if self.placeholders is not None else []
+
+
+MAX_DEPTH = 256
+"""Where a body that nests too deep to be encoded is reported (objects and lists count)."""
+
+
+def nesting_problem(body: Any) -> tuple[str, str] | None:
+    """Where ``body`` nests deeper than :data:`MAX_DEPTH` or contains itself, as
+    ``(path, message)``; walked without recursion, so it works where encoding failed."""
+    stack: list[tuple[Any, str, int, frozenset[int]]] = [(body, "", 0, frozenset())]
+    while stack:
+        value, path, depth, above = stack.pop()
+        if not isinstance(value, dict | list | tuple):
+            continue
+        if id(value) in above:
+            return path, "contains itself (a reference cycle), which cannot be sent as JSON"
+        if depth >= MAX_DEPTH:
+            shown = path if len(path) <= 60 else path[:60] + "..."
+            return shown, f"is nested more than {MAX_DEPTH} levels deep"
+        inner = above | {id(value)}
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in items:
+            where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip(".")
+            stack.append((child, where, depth + 1, inner))
+    return None
 
 
 class _BaseRequest:
@@ -200,7 +235,21 @@ class _BaseRequest:
         ``auto_idempotency_key`` is true and no key was given, one is generated here; the
         prepared record (and so every retry of it) keeps that key. ``fallback_key`` is used
         when neither the request nor its body names a key (bulk keys derived from a field).
+        A body that contains itself, or nests too deep to be encoded, is refused with the path
+        where that happens (never a ``RecursionError``).
         """
+        try:
+            return self._prepare(auto_idempotency_key, fallback_key)
+        except RecursionError:
+            problem = nesting_problem(self._wire())
+        except ValueError as exc:
+            if "ircular reference" not in str(exc):
+                raise
+            problem = nesting_problem(self._wire())
+        path, message = problem or ("", "is nested too deeply to be sent")
+        raise SuprsendValidationError([FieldError(path, message)], subject=self._subject)
+
+    def _prepare(self, auto_idempotency_key: bool, fallback_key: str | None) -> PreparedRecord:
         wire = self._wire()
         if fallback_key is not None and wire.get("$idempotency_key") is None:
             wire["$idempotency_key"] = fallback_key

@@ -6,6 +6,7 @@ settings and endpoints, its ``attempt`` to send), never on the client's private 
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any
 
@@ -18,7 +19,7 @@ from ._bulk import (
     stream_bulk,
 )
 from ._bulk_results import BulkResponse
-from ._core import Endpoint, Sender
+from ._core import NOT_GIVEN, Answer, Endpoint, NotGiven, Payload, Sender
 from ._models import WorkflowTriggerBody
 from ._requests import PreparedRecord, WorkflowTriggerRequest
 from ._responses import TriggerResponse
@@ -27,22 +28,48 @@ from ._retry import retry_loop
 __all__ = ["AsyncBulkWorkflows", "AsyncWorkflows", "trigger_single"]
 
 
+async def _payload(prepared: PreparedRecord) -> Payload:
+    if prepared.placeholders is None:
+        return Payload(prepared.content)
+    # Read and encode attachments in a worker thread, never on the loop.
+    loaded = await BlobCache().ensure(prepared.placeholders.blobs())
+    return Payload(prepared.placeholders.render(loaded))
+
+
 async def trigger_single(
-    sender: Sender, endpoint: Endpoint, prepared: PreparedRecord
+    sender: Sender,
+    endpoint: Endpoint,
+    prepared: PreparedRecord,
+    deadline: float | NotGiven | None = NOT_GIVEN,
 ) -> TriggerResponse:
     """Send one prepared trigger with retries and turn its last answer into the result."""
-    content = prepared.content
-    if prepared.placeholders is not None:
-        # Read and encode attachments in a worker thread, never on the loop.
-        loaded = await BlobCache().ensure(prepared.placeholders.blobs())
-        content = prepared.placeholders.render(loaded)
-    answer, attempts = await retry_loop(
-        lambda: sender.attempt(endpoint, content),
-        lambda answer: answer.advice(),
-        sender.core.settings.retry,
-        on_retry=sender.retried,
+    attempts = 0
+
+    async def attempt() -> Answer:
+        nonlocal attempts
+        attempts += 1
+        return await sender.attempt(endpoint, payload)
+
+    with sender.operation(deadline) as scope:
+        payload = await _payload(prepared)
+        answer, _ = await retry_loop(
+            attempt,
+            lambda answer: answer.advice(),
+            sender.core.settings.retry,
+            on_retry=sender.retried,
+            deadline_at=scope.deadline if scope.deadline != math.inf else None,
+        )
+        return sender.core.to_response(answer, attempts, prepared.idempotency_key)
+    # The call's deadline passed (a closed client raised on leaving the operation).
+    return TriggerResponse(
+        success=False,
+        status="fail",
+        status_code=None,
+        message=f"timed out: the call's deadline passed after {attempts} attempt(s)",
+        error_type="timeout",
+        attempts=attempts,
+        idempotency_key=prepared.idempotency_key,
     )
-    return sender.core.to_response(answer, attempts, prepared.idempotency_key)
 
 
 class AsyncWorkflows:
@@ -52,20 +79,24 @@ class AsyncWorkflows:
         self._sender = sender
 
     async def trigger(
-        self, request: WorkflowTriggerRequest | WorkflowTriggerBody | Mapping[str, Any]
+        self,
+        request: WorkflowTriggerRequest | WorkflowTriggerBody | Mapping[str, Any],
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
     ) -> TriggerResponse:
         """Trigger one workflow (``POST trigger/``).
 
         Takes a :class:`WorkflowTriggerRequest`, a :class:`WorkflowTriggerBody` or a plain
         dict body. Raises :class:`SuprsendValidationError` for an invalid body, before sending.
         A failed call comes back as a result with ``success=False``; ``.raise_for_status()``
-        raises.
+        raises. ``deadline`` caps the whole call in seconds, retries and their waits included
+        (left out: the client's; ``None``: none); past it the result is a timeout failure.
         """
         if not isinstance(request, WorkflowTriggerRequest):
             request = WorkflowTriggerRequest(request)
         core = self._sender.core
         prepared = request.prepare(auto_idempotency_key=core.settings.auto_idempotency_keys)
-        return await trigger_single(self._sender, core.trigger_endpoint, prepared)
+        return await trigger_single(self._sender, core.trigger_endpoint, prepared, deadline)
 
     def bulk_trigger_instance(self) -> AsyncBulkWorkflowTrigger:
         """A bulk instance: ``append(*requests)`` then ``await trigger()``."""
@@ -81,6 +112,7 @@ class AsyncWorkflows:
         on_outcome: OutcomeCallback | None = None,
         idempotency_key_from: KeyFrom | None = None,
         keep_failed_records: bool = True,
+        deadline: float | NotGiven | None = NOT_GIVEN,
     ) -> BulkResponse:
         """Stream any number of records through concurrent bulk requests, in bounded memory.
 
@@ -94,6 +126,8 @@ class AsyncWorkflows:
         (a dotted path such as ``"data.order_id"``) or a function of the body, so running a
         crashed job again sends nothing twice. ``max_records_per_second`` keeps a long job
         under the workspace's rate limit (a bulk request counts as one call per record).
+        ``deadline`` caps the whole call in seconds: past it the call stops as if cancelled
+        (records not sent are ``not_sent``) and returns the account with a warning.
         """
         return await stream_bulk(
             self._sender,
@@ -105,6 +139,7 @@ class AsyncWorkflows:
             on_outcome=on_outcome,
             idempotency_key_from=idempotency_key_from,
             keep_failed_records=keep_failed_records,
+            deadline=deadline,
         )
 
 
@@ -128,6 +163,7 @@ class AsyncBulkWorkflows:
         on_outcome: OutcomeCallback | None = None,
         idempotency_key_from: KeyFrom | None = None,
         keep_failed_records: bool = True,
+        deadline: float | NotGiven | None = NOT_GIVEN,
     ) -> BulkResponse:
         """Stream legacy :class:`Workflow` records; see ``AsyncWorkflows.bulk_trigger``."""
         return await stream_bulk(
@@ -140,4 +176,5 @@ class AsyncBulkWorkflows:
             on_outcome=on_outcome,
             idempotency_key_from=idempotency_key_from,
             keep_failed_records=keep_failed_records,
+            deadline=deadline,
         )

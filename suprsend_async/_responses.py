@@ -136,7 +136,11 @@ class TriggerResponse(_DictReads):
 
 
 def parse_body(response: httpx.Response) -> Any:
-    """The answer's JSON, or its text when it is not JSON (never raises)."""
+    """The answer's JSON, or its text when it is not JSON (never raises).
+
+    JSON nested deeper than pydantic-core reads (a few hundred levels, far beyond any answer
+    of the service) is treated as malformed: it comes back as text.
+    """
     content = response.content
     if not content:
         return None
@@ -144,15 +148,17 @@ def parse_body(response: httpx.Response) -> Any:
         # pydantic-core reads a bulk answer (a JSON list of 100 records) in about half the time
         # of the json module; the json module still gets what it declines (UTF-16, a BOM).
         return from_json(content)
-    except ValueError:
-        pass
+    except ValueError as exc:
+        if "recursion limit" in str(exc):
+            return _text(content)  # nested too deep: not an answer of the service
     try:
         return json.loads(content)
-    except ValueError:
-        try:
-            return content.decode("utf-8", errors="replace")[:_MAX_TEXT]
-        except Exception:  # pragma: no cover - decode with errors="replace" does not raise
-            return None
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to be an answer
+        return _text(content)
+
+
+def _text(content: bytes) -> str:
+    return content.decode("utf-8", errors="replace")[:_MAX_TEXT]
 
 
 def error_message(body: Any, status_code: int) -> str:

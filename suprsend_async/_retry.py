@@ -109,6 +109,14 @@ class RetryPolicy:
             return max(retry_after, 0.0)
         return self.backoff(retry_number)
 
+    def shortest_wait(self, retry_number: int, retry_after: float | None) -> float:
+        """The least :meth:`wait` can return (jitter aside), to know if a retry fits a deadline."""
+        if waits_disabled():
+            return 0.0
+        if retry_after is not None:
+            return max(retry_after, 0.0)
+        return min(self.max_delay, self.initial_delay * 2.0 ** (retry_number - 1)) / 2
+
     def retry_after_too_long(self, retry_after: float | None) -> bool:
         """A ``Retry-After`` above the cap: give the 429 back rather than block."""
         return retry_after is not None and retry_after > self.max_retry_after
@@ -192,19 +200,21 @@ async def retry_loop(
     policy: RetryPolicy,
     *,
     on_retry: Callable[[RetryEvent], None] | None = None,
+    deadline_at: float | None = None,
 ) -> tuple[T, int]:
     """Run ``attempt`` until ``advise`` finds nothing to retry or the policy says stop.
 
     Returns the last result and the number of attempts made. The policy stops after
     ``max_retries`` retries, and at once when the server advises a wait above
-    ``max_retry_after`` (the caller gets that answer back, with the advice on it). ``on_retry``
-    is called before each wait: the one place where retries are reported.
+    ``max_retry_after`` (the caller gets that answer back, with the advice on it), or when the
+    next wait would end past ``deadline_at`` (on anyio's clock). ``on_retry`` is called before
+    each wait: the one place where retries are reported.
     """
     # Most answers need no retry: the first attempt is made directly, and tenacity (whose
     # set-up per call costs more than signing a request) is only built after a transient one.
     first = await attempt()
     advice = advise(first)
-    if advice is None or not _may_retry(policy, advice):
+    if advice is None or not _may_retry(policy, advice, 1, deadline_at):
         return first, 1
     given = [first]
 
@@ -218,10 +228,15 @@ async def retry_loop(
         return advise(result)
 
     class StopOnAdvice(stop_base):
-        # Stop when the server's advice rules out waiting (a Retry-After above the cap).
+        # Stop when the server's advice rules out waiting (a Retry-After above the cap), or
+        # when the wait before the next attempt (tenacity draws it first) would end past the
+        # deadline: the last answer is more use to the caller than a wait cut short.
         def __call__(self, state: RetryCallState) -> bool:
             advice = last_advice(state)
-            return advice is None or not _may_retry(policy, advice)
+            if advice is None or not _may_retry(policy, advice, state.attempt_number, None):
+                return True
+            ends = anyio.current_time() + state.upcoming_sleep
+            return deadline_at is not None and ends >= deadline_at
 
     def wait(state: RetryCallState) -> float:
         advice = last_advice(state)
@@ -251,5 +266,12 @@ async def retry_loop(
     return result, int(retrying.statistics.get("attempt_number", 1))
 
 
-def _may_retry(policy: RetryPolicy, advice: RetryAdvice) -> bool:
-    return policy.max_retries > 0 and not policy.retry_after_too_long(advice.retry_after)
+def _may_retry(
+    policy: RetryPolicy, advice: RetryAdvice, retry_number: int, deadline_at: float | None
+) -> bool:
+    if policy.max_retries == 0 or policy.retry_after_too_long(advice.retry_after):
+        return False
+    if deadline_at is None:
+        return True
+    wait = policy.shortest_wait(retry_number, advice.retry_after)
+    return anyio.current_time() + wait < deadline_at

@@ -9,11 +9,13 @@ since the caller's loop is never used.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
 import threading
+import weakref
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from types import TracebackType
 from typing import Any, ParamSpec, Self, TypeVar
 
@@ -24,7 +26,7 @@ from anyio.from_thread import BlockingPortal
 from ._bulk import AsyncBulkWorkflowTrigger, KeyFrom, OutcomeCallback, ProgressCallback
 from ._bulk_results import BulkResponse, RecordOutcome
 from ._client import DEFAULT_LIMITS, AsyncSuprsend
-from ._core import NOT_GIVEN, NotGiven, forked_message
+from ._core import DEFAULT_MAX_ANSWER_BYTES, NOT_GIVEN, NotGiven, forked_message
 from ._errors import SuprsendError
 from ._models import WorkflowTriggerBody
 from ._requests import Workflow, WorkflowTriggerRequest
@@ -98,9 +100,14 @@ class _LoopThread:
             finally:
                 settled.set()
 
-        future: Future[T] = self.portal.start_task_soon(call)
+        try:
+            future: Future[T] = self.portal.start_task_soon(call)
+        except RuntimeError:  # the loop stopped between the check and the call: closed
+            raise SuprsendError("this client is closed; create a new one") from None
         try:
             return future.result()
+        except CancelledError:  # the loop was stopped under the call: closed meanwhile
+            raise SuprsendError("the client was closed while this call ran") from None
         except KeyboardInterrupt:
             # Cancel the task and wait until it has settled its account (a bulk records which
             # records were sent), then let the interrupt go on.
@@ -118,9 +125,20 @@ class _LoopThread:
             return
         if threading.current_thread() is self._thread:  # pragma: no cover - misuse guard
             raise SuprsendError("close() cannot be called from a client callback")
-        portal.call(portal.stop)
+        with contextlib.suppress(RuntimeError):  # stopped by a close() racing this one
+            portal.call(portal.stop)
         self._thread.join()
         self._portal = None
+
+
+def _close(client: AsyncSuprsend, loop: _LoopThread) -> None:
+    try:
+        if loop.thread.is_alive() and not client.is_closed:
+            loop.run(client.aclose)
+    except SuprsendError:  # already closed by a racing close()
+        pass
+    finally:
+        loop.stop()
 
 
 class BulkWorkflowTrigger:
@@ -158,6 +176,7 @@ class BulkWorkflowTrigger:
         max_records_per_second: float | None = None,
         on_progress: ProgressCallback | None = None,
         resend_unknown: bool = False,
+        deadline: float | NotGiven | None = NOT_GIVEN,
     ) -> BulkResponse:
         """Send every record not sent yet; see :meth:`AsyncBulkWorkflowTrigger.trigger`."""
         return self._loop.run(
@@ -166,6 +185,7 @@ class BulkWorkflowTrigger:
             max_records_per_second=max_records_per_second,
             on_progress=on_progress,
             resend_unknown=resend_unknown,
+            deadline=deadline,
         )
 
 
@@ -174,11 +194,14 @@ class _Workflows:
         self._owner = owner
 
     def trigger(
-        self, request: WorkflowTriggerRequest | WorkflowTriggerBody | Mapping[str, Any]
+        self,
+        request: WorkflowTriggerRequest | WorkflowTriggerBody | Mapping[str, Any],
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
     ) -> TriggerResponse:
         """Trigger one workflow; see :meth:`AsyncWorkflows.trigger`."""
         owner = self._owner
-        return owner._loop.run(owner._async.workflows.trigger, request)
+        return owner._loop.run(owner._async.workflows.trigger, request, deadline=deadline)
 
     def bulk_trigger_instance(self) -> BulkWorkflowTrigger:
         """A bulk instance: ``append(*requests)`` then ``trigger()``."""
@@ -195,6 +218,7 @@ class _Workflows:
         on_outcome: OutcomeCallback | None = None,
         idempotency_key_from: KeyFrom | None = None,
         keep_failed_records: bool = True,
+        deadline: float | NotGiven | None = NOT_GIVEN,
     ) -> BulkResponse:
         """Stream records through concurrent bulk requests; see ``AsyncWorkflows.bulk_trigger``.
 
@@ -211,6 +235,7 @@ class _Workflows:
             on_outcome=on_outcome,
             idempotency_key_from=idempotency_key_from,
             keep_failed_records=keep_failed_records,
+            deadline=deadline,
         )
 
 
@@ -233,6 +258,7 @@ class _BulkWorkflows:
         on_outcome: OutcomeCallback | None = None,
         idempotency_key_from: KeyFrom | None = None,
         keep_failed_records: bool = True,
+        deadline: float | NotGiven | None = NOT_GIVEN,
     ) -> BulkResponse:
         """Stream legacy :class:`Workflow` records; see ``AsyncWorkflows.bulk_trigger``."""
         owner = self._owner
@@ -245,6 +271,7 @@ class _BulkWorkflows:
             on_outcome=on_outcome,
             idempotency_key_from=idempotency_key_from,
             keep_failed_records=keep_failed_records,
+            deadline=deadline,
         )
 
 
@@ -269,6 +296,8 @@ class Suprsend:
         verify: bool | str | ssl.SSLContext = True,
         auto_idempotency_keys: bool = True,
         log_bodies: bool = False,
+        deadline: float | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self._start(
             lambda: AsyncSuprsend(
@@ -283,6 +312,8 @@ class Suprsend:
                 verify=verify,
                 auto_idempotency_keys=auto_idempotency_keys,
                 log_bodies=log_bodies,
+                deadline=deadline,
+                max_answer_bytes=max_answer_bytes,
             )
         )
 
@@ -294,6 +325,9 @@ class Suprsend:
             loop.stop()
             raise
         self._bind(client, loop, owner=True)
+        # A script that never calls close() (every sample of the user guide) still closes
+        # its connections before the interpreter goes, so nothing warns at exit.
+        self._finalizer = weakref.finalize(self, _close, client, loop)
 
     def _bind(self, client: AsyncSuprsend, loop: _LoopThread, *, owner: bool) -> None:
         """Every piece of per-facade state, set in one place for new and derived facades."""
@@ -320,6 +354,8 @@ class Suprsend:
         verify: bool | str | ssl.SSLContext = True,
         auto_idempotency_keys: bool = True,
         log_bodies: bool = False,
+        deadline: float | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> Self:
         """A sync client that authenticates with an API key; see the async twin."""
         self = object.__new__(cls)
@@ -336,6 +372,8 @@ class Suprsend:
                 verify=verify,
                 auto_idempotency_keys=auto_idempotency_keys,
                 log_bodies=log_bodies,
+                deadline=deadline,
+                max_answer_bytes=max_answer_bytes,
             )
         )
         return self
@@ -346,16 +384,20 @@ class Suprsend:
         timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
+        deadline: float | NotGiven | None = NOT_GIVEN,
     ) -> Self:
         """A client with other per-call settings sharing this one's pool and loop thread.
 
-        ``timeout=None`` means no time limit. Closing the derived client is a no-op; close the
-        original.
+        ``timeout=None`` and ``deadline=None`` mean no limit. Closing the derived client is a
+        no-op; close the original.
         """
         derived = object.__new__(type(self))
         derived._bind(
             self._async.with_options(
-                timeout=timeout, max_retries=max_retries, retry_policy=retry_policy
+                timeout=timeout,
+                max_retries=max_retries,
+                retry_policy=retry_policy,
+                deadline=deadline,
             ),
             self._loop,
             owner=False,
@@ -372,19 +414,24 @@ class Suprsend:
         """The API base URL, with exactly one trailing slash."""
         return self._async.base_url
 
-    def trigger_workflow(self, workflow: Workflow | Mapping[str, Any]) -> TriggerResponse:
+    def trigger_workflow(
+        self,
+        workflow: Workflow | Mapping[str, Any],
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+    ) -> TriggerResponse:
         """Trigger a legacy dynamic workflow; see :meth:`AsyncSuprsend.trigger_workflow`."""
-        return self._loop.run(self._async.trigger_workflow, workflow)
+        return self._loop.run(self._async.trigger_workflow, workflow, deadline=deadline)
 
     def close(self) -> None:
-        """Close the connection pool and stop the loop thread (idempotent)."""
-        if not self._owner:
-            return
-        try:
-            if self._loop.thread.is_alive() and not self._async.is_closed:
-                self._loop.run(self._async.aclose)
-        finally:
-            self._loop.stop()
+        """Close the client and stop its loop thread (idempotent, safe from any thread).
+
+        Calls still running on other threads are cancelled and settle their accounts (within
+        :data:`CLOSE_GRACE` seconds), then raise :class:`SuprsendError`; nothing is sent once
+        closing has started.
+        """
+        if self._owner:
+            self._finalizer()
 
     def __enter__(self) -> Self:
         return self

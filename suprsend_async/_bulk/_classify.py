@@ -10,8 +10,9 @@ The rules (``docs/behaviour.md`` states them for users):
 * a 2xx from the legacy endpoint: every record ``succeeded`` (it answers for the request);
 * a 2xx bulk answer whose ``records`` match the request one to one: each entry decides its
   record (a transient per-record status is ``retry``);
-* any other 2xx (not JSON, no ``records``, a wrong length, entries that are not objects):
-  every record ``unknown``, with a warning saying why; never counted as succeeded.
+* any other 2xx (not JSON, no ``records``, a wrong length, entries that are not objects, or
+  an answer over the size cap): every record ``unknown``, with a warning saying why; never
+  counted as succeeded.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ def classify(answer: Answer, count: int, *, legacy: bool) -> Classified:
         return Classified([verdict] * count, answer.retry_after)
     if legacy:
         return Classified([Verdict("succeeded", code)] * count)
+    if answer.oversized:
+        warning = f"a {code} answer was too big to read ({answer.error}); its records are unknown"
+        unknown = Verdict("unknown", code, None, f"unknown: {answer.error}", "http")
+        return Classified([unknown] * count, warning=warning)
     records = body.get("records") if isinstance(body, dict) else None
     problem = _mismatch(body, records, count)
     if problem is not None:

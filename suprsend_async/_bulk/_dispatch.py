@@ -14,6 +14,7 @@ its final state, so every record taken from the source is accounted for exactly 
 from __future__ import annotations
 
 import functools
+import math
 import threading
 import time
 from collections.abc import (
@@ -33,7 +34,7 @@ from pydantic import BaseModel
 
 from .._attachments import INLINE_LIMIT, AttachmentError, BlobCache
 from .._bulk_results import RecordOutcome
-from .._core import Sender
+from .._core import NOT_GIVEN, NotGiven, Payload, Sender
 from .._errors import SuprsendValidationError
 from .._requests import Workflow, WorkflowTriggerRequest, _BaseRequest
 from .._retry import RetryAdvice, retry_loop
@@ -134,13 +135,14 @@ class Preparer:
                 fallback_key=fallback,
             )
         except SuprsendValidationError as exc:
+            error = exc.short_message
+        except Exception as exc:  # the caller's odd object (a Mapping that raises...): its own
+            error = f"could not be prepared: {type(exc).__name__}: {exc}"
+        else:
+            error = ""
+        if error:
             return RecordOutcome(
-                index,
-                "failed",
-                display_record(raw),
-                status_code=400,
-                error=exc.short_message,
-                error_type="validation",
+                index, "failed", display_record(raw), 400, None, error, "validation"
             )
         if prepared.placeholders is None:
             return Item(index, prepared)
@@ -311,9 +313,27 @@ class Run:
     # -- reading and planning ---------------------------------------------------------------
 
     async def run(
+        self,
+        source: Iterable[Any] | AsyncIterable[Any],
+        key_from: KeyFrom | None,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+    ) -> None:
+        """Dispatch every record of ``source``; returns when each one has its outcome.
+
+        Past ``deadline`` the run stops as if cancelled and says so in ``warnings``; when the
+        client is closed meanwhile it raises :class:`SuprsendError` once the account is settled.
+        """
+        with self.sender.operation(deadline) as scope:
+            await self._run(source, key_from)
+        if scope.cancelled_caught:
+            self.ledger.warn(
+                "the call's deadline passed: records not sent yet are not_sent, and those in"
+                " flight unknown"
+            )
+
+    async def _run(
         self, source: Iterable[Any] | AsyncIterable[Any], key_from: KeyFrom | None
     ) -> None:
-        """Dispatch every record of ``source``; returns when each one has its outcome."""
         send, receive = anyio.create_memory_object_stream[list[Item]](
             max_buffer_size=self.concurrency
         )
@@ -413,13 +433,12 @@ class Run:
             nonlocal pending
             if self.rate is not None:
                 await self.rate.acquire(len(pending))
-            batch, records = await self.render(pending)
+            batch, payload = await self.render(pending)
             if not batch:
                 pending = []
                 return None
-            content = b"[" + b", ".join(records) + b"]"
             answer = await self.sender.attempt(
-                self.endpoint, content, functools.partial(ledger.writing, batch)
+                self.endpoint, payload, functools.partial(ledger.writing, batch)
             )
             classified = classify(answer, len(batch), legacy=self.legacy)
             pending = ledger.answered(batch, classified)
@@ -433,17 +452,24 @@ class Run:
             reason = str(first.status_code) if first.status_code else first.error_type
             return RetryAdvice(reason or "connection", classified.retry_after)
 
-        await retry_loop(one_round, _same, self.policy, on_retry=self.sender.retried)
+        scope_deadline = anyio.current_effective_deadline()
+        await retry_loop(
+            one_round,
+            _same,
+            self.policy,
+            on_retry=self.sender.retried,
+            deadline_at=scope_deadline if scope_deadline != math.inf else None,
+        )
         if pending:
             ledger.give_up(pending)
 
-    async def render(self, batch: list[Item]) -> tuple[list[Item], list[bytes]]:
-        """Each record's bytes, with inline attachments read (off the loop) and spliced in.
+    async def render(self, batch: list[Item]) -> tuple[list[Item], Payload]:
+        """The request body, with inline attachments read (off the loop) and spliced in.
 
         A record whose attachment cannot be read any more fails alone.
         """
         if not any(item.prepared.placeholders is not None for item in batch):
-            return batch, [item.prepared.content for item in batch]
+            return batch, _join([item.prepared.content for item in batch])
         loaded = await self.blobs.ensure(
             blob
             for item in batch
@@ -464,8 +490,12 @@ class Run:
                 self.ledger.fail(item, str(exc), "validation")
                 continue
             kept.append(item)
-        return kept, records
+        return kept, _join(records)
 
 
 def _same(advice: RetryAdvice | None) -> RetryAdvice | None:
     return advice
+
+
+def _join(records: list[bytes]) -> Payload:
+    return Payload(b"[" + b", ".join(records) + b"]")

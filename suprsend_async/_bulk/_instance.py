@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 
 from .._bulk_results import BulkResponse, FailedRecord, RecordOutcome
-from .._core import Sender
+from .._core import NOT_GIVEN, NotGiven, Sender
 from ._dispatch import KeyFrom, Preparer, Run
 from ._ledger import OutcomeCallback, ProgressCallback
 from ._plan import Item
@@ -81,6 +81,7 @@ class AsyncBulkWorkflowTrigger:
         max_records_per_second: float | None = None,
         on_progress: ProgressCallback | None = None,
         resend_unknown: bool = False,
+        deadline: float | NotGiven | None = NOT_GIVEN,
     ) -> BulkResponse:
         """Send every record not sent yet, concurrently, and return the account of all records.
 
@@ -88,7 +89,8 @@ class AsyncBulkWorkflowTrigger:
         ``max_records_per_second`` caps the sending rate; ``on_progress`` is called with a
         :class:`BulkProgress` after each request. ``resend_unknown=True`` also resends the
         records whose earlier request may have reached the service (``unknown``), under the
-        same idempotency keys, so the service skips those it did process.
+        same idempotency keys, so the service skips those it did process. ``deadline`` caps
+        the call in seconds: past it the call stops as if cancelled, with a warning.
         """
         async with self._lock:
             # Built first: a bad argument must not cost the records their place in the queue.
@@ -112,7 +114,7 @@ class AsyncBulkWorkflowTrigger:
             if batch:
                 run.ledger.total = len(batch)
                 try:
-                    await run.run(batch, None)
+                    await run.run(batch, None, deadline)
                 finally:
                     self._warnings.extend(run.ledger.warnings)
                     self._requests += run.ledger.requests
@@ -153,6 +155,7 @@ async def stream_bulk(
     on_outcome: OutcomeCallback | None,
     idempotency_key_from: KeyFrom | None,
     keep_failed_records: bool,
+    deadline: float | NotGiven | None = NOT_GIVEN,
 ) -> BulkResponse:
     """The streaming bulk call behind ``workflows.bulk_trigger`` and its legacy twin."""
     run = Run(
@@ -165,5 +168,5 @@ async def stream_bulk(
         total=len(records) if isinstance(records, Sequence) else None,
         keep_failed_records=keep_failed_records,
     )
-    await run.run(records, idempotency_key_from)
+    await run.run(records, idempotency_key_from, deadline)
     return run.ledger.summary()

@@ -55,9 +55,9 @@ SCRIPT = textwrap.dedent(
 
 @pytest.mark.parametrize("run", range(3))
 def test_ctrl_c_leaves_a_final_account_and_a_resend_delivers_everything(run: int) -> None:
-    records = 8000
+    records = 12_000
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT.format(records=records, after=0.8 + run * 0.35)],
+        [sys.executable, "-c", SCRIPT.format(records=records, after=0.5 + run * 0.2)],
         capture_output=True,
         text=True,
         timeout=120,
