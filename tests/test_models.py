@@ -6,6 +6,7 @@ import copy
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -257,6 +258,10 @@ def test_channel_value_limits() -> None:
         ({"channel_id": "D1", "access_token": "xoxb-1"}, "channel_id: must be a Slack channel id"),
         ({"email": "a@b.c", "user_id": "U1", "access_token": "xoxb-1"}, "needs exactly one of"),
         ({"incoming_webhook": {"url": "https://evil.example/"}}, "hooks.slack.com"),
+        (
+            {"incoming_webhook": {"url": "https://hooks.slack.com/x"}, "access_token": "xoxb"},
+            "incoming_webhook cannot be combined with other Slack keys",
+        ),
         (
             {"access_token": "bad", "email": "a@b.c"},
             "access_token: must be a Slack access token, which starts with xox",
@@ -655,3 +660,33 @@ def test_the_pattern_detector_lets_plain_messages_through() -> None:
         "must be at most 10 items (got 11)",
     ):
         assert shows_no_pattern(message)
+
+
+def test_model_instances_take_the_form_their_fields_say() -> None:
+    """A model given as a recipient or actor is read by its fields, as a dict by its keys."""
+    team = ObjectRecipient(object_type="teams", id="finance")
+    legacy = LegacyUser(distinct_id="u9")
+    sent = json.loads(
+        WorkflowTriggerRequest({"workflow": "w", "recipients": [team, legacy], "actor": legacy})
+        .prepare()
+        .content
+    )
+    assert sent["recipients"] == [{"object_type": "teams", "id": "finance"}, {"distinct_id": "u9"}]
+    slack = Slack(channel="C123", access_token="xoxb-1")
+    assert errors_of({"workflow": "w", "recipients": [slack], "actor": team}) == [
+        "recipients[0]: must be a distinct_id string, a user object or an object recipient",
+        "actor: must be a distinct_id string or a user object",
+    ]
+
+
+def test_legacy_trigger_at_may_be_a_datetime_in_typed_code() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    body = WorkflowBody(
+        name="wf",
+        template="tpl",
+        notification_category="system",
+        users=[LegacyUser(distinct_id="u")],
+        trigger_at=at,
+    )
+    assert body.trigger_at == at
+    assert json.loads(Workflow(body).prepare().content)["trigger_at"] == "2026-01-02T03:04:05+00:00"
