@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
+import tomllib
 
 import nox
 
@@ -24,6 +26,44 @@ def tests(session: nox.Session) -> None:
         "--cov-branch",
         "--cov-report=term-missing:skip-covered",
         "--cov-fail-under=95",
+        *session.posargs,
+    )
+
+
+def _pydantic_requirement() -> tuple[str, str]:
+    """pyproject.toml's pydantic requirement (``pydantic>=2.11,<3``) and its floor (``2.11``)."""
+    with open("pyproject.toml", "rb") as f:
+        dependencies: list[str] = tomllib.load(f)["project"]["dependencies"]
+    requirement = next(d for d in dependencies if re.match(r"pydantic\b", d))
+    floor = re.search(r">=\s*([0-9.]+)", requirement)
+    if floor is None:
+        raise RuntimeError(f"no lower bound in {requirement!r}")
+    return requirement, floor.group(1)
+
+
+PYDANTIC, PYDANTIC_FLOOR = _pydantic_requirement()
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("pydantic", ["lowest", "newest"])
+def pydantic_range(session: nox.Session, pydantic: str) -> None:
+    """The model and pre-check tests against the lowest supported pydantic and the newest.
+
+    The lowest is the floor in pyproject.toml, installed exactly; the newest is the latest
+    release the same requirement allows. The pre-check reads pydantic-core's schemas, whose
+    shape is not a public API: this is where a release that changes them shows up.
+    """
+    session.install("-e", ".[tests]")
+    if pydantic == "lowest":
+        session.install(f"pydantic=={PYDANTIC_FLOOR}")
+    else:
+        session.install("--upgrade", PYDANTIC)
+    session.run("python", "-c", "import pydantic; print('pydantic', pydantic.VERSION)")
+    session.run(
+        "pytest",
+        "tests/test_models.py",
+        "tests/test_precheck.py",
+        "tests/test_fuzz.py",
         *session.posargs,
     )
 

@@ -1,6 +1,7 @@
 """Pydantic v2 models of the request bodies the API takes.
 
-The models are the single source of the API's input rules. They serve two uses:
+The models, built from the rules in ``_rules``, are the single source of the API's input
+rules. They serve two uses:
 
 * validating what a caller passes (a plain dict as in the user guide, or a model): the SDK checks
   the dict against these models but sends the caller's own keys and values, so custom properties
@@ -9,19 +10,17 @@ The models are the single source of the API's input rules. They serve two uses:
   are accepted when building a model; dicts are read by their wire names (``$email``) only, so a
   custom property called ``email`` is never mistaken for the ``$email`` channel.
 
-A faster acceptance check for plain dicts is derived from these models (``_precheck``); a rule
-added here reaches it too. A new ``model_validator`` needs its rule as a function of a mapping
-in ``MODEL_RULES`` (building the pre-check says so otherwise).
+The rules themselves (formats, discriminators, rules across fields) live in ``_rules``; this
+module builds the models from them. A faster acceptance check for plain dicts is derived from
+these models (``_precheck``), so a rule added here reaches it too. A rule across fields is
+declared with ``_applying(rule)``, which lists it in ``VALIDATOR_RULES`` for the pre-check; a
+bare ``model_validator`` cannot be mirrored (building the pre-check says so).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
-from datetime import datetime
-from functools import lru_cache
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -36,9 +35,8 @@ from pydantic import (
     Tag,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
-from ._languages import ISO_639_1
+from . import _rules as rules
 
 __all__ = [
     "AndroidPush",
@@ -80,24 +78,7 @@ _MODEL_CONFIG = ConfigDict(
 )
 
 
-def _custom(kind: str, message: str) -> PydanticCustomError:
-    return PydanticCustomError(kind, message)
-
-
-def _one_or_many(value: Any) -> Any:
-    # Every channel key takes one value or a list; validating both as a list keeps one error
-    # path format (``$email[0]``) and one set of rules.
-    return value if isinstance(value, list | tuple) else [value]
-
-
-def _not_null(value: Any) -> Any:
-    # An optional key may be left out, but the API refuses an explicit null for it.
-    if value is None:
-        raise _custom("null", "must not be null (leave the key out instead)")
-    return value
-
-
-NotNull = BeforeValidator(_not_null)
+NotNull = BeforeValidator(rules.not_null)
 """Marks an optional field whose explicit ``null`` the API refuses."""
 
 
@@ -105,98 +86,38 @@ NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
 Str64 = Annotated[StrictStr, Field(max_length=64)]
 Str255 = Annotated[StrictStr, Field(max_length=255)]
 Slug2 = Annotated[StrictStr, Field(min_length=2)]
+IdempotencyKey = Annotated[StrictStr, AfterValidator(rules.check_idempotency_key)]
+Phone = Annotated[StrictStr, AfterValidator(rules.check_phone)]
+Email = Annotated[StrictStr, AfterValidator(rules.check_email)]
+LanguageCode = Annotated[StrictStr, AfterValidator(rules.check_language)]
+TimeZone = Annotated[StrictStr, AfterValidator(rules.check_timezone)]
+Locale = Annotated[StrictStr, AfterValidator(rules.check_locale)]
+NonEmptyObject = Annotated[dict[str, Any], AfterValidator(rules.check_non_empty_dict)]
+SlackMemberId = Annotated[StrictStr, AfterValidator(rules.check_slack_member_id)]
+SlackChannelId = Annotated[StrictStr, AfterValidator(rules.check_slack_channel_id)]
+SlackAccessToken = Annotated[StrictStr, AfterValidator(rules.check_slack_access_token)]
+TeamsServiceUrl = Annotated[StrictStr, AfterValidator(rules.check_teams_service_url)]
 
 
-def _check_idempotency_key(value: str) -> str:
-    trimmed = value.strip()
-    if not trimmed:
-        raise _custom("idempotency_key", "must not be empty or only spaces")
-    if len(trimmed) > 255:
-        raise _custom(
-            "idempotency_key",
-            f"must be at most 255 characters after trimming spaces (got {len(trimmed)})",
-        )
-    return trimmed
+VALIDATOR_RULES: dict[Callable[..., Any], rules.FieldsRule] = {}
+"""Each model validator and the rule across fields it applies to the model's fields.
+
+The pre-check applies the same rule to a plain dict; a model validator not listed here cannot be
+mirrored, and building the pre-check says so.
+"""
 
 
-IdempotencyKey = Annotated[StrictStr, AfterValidator(_check_idempotency_key)]
+def _applying(rule: rules.FieldsRule) -> Any:
+    """A model validator (after the fields) that applies ``rule``, listed in ``VALIDATOR_RULES``."""
 
-_PHONE = re.compile(r"\+[0-9][0-9 ()\-.]{3,30}")
+    def validate(model: BaseModel) -> BaseModel:
+        rule.check(model.__dict__)
+        return model
 
+    validate.__name__ = validate.__qualname__ = f"applying_{rule.check.__name__}"
 
-def _check_phone(value: str) -> str:
-    if not _PHONE.fullmatch(value):  # fullmatch: '$' would let a trailing newline through
-        raise _custom("phone", "must start with +<country code> followed by the number")
-    return value
-
-
-Phone = Annotated[StrictStr, AfterValidator(_check_phone)]
-
-
-_EMAIL = re.compile(r"[^@ ]+@[^ ]+")  # a name, an @, a domain; no spaces anywhere
-
-
-def _check_email(value: str) -> str:
-    if not _EMAIL.fullmatch(value):
-        raise _custom("email", "must be an e-mail address like name@example.com")
-    return value
-
-
-Email = Annotated[StrictStr, AfterValidator(_check_email)]
-
-
-def _check_language(value: str) -> str:
-    if value not in ISO_639_1:
-        raise _custom(
-            "language", "must be a two-letter ISO 639-1 language code in lower case, like 'en'"
-        )
-    return value
-
-
-LanguageCode = Annotated[StrictStr, AfterValidator(_check_language)]
-
-
-@lru_cache(maxsize=1024)
-def _known_timezone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory, like "America"
-        return False
-    return True
-
-
-def _check_timezone(value: str) -> str:
-    if not value or value != value.strip() or not _known_timezone(value):
-        raise PydanticCustomError(
-            "timezone",
-            "must be an IANA time zone name like 'America/New_York', not '{value}'",
-            {"value": value},
-        )
-    return value
-
-
-TimeZone = Annotated[StrictStr, AfterValidator(_check_timezone)]
-
-
-_LOCALE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
-
-
-def _check_locale(value: str) -> str:
-    if not _LOCALE.fullmatch(value):
-        raise _custom("locale", "must be a locale like 'en' or 'en-US'")
-    return value
-
-
-Locale = Annotated[StrictStr, AfterValidator(_check_locale)]
-
-
-def _check_non_empty_dict(value: dict[str, Any]) -> dict[str, Any]:
-    if not value:
-        raise _custom("non_empty_object", "must be a non-empty object")
-    return value
-
-
-NonEmptyObject = Annotated[dict[str, Any], AfterValidator(_check_non_empty_dict)]
+    VALIDATOR_RULES[validate] = rule
+    return model_validator(mode="after")(validate)
 
 
 def _one_or_many_of(item: Any) -> Any:
@@ -205,7 +126,7 @@ def _one_or_many_of(item: Any) -> Any:
     return Annotated[
         list[item],
         Field(min_length=1, max_length=10),
-        BeforeValidator(_one_or_many),
+        BeforeValidator(rules.one_or_many),
     ]
 
 
@@ -244,15 +165,6 @@ class IosPush(_Strict):
     bundle_id: StrictStr | None = None
 
 
-def _https_prefix(prefix: str, what: str) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        if not value.startswith(prefix):
-            raise _custom("url", f"{what} must start with {prefix}")
-        return value
-
-    return check
-
-
 class IncomingWebhook(_Strict):
     """An incoming-webhook channel: ``{url}``."""
 
@@ -270,52 +182,13 @@ class Slack(_Strict):
     """
 
     email: Annotated[NonEmptyStr | None, NotNull] = None
-    user_id: Annotated[
-        Annotated[StrictStr, Field(pattern=r"^[uUwW][a-zA-Z0-9]+$")] | None, NotNull
-    ] = None
-    channel: Annotated[
-        Annotated[StrictStr, Field(pattern=r"^[cC][a-zA-Z0-9]+$")] | None, NotNull
-    ] = None
-    channel_id: Annotated[
-        Annotated[StrictStr, Field(pattern=r"^[cC][a-zA-Z0-9]+$")] | None, NotNull
-    ] = None
-    access_token: Annotated[Annotated[StrictStr, Field(pattern=r"^xox")] | None, NotNull] = None
+    user_id: Annotated[SlackMemberId | None, NotNull] = None
+    channel: Annotated[SlackChannelId | None, NotNull] = None
+    channel_id: Annotated[SlackChannelId | None, NotNull] = None
+    access_token: Annotated[SlackAccessToken | None, NotNull] = None
     incoming_webhook: Annotated[IncomingWebhook | None, NotNull] = None
 
-    @model_validator(mode="after")
-    def _one_form(self) -> Slack:
-        _slack_rule(self.__dict__)
-        return self
-
-
-def _url_of(webhook: Any) -> str:
-    # The incoming webhook as a model (model validation) or a dict (the pre-check).
-    url: str = webhook["url"] if isinstance(webhook, dict) else webhook.url
-    return url
-
-
-def _slack_rule(values: Mapping[str, Any]) -> None:
-    """Slack's one-of-four-forms rule, on its fields by Python name (absent means None)."""
-    targets = [
-        k for k in ("email", "user_id", "channel", "channel_id") if values.get(k) is not None
-    ]
-    webhook = values.get("incoming_webhook")
-    if webhook is not None:
-        if targets or values.get("access_token") is not None:
-            raise _custom("slack_form", "incoming_webhook cannot be combined with other Slack keys")
-        if not _url_of(webhook).startswith("https://hooks.slack.com/"):
-            raise _custom(
-                "slack_form", "incoming_webhook.url must start with https://hooks.slack.com/"
-            )
-        return
-    if len(targets) != 1:
-        raise _custom(
-            "slack_form",
-            "needs exactly one of email, user_id, channel (or channel_id) with access_token,"
-            " or incoming_webhook",
-        )
-    if values.get("access_token") is None:
-        raise _custom("slack_form", "access_token (starting with xox) is required")
+    _one_form = _applying(rules.SLACK_FORM)
 
 
 class MsTeams(_Strict):
@@ -327,44 +200,12 @@ class MsTeams(_Strict):
     """
 
     tenant_id: Annotated[NonEmptyStr | None, NotNull] = None
-    service_url: Annotated[
-        Annotated[
-            StrictStr,
-            AfterValidator(_https_prefix("https://smba.trafficmanager.net/", "service_url")),
-        ]
-        | None,
-        NotNull,
-    ] = None
+    service_url: Annotated[TeamsServiceUrl | None, NotNull] = None
     conversation_id: Annotated[NonEmptyStr | None, NotNull] = None
     user_id: Annotated[NonEmptyStr | None, NotNull] = None
     incoming_webhook: Annotated[IncomingWebhook | None, NotNull] = None
 
-    @model_validator(mode="after")
-    def _one_form(self) -> MsTeams:
-        _ms_teams_rule(self.__dict__)
-        return self
-
-
-def _ms_teams_rule(values: Mapping[str, Any]) -> None:
-    """MS Teams' one-of-three-forms rule, on its fields by Python name (absent means None)."""
-    bot_keys = [
-        k
-        for k in ("tenant_id", "service_url", "conversation_id", "user_id")
-        if values.get(k) is not None
-    ]
-    if values.get("incoming_webhook") is not None:
-        if bot_keys:
-            raise _custom(
-                "ms_teams_form", "incoming_webhook cannot be combined with other MS Teams keys"
-            )
-        return
-    if values.get("tenant_id") is None or values.get("service_url") is None:
-        raise _custom(
-            "ms_teams_form",
-            "needs tenant_id and service_url with conversation_id or user_id, or incoming_webhook",
-        )
-    if (values.get("conversation_id") is None) == (values.get("user_id") is None):
-        raise _custom("ms_teams_form", "needs exactly one of conversation_id or user_id")
+    _one_form = _applying(rules.MS_TEAMS_FORM)
 
 
 class _ChannelKeys(BaseModel):
@@ -399,26 +240,13 @@ class User(_ChannelKeys):
     timezone: TimeZone | None = Field(None, alias="$timezone")
     channels: Annotated[list[ChannelName] | None, NotNull] = Field(None, alias="$channels")
 
-    @model_validator(mode="after")
-    def _identified(self) -> User:
-        _user_rule(self.__dict__)
-        return self
-
-
-def _user_rule(values: Mapping[str, Any]) -> None:
-    """A user needs a distinct_id unless it is transient (fields by Python name)."""
-    if values.get("distinct_id") is None and not values.get("is_transient"):
-        raise _custom("missing_distinct_id", "distinct_id is required unless is_transient is true")
-
-
-def _token_kind(value: Any) -> str:
-    return "~token" if isinstance(value, str) else "~setting"
+    _identified = _applying(rules.USER_IDENTIFIED)
 
 
 def _token_or(setting: type[BaseModel]) -> Any:
     return Annotated[
         Annotated[NonEmptyStr, Tag("~token")] | Annotated[setting, Tag("~setting")],
-        Discriminator(_token_kind),
+        Discriminator(rules.token_kind),
     ]
 
 
@@ -443,18 +271,6 @@ class ObjectRecipient(_ChannelKeys):
     skip_create: StrictBool | None = Field(None, alias="$skip_create")
 
 
-def _recipient_kind(value: Any) -> str | None:
-    if isinstance(value, str):
-        return "~id"
-    if isinstance(value, ObjectRecipient):
-        return "~object"
-    if isinstance(value, User):
-        return "~user"
-    if isinstance(value, dict):
-        return "~object" if "object_type" in value else "~user"
-    return None
-
-
 _SHAPE_ERROR = "must be a distinct_id string, a user object or an object recipient"
 
 Recipient = Annotated[
@@ -462,24 +278,16 @@ Recipient = Annotated[
     | Annotated[User, Tag("~user")]
     | Annotated[ObjectRecipient, Tag("~object")],
     Discriminator(
-        _recipient_kind, custom_error_type="recipient_shape", custom_error_message=_SHAPE_ERROR
+        rules.recipient_kind, custom_error_type="recipient_shape", custom_error_message=_SHAPE_ERROR
     ),
 ]
 """One recipient: a distinct_id, an inline :class:`User` or an :class:`ObjectRecipient`."""
 
 
-def _actor_kind(value: Any) -> str | None:
-    if isinstance(value, str):
-        return "~id"
-    if isinstance(value, dict | User):
-        return "~user"
-    return None
-
-
 Actor = Annotated[
     Annotated[NonEmptyStr, Tag("~id")] | Annotated[User, Tag("~user")],
     Discriminator(
-        _actor_kind,
+        rules.actor_kind,
         custom_error_type="actor_shape",
         custom_error_message="must be a distinct_id string or a user object",
     ),
@@ -508,39 +316,13 @@ class WorkflowTriggerBody(BaseModel):
     metadata: Annotated[dict[str, Any] | None, NotNull] = None
 
 
-_DELAY = re.compile(r"(?=\d)(\d+d)?(\d+h)?(\d+m)?(\d+s)?")
-
-
-def _check_duration(value: str) -> str:
-    if not _DELAY.fullmatch(value):
-        raise _custom("duration", "must look like 1d2h30m10s (days, hours, minutes, seconds)")
-    return value
-
-
-Duration = Annotated[StrictStr, AfterValidator(_check_duration)]
-
-
-def _check_iso8601(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str):
-        raise _custom("iso8601", "must be an ISO 8601 date-time string or a datetime")
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        raise _custom(
-            "iso8601", "must be an ISO 8601 date-time like 2021-08-27T20:14:51.643Z"
-        ) from None
-    return value
-
-
-def _delay_kind(value: Any) -> str:
-    return "~text" if isinstance(value, str) else "~seconds"
+Duration = Annotated[StrictStr, AfterValidator(rules.check_duration)]
+IsoDateTime = Annotated[Any, AfterValidator(rules.check_iso8601)]
 
 
 Delay = Annotated[
     Annotated[Duration, Tag("~text")] | Annotated[StrictInt, Field(ge=0), Tag("~seconds")],
-    Discriminator(_delay_kind),
+    Discriminator(rules.delay_kind),
 ]
 """A delay: ``1d2h30m10s`` style text, or a non-negative number of seconds."""
 
@@ -565,19 +347,8 @@ class WorkflowBody(BaseModel):
     users: Annotated[list[LegacyUser], Field(min_length=1, max_length=100)]
     data: dict[str, Any] = Field(default_factory=dict)
     delay: Annotated[Delay | None, NotNull] = None
-    trigger_at: Annotated[Annotated[Any, AfterValidator(_check_iso8601)] | None, NotNull] = None
+    trigger_at: Annotated[IsoDateTime | None, NotNull] = None
     delivery: Annotated[Delivery | None, NotNull] = None
     brand_id: Str64 | None = None
     tenant_id: Str64 | None = None
     idempotency_key: IdempotencyKey | None = Field(None, alias="$idempotency_key")
-
-
-MODEL_RULES: dict[object, Callable[[Mapping[str, Any]], None]] = {
-    User._identified: _user_rule,
-    Slack._one_form: _slack_rule,
-    MsTeams._one_form: _ms_teams_rule,
-}
-"""Each model validator and the same rule on a plain mapping of fields, for the pre-check."""
-
-RULE_MET_BY: dict[object, str] = {User._identified: "distinct_id"}
-"""A field whose (non-null) presence alone satisfies a model validator's rule."""

@@ -10,8 +10,10 @@ entirely in pydantic-core:
   instance is built and absent fields are not filled with defaults;
 * the explicit-null guard disappears (a null then simply fails the inner type);
 * "one value or a list" becomes a Rust union of a strict list and one value;
-* rules written as Python string checks become the equal Rust patterns;
-* model validators run as the same rule functions on the validated dict (``MODEL_RULES``).
+* format checks (Python functions of one regular expression each) become the same expressions
+  run by pydantic-core (``_rules.FORMATS``);
+* model validators run as the same rules across fields, on the validated dict
+  (``_models.VALIDATOR_RULES``).
 
 It also asks for plain JSON: every value a model types as ``Any`` (``data``, ``metadata``,
 custom properties) must be a ``str``, ``int``, ``bool``, ``None``, a finite ``float`` that is 0
@@ -34,19 +36,14 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import SchemaValidator
 
-from . import _models
+from . import _models, _rules
 
 __all__ = ["Precheck", "build_validators", "precheck"]
 
-# Python string checks and their regular expressions, run by pydantic-core instead: each
-# check is a fullmatch, which anchoring the same expression reproduces.
+# Format checks and their regular expressions, run by pydantic-core instead: each check is a
+# fullmatch, which anchoring the same expression reproduces.
 _PATTERNS: dict[Callable[..., Any], str] = {
-    check: f"^(?:{regex.pattern})$"
-    for check, regex in (
-        (_models._check_email, _models._EMAIL),
-        (_models._check_phone, _models._PHONE),
-        (_models._check_locale, _models._LOCALE),
-    )
+    check: f"^(?:{regex.pattern})$" for check, regex in _rules.FORMATS.items()
 }
 
 
@@ -87,7 +84,7 @@ _STRICT_TYPES = {"str", "int", "bool", "float", "list", "dict", "literal"}
 # tries each in turn accepts the same values. Recipients are the one case needing help: a dict
 # with ``object_type`` is an object recipient even where it would also pass as a user, so the
 # pre-check's users refuse that key (see ``_NotAUserKey``).
-_UNTAGGED = {_models._recipient_kind, _models._actor_kind, _models._token_kind, _models._delay_kind}
+_UNTAGGED = {_rules.recipient_kind, _rules.actor_kind, _rules.token_kind, _rules.delay_kind}
 
 
 class _NotAUserKey:
@@ -163,23 +160,24 @@ def _derive(schema: Any) -> Any:
         return {"type": "union", "choices": choices, "mode": "left_to_right"}
     if kind == "function-before":
         fn = _function(schema)
-        if fn is _models._not_null:
+        if fn is _rules.not_null:
             inner = schema["schema"]
             return _derive(inner["schema"] if inner["type"] == "nullable" else inner)
-        if fn is _models._one_or_many:
+        if fn is _rules.one_or_many:
             many = {**_derive(schema["schema"]), "strict": True}
             one = many["items_schema"]
             return {"type": "union", "choices": [many, one], "mode": "left_to_right"}
     if kind == "function-after":
         fn = _function(schema)
-        if fn in _models.MODEL_RULES:
+        rule = _models.VALIDATOR_RULES.get(fn)
+        if rule is not None:
             fields = _derive(schema["schema"])
             checked = {
                 **schema,
-                "function": {"type": "no-info", "function": _with_rule(_models.MODEL_RULES[fn])},
+                "function": {"type": "no-info", "function": _with_rule(rule.check)},
                 "schema": fields,
             }
-            met_by = _models.RULE_MET_BY.get(fn)
+            met_by = rule.met_by
             if met_by is None:
                 return checked
             # Most values give the field that satisfies the rule: try the fields with it
@@ -199,7 +197,10 @@ def _derive(schema: Any) -> Any:
                 union["ref"] = schema["ref"]
             return union
         if schema["schema"].get("type") == "model":
-            raise TypeError(f"model validator {fn.__qualname__} has no rule in MODEL_RULES")
+            raise TypeError(
+                f"model validator {fn.__qualname__} has no rule in VALIDATOR_RULES"
+                " (declare it with _applying)"
+            )
         inner = {k: v for k, v in schema["schema"].items() if k != "metadata"}
         if fn in _PATTERNS and inner == {"type": "str", "strict": True}:
             return {"type": "str", "strict": True, "pattern": _PATTERNS[fn]}

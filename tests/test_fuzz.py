@@ -20,6 +20,8 @@ from suprsend_async import SuprsendValidationError, Workflow, WorkflowTriggerReq
 from suprsend_async._models import WorkflowBody, WorkflowTriggerBody
 from suprsend_async._precheck import precheck
 
+from .test_models import shows_no_pattern
+
 SCHEMAS = files("suprsend") / "request_json"
 TRIGGER_SCHEMA = jsonschema.Draft7Validator(
     json.loads((SCHEMAS / "workflow_trigger.json").read_text())
@@ -63,12 +65,18 @@ ios = st.fixed_dictionaries(
     optional={"device_id": st.just("d")},
 )
 slack = st.one_of(
-    st.fixed_dictionaries({"email": emails, "access_token": mostly(["xoxb-1"], ["bad"])}),
+    st.fixed_dictionaries({"email": emails, "access_token": mostly(["xoxb-1"], ["bad", "xo"])}),
     st.fixed_dictionaries(
-        {"user_id": mostly(["U123", "W9"], ["X1"]), "access_token": st.just("xoxp-2")}
+        {
+            "user_id": mostly(["U123", "W9"], ["X1", "U/WXXXXXXXX", "U"]),
+            "access_token": st.just("xoxp-2"),
+        }
     ),
     st.fixed_dictionaries(
-        {"channel_id": mostly(["C123"], ["D1"]), "access_token": st.just("xoxb-3")}
+        {
+            "channel_id": mostly(["C123", "CXXXXXXXX"], ["D1", "#general", "C-1"]),
+            "access_token": st.just("xoxb-3"),
+        }
     ),
     st.fixed_dictionaries(
         {
@@ -82,7 +90,10 @@ teams = st.one_of(
     st.fixed_dictionaries(
         {
             "tenant_id": st.just("t"),
-            "service_url": mostly(["https://smba.trafficmanager.net/amer"], ["http://x"]),
+            "service_url": mostly(
+                ["https://smba.trafficmanager.net/amer"],
+                ["http://x", "https://smbaxtrafficmanager.net/"],
+            ),
         },
         optional={"conversation_id": st.just("19:c"), "user_id": st.just("29:u")},
     ),
@@ -223,6 +234,25 @@ def test_trigger_bodies_fuzzed(body: dict[str, Any]) -> None:
 
 
 @FUZZ
+@given(
+    st.one_of(
+        trigger_bodies.map(lambda b: (WorkflowTriggerRequest, b)),
+        legacy_bodies.map(lambda b: (Workflow, b)),
+    )
+)
+def test_error_messages_never_show_a_pattern(
+    case: tuple[type[WorkflowTriggerRequest] | type[Workflow], dict[str, Any]],
+) -> None:
+    """Every message for a refused value says what is wanted, in words (never a raw regex)."""
+    make, body = case
+    try:
+        make(body).prepare()
+    except SuprsendValidationError as exc:
+        for error in exc.errors:
+            assert shows_no_pattern(error.message), str(error)
+
+
+@FUZZ
 @given(legacy_bodies)
 def test_legacy_bodies_fuzzed(body: dict[str, Any]) -> None:
     check_against_oracle(Workflow, LEGACY_SCHEMA, body)
@@ -329,6 +359,12 @@ _USER_CHANGES: list[dict[str, Any]] = [
     {"$slack": {"incoming_webhook": {"url": "https://hooks.slack.com/x"}}},
     {"$slack": {"incoming_webhook": {"url": "https://example.com/x"}}},
     {"$slack": {"channel": "C1"}},
+    {"$slack": {"user_id": "U/WXXXXXXXX", "access_token": "xoxb-1"}},
+    {"$slack": {"user_id": "W01ABCD2EFG", "access_token": "xoxb-1"}},
+    {"$slack": {"channel_id": "#general", "access_token": "xoxb-1"}},
+    {"$slack": {"channel": "C01ABCD2EFG", "access_token": "xoxb-1"}},
+    {"$slack": {**_SLACK, "access_token": "bad"}},
+    {"$ms_teams": {**_TEAMS, "service_url": "https://smbaxtrafficmanager.net/x"}},
     {"$ms_teams": {**_TEAMS, "conversation_id": "19:c"}},
     {"$ms_teams": {"incoming_webhook": {"url": "https://x"}, "tenant_id": "t"}},
     {"$ms_teams": {"tenant_id": "t"}},

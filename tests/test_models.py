@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,6 +25,17 @@ from suprsend_async import (
     WorkflowTriggerBody,
     WorkflowTriggerRequest,
 )
+from suprsend_async._precheck import precheck
+from suprsend_async._rules import FORMATS
+
+# What a raw regular expression looks like in a message: anchors, classes, escapes, groups,
+# repeats. Messages say what a valid value looks like instead.
+REGEX_SYNTAX = re.compile(r"\^|\\[dDsSwWbB]|\[[^\]]*\]|\(\?|[\])][+*?]|\{\d+,\d*\}|\.[*+]|\$$")
+
+
+def shows_no_pattern(message: str) -> bool:
+    return REGEX_SYNTAX.search(message) is None
+
 
 GUIDE_TRIGGER: dict[str, Any] = {
     "workflow": "_workflow_slug_",
@@ -183,7 +197,10 @@ def test_every_problem_is_listed_by_path() -> None:
     }
     errors = errors_of(body)
     assert "workflow: must not be empty" in errors
-    assert "recipients[1].$sms[0]: must start with +<country code> followed by the number" in errors
+    assert (
+        "recipients[1].$sms[0]: must start with +<country code> followed by the number, e.g. +15555550123"
+        in errors
+    )
     assert "recipients[1].$email[0]: must be an e-mail address like name@example.com" in errors
     assert any(e.startswith("recipients[1].$timezone: must be an IANA") for e in errors)
     assert any(
@@ -224,10 +241,31 @@ def test_channel_value_limits() -> None:
     ("slack", "message"),
     [
         ({"channel": "C1"}, "access_token (starting with xox) is required"),
-        ({"user_id": "X123", "access_token": "xoxb-1"}, "must match the pattern"),
+        (
+            {"user_id": "X123", "access_token": "xoxb-1"},
+            "user_id: must be a Slack member id: U or W followed by letters and digits only,"
+            " e.g. U01ABCD2EFG",
+        ),
+        (
+            {"user_id": "U/WXXXXXXXX", "access_token": "xoxb-1"},  # the user guide's placeholder
+            "user_id: must be a Slack member id",
+        ),
+        (
+            {"channel": "#general", "access_token": "xoxb-1"},
+            "channel: must be a Slack channel id: C followed by letters and digits only,"
+            " e.g. C01ABCD2EFG",
+        ),
+        ({"channel_id": "D1", "access_token": "xoxb-1"}, "channel_id: must be a Slack channel id"),
         ({"email": "a@b.c", "user_id": "U1", "access_token": "xoxb-1"}, "needs exactly one of"),
         ({"incoming_webhook": {"url": "https://evil.example/"}}, "hooks.slack.com"),
-        ({"access_token": "bad", "email": "a@b.c"}, "must match the pattern ^xox"),
+        (
+            {"incoming_webhook": {"url": "https://hooks.slack.com/x"}, "access_token": "xoxb"},
+            "incoming_webhook cannot be combined with other Slack keys",
+        ),
+        (
+            {"access_token": "bad", "email": "a@b.c"},
+            "access_token: must be a Slack access token, which starts with xox",
+        ),
         ({"email": "a@b.c", "access_token": "xoxb", "extra": 1}, "is not a field"),
     ],
 )
@@ -240,7 +278,10 @@ def test_slack_rules(slack: dict[str, Any], message: str) -> None:
     ("teams", "message"),
     [
         ({"tenant_id": "t", "service_url": "https://smba.trafficmanager.net/x"}, "exactly one of"),
-        ({"tenant_id": "t", "service_url": "https://x.example/", "user_id": "u"}, "service_url"),
+        (
+            {"tenant_id": "t", "service_url": "https://x.example/", "user_id": "u"},
+            "service_url: must start with https://smba.trafficmanager.net/, e.g.",
+        ),
         ({"user_id": "u"}, "needs tenant_id and service_url"),
         ({"incoming_webhook": {"url": "https://x"}, "tenant_id": "t"}, "cannot be combined"),
     ],
@@ -478,7 +519,7 @@ def test_repr_shows_no_body() -> None:
 def test_phone_with_a_newline_is_refused(phone: str) -> None:
     body = {"workflow": "w", "recipients": [{"distinct_id": "u", "$sms": phone}]}
     assert errors_of(body) == [
-        "recipients[0].$sms[0]: must start with +<country code> followed by the number"
+        "recipients[0].$sms[0]: must start with +<country code> followed by the number, e.g. +15555550123"
     ]
 
 
@@ -489,3 +530,163 @@ def test_a_timezone_that_is_not_a_zone_is_a_validation_error(zone: str) -> None:
         f"recipients[0].$timezone: must be an IANA time zone name like 'America/New_York',"
         f" not '{zone}'"
     ]
+
+
+# -- formats: clear errors, and the same verdicts from the pre-check ------------------------
+
+
+def recipient_with(key: str, value: Any) -> dict[str, Any]:
+    return {"workflow": "w", "recipients": [{"distinct_id": "u", key: value}]}
+
+
+# Per format check: where its value goes in a body, values it takes, values it refuses.
+FORMAT_CASES: dict[str, tuple[Callable[[str], dict[str, Any]], list[str], list[str]]] = {
+    "check_email": (
+        lambda v: recipient_with("$email", v),
+        ["a@example.com", "x.y+z@sub.example.io"],
+        ["bad", "a b@c.d", "@c.d", "a@", "a@b c", ""],
+    ),
+    "check_phone": (
+        lambda v: recipient_with("$sms", v),
+        ["+15555550123", "+44 20 7946 0958", "+1(555)-0100"],
+        ["5555", "+", "15555550123", "+1555\n5555", "+15555555555\n", "+1", "+a5555555"],
+    ),
+    "check_locale": (
+        lambda v: recipient_with("$locale", v),
+        ["en", "en-US", "pt_BR", "zh-Hant-TW"],
+        ["english", "e", "en-", "en US", "en-US\n", "12-US"],
+    ),
+    "check_slack_member_id": (
+        lambda v: recipient_with("$slack", {"user_id": v, "access_token": "xoxb-1"}),
+        ["U01ABCD2EFG", "WXXXXXXXX"],
+        ["U/WXXXXXXXX", "X123", "U", "U12 3", "U1\n", "U-1"],
+    ),
+    "check_slack_channel_id": (
+        lambda v: recipient_with("$slack", {"channel": v, "access_token": "xoxb-1"}),
+        ["C01ABCD2EFG", "CXXXXXXXX"],
+        ["#general", "D1", "C", "C-1", "C1\n"],
+    ),
+    "check_slack_access_token": (
+        lambda v: recipient_with("$slack", {"email": "a@b.c", "access_token": v}),
+        ["xoxb-1", "xoxp-XXXXXX", "xox"],
+        ["bad", "xo", " xoxb-1", "XOXB-1", ""],
+    ),
+    "check_teams_service_url": (
+        lambda v: recipient_with(
+            "$ms_teams", {"tenant_id": "t", "service_url": v, "user_id": "29:u"}
+        ),
+        ["https://smba.trafficmanager.net/amer/", "https://smba.trafficmanager.net/"],
+        [
+            "http://smba.trafficmanager.net/amer/",
+            "https://smba.trafficmanager.netx/",
+            "https://smbaxtrafficmanager.net/",
+            "https://example.com/",
+        ],
+    ),
+}
+
+
+def test_every_format_has_its_cases() -> None:
+    assert set(FORMAT_CASES) == {check.__name__ for check in FORMATS}
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "valid"),
+    [
+        (check, value, valid)
+        for check, (_, good, bad) in FORMAT_CASES.items()
+        for valid, values in ((True, good), (False, bad))
+        for value in values
+    ],
+)
+def test_formats_take_and_refuse_alike_in_the_models_and_the_precheck(
+    check: str, value: str, valid: bool
+) -> None:
+    body = FORMAT_CASES[check][0](value)
+    assert precheck(WorkflowTriggerBody).accepts(body) is valid
+    if valid:
+        WorkflowTriggerRequest(body).prepare()
+        return
+    (error,) = errors_of(body)
+    message = error.split(": ", 1)[1]
+    assert "e.g." in message or "like" in message, message  # says what a valid value looks like
+    assert shows_no_pattern(message), message
+
+
+def test_the_guide_slack_placeholder_gets_a_clear_error() -> None:
+    body = recipient_with("$slack", {"user_id": "U/WXXXXXXXX", "access_token": "xoxb-XXXXXX"})
+    assert errors_of(body) == [
+        "recipients[0].$slack[0].user_id: must be a Slack member id: U or W followed by letters"
+        " and digits only, e.g. U01ABCD2EFG"
+    ]
+
+
+def schema_patterns(schema: Any) -> list[str]:
+    if isinstance(schema, dict):
+        own = [schema["pattern"]] if isinstance(schema.get("pattern"), str) else []
+        return own + [p for v in schema.values() for p in schema_patterns(v)]
+    if isinstance(schema, list):
+        return [p for v in schema for p in schema_patterns(v)]
+    return []
+
+
+@pytest.mark.parametrize("model", [WorkflowTriggerBody, WorkflowBody])
+def test_no_field_uses_a_pydantic_pattern(model: Any) -> None:
+    """A ``Field(pattern=...)`` error shows the raw expression; formats are checks instead."""
+    model.model_rebuild()
+    assert schema_patterns(model.__pydantic_core_schema__) == []
+    assert schema_patterns({"a": [{"pattern": "^x"}]}) == ["^x"]  # the walk finds one
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "must match the pattern ^xox",
+        "must match [A-Z0-9]{8,}",
+        "must match \\d+",
+        "must match (?:a|b)",
+        "must match a.*",
+        "ends with x$",
+    ],
+)
+def test_the_pattern_detector_sees_regex_syntax(message: str) -> None:
+    assert not shows_no_pattern(message)
+
+
+def test_the_pattern_detector_lets_plain_messages_through() -> None:
+    for message in (
+        "must start with +<country code> followed by the number, e.g. +15555550123",
+        "must be one of 'fcm', 'xiaomi' or 'oppo'",
+        "must be at most 10 items (got 11)",
+    ):
+        assert shows_no_pattern(message)
+
+
+def test_model_instances_take_the_form_their_fields_say() -> None:
+    """A model given as a recipient or actor is read by its fields, as a dict by its keys."""
+    team = ObjectRecipient(object_type="teams", id="finance")
+    legacy = LegacyUser(distinct_id="u9")
+    sent = json.loads(
+        WorkflowTriggerRequest({"workflow": "w", "recipients": [team, legacy], "actor": legacy})
+        .prepare()
+        .content
+    )
+    assert sent["recipients"] == [{"object_type": "teams", "id": "finance"}, {"distinct_id": "u9"}]
+    slack = Slack(channel="C123", access_token="xoxb-1")
+    assert errors_of({"workflow": "w", "recipients": [slack], "actor": team}) == [
+        "recipients[0]: must be a distinct_id string, a user object or an object recipient",
+        "actor: must be a distinct_id string or a user object",
+    ]
+
+
+def test_legacy_trigger_at_may_be_a_datetime_in_typed_code() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    body = WorkflowBody(
+        name="wf",
+        template="tpl",
+        notification_category="system",
+        users=[LegacyUser(distinct_id="u")],
+        trigger_at=at,
+    )
+    assert body.trigger_at == at
+    assert json.loads(Workflow(body).prepare().content)["trigger_at"] == "2026-01-02T03:04:05+00:00"

@@ -5,15 +5,87 @@ Agreement with the models on bodies is tested in test_fuzz.py.
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 from types import MappingProxyType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import SchemaValidator
 
+import suprsend_async
 from suprsend_async import SuprsendValidationError, Workflow, WorkflowTriggerRequest
 from suprsend_async._models import User, WorkflowBody, WorkflowTriggerBody
-from suprsend_async._precheck import Precheck, precheck
+from suprsend_async._precheck import Precheck, build_validators, precheck
+from suprsend_async._rules import FORMATS
+
+PACKAGE = Path(suprsend_async.__file__).parent
+
+
+def module_tree(name: str) -> ast.Module:
+    return ast.parse((PACKAGE / f"{name}.py").read_text(), filename=f"{name}.py")
+
+
+def imported_modules(tree: ast.Module) -> set[str]:
+    """The package modules a module imports (``from . import x``, ``from ._x import y``)."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module is None:
+                found.update(alias.name for alias in node.names)
+            else:
+                found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(
+                alias.name.split(".")[1]
+                for alias in node.names
+                if alias.name.startswith("suprsend_async.")
+            )
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("suprsend_async."):
+            found.add((node.module or "").split(".")[1])
+    return found
+
+
+def test_validation_imports_go_one_way() -> None:
+    """Rules <- models <- pre-check <- request preparation, and never back."""
+    layers = ["_rules", "_models", "_precheck", "_requests"]
+    for i, name in enumerate(layers):
+        later = set(layers[i + 1 :])
+        assert not imported_modules(module_tree(name)) & later, name
+    assert "_models" in imported_modules(module_tree("_precheck"))
+    assert "_rules" in imported_modules(module_tree("_models"))
+
+
+def test_the_import_check_sees_each_import_form() -> None:
+    tree = ast.parse(
+        "from . import _a\nfrom ._b import x\nimport suprsend_async._c\n"
+        "from suprsend_async._d import y\nfrom .. import far\nimport json\n"
+    )
+    assert imported_modules(tree) == {"_a", "_b", "_c", "_d"}
+
+
+def private_names_read(tree: ast.Module, module: str) -> set[str]:
+    """Names starting with ``_`` read from ``module``, as ``module._x`` or imported by name."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id == module and node.attr.startswith("_"):
+                found.add(node.attr)
+        elif isinstance(node, ast.ImportFrom) and node.module == module:
+            found.update(a.name for a in node.names if a.name.startswith("_"))
+    return found
+
+
+def test_the_precheck_reads_no_private_name_of_the_models_or_rules() -> None:
+    tree = module_tree("_precheck")
+    assert private_names_read(tree, "_models") == set()
+    assert private_names_read(tree, "_rules") == set()
+    # The check itself finds both forms.
+    sample = ast.parse("from ._models import _x, y\n_models._z\n_models.w\n")
+    assert private_names_read(sample, "_models") == {"_x", "_z"}
 
 
 class _Checked(BaseModel):
@@ -34,7 +106,7 @@ class _WithInit(BaseModel):
 
 
 def test_a_model_validator_without_a_mapping_rule_is_refused() -> None:
-    with pytest.raises(TypeError, match=r"_Checked\._rule has no rule in MODEL_RULES"):
+    with pytest.raises(TypeError, match=r"_Checked\._rule has no rule in VALIDATOR_RULES"):
         Precheck(_Checked)
 
 
@@ -45,6 +117,57 @@ def test_a_model_with_its_own_init_steps_is_refused() -> None:
 
 def test_built_once_per_model() -> None:
     assert precheck(WorkflowTriggerBody) is precheck(WorkflowTriggerBody)
+
+
+def test_build_validators_builds_both_prechecks_and_their_models() -> None:
+    precheck.cache_clear()
+    build_validators()
+    assert precheck.cache_info().currsize == 2
+    assert precheck.cache_info().hits == 0
+    for model in (WorkflowTriggerBody, WorkflowBody):
+        assert model.__pydantic_complete__
+        assert isinstance(model.__pydantic_validator__, SchemaValidator)
+
+
+def test_formats_are_all_run_as_patterns() -> None:
+    """Every format check of the models becomes a pattern in the pre-check (no Python call)."""
+    from suprsend_async._precheck import _PATTERNS
+
+    assert set(_PATTERNS) == set(FORMATS)
+    assert {check.__name__ for check in FORMATS} >= {
+        "check_email",
+        "check_phone",
+        "check_locale",
+        "check_slack_member_id",
+        "check_slack_channel_id",
+        "check_slack_access_token",
+        "check_teams_service_url",
+    }
+
+
+def python_says(check: object, value: str) -> bool:
+    try:
+        check(value)  # type: ignore[operator]
+    except ValueError:
+        return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_each_pattern_means_the_same_in_rust_and_python(data: st.DataObject) -> None:
+    """pydantic-core's regex engine reads each expression as Python's ``re`` does: same
+    verdicts on values built to match, values near them, and anything else."""
+    from suprsend_async._precheck import _PATTERNS
+
+    check = data.draw(st.sampled_from(sorted(FORMATS, key=lambda c: c.__name__)))
+    regex = FORMATS[check]
+    near = st.from_regex(regex, fullmatch=True).flatmap(
+        lambda s: st.sampled_from([s, s + "\n", "\n" + s, s[1:], s + " ", s.upper(), s[:-1]])
+    )
+    value = data.draw(st.one_of(near, st.text(max_size=12)))
+    rust = SchemaValidator({"type": "str", "strict": True, "pattern": _PATTERNS[check]})
+    assert rust.isinstance_python(value) == python_says(check, value), (check.__name__, value)
 
 
 def test_model_instances_inside_a_dict_are_left_to_the_models() -> None:
