@@ -338,7 +338,7 @@ class _BulkFile:
     succeeded_before: set[int] = field(default_factory=set)
     failed_before: dict[int, bool] = field(default_factory=dict)
     skip_failed: bool = False
-    legacy: bool | None = None
+    legacy: bool = False  # what the file's first record is (see peek_legacy)
     bad_lines: list[_BadLine] = field(default_factory=list)
     skipped_succeeded: int = 0
     skipped_failed: int = 0
@@ -377,10 +377,7 @@ class _BulkFile:
                         )
                     )
                     continue
-                legacy = _is_legacy(body)
-                if self.legacy is None:
-                    self.legacy = legacy
-                if legacy != self.legacy:
+                if _is_legacy(body) != self.legacy:
                     kind = "legacy (name/template)" if self.legacy else "new-API (workflow)"
                     error = f"the file holds {kind} records; this one is not"
                     self.bad_lines.append(
@@ -643,7 +640,7 @@ async def _run_bulk(client: AsyncSuprsend, job: _BulkJob, args: argparse.Namespa
                 request.add_attachment(path)
             yield request
 
-    legacy = bool(source.legacy)
+    legacy = source.legacy
     attach = args.attach or []
     result: BulkResponse | None = None
     try:

@@ -184,6 +184,7 @@ def test_tenant_id_for_records_that_name_none(
         (["--tenant-id", "t" * 65], True, "tenant_id: must be at most 64"),
         (["--failed-out", "no/such/dir/failed.jsonl"], True, "no such directory"),
         (["--journal", "no/such/dir/j"], True, "no such directory"),
+        (["--failed-out", "."], True, "cannot write ."),
     ],
 )
 def test_a_failed_start_leaves_no_journal(
@@ -250,7 +251,11 @@ def test_resume_of_a_journal_without_run_id_keeps_its_keys(
     src = write_jsonl(tmp_path / "old.jsonl", rows)
     # A journal as earlier versions wrote it: no header, permanent outcomes only.
     journal = tmp_path / "old.jsonl.journal"
-    journal.write_text(json.dumps({"line": 1, "state": "succeeded", "code": 202}) + "\n{cut")
+    old_entries = [
+        {"line": 1, "state": "succeeded", "code": 202},
+        {"line": 2, "state": "not_sent", "code": None},  # not a state a journal settles
+    ]
+    journal.write_text("\n".join(map(json.dumps, old_entries)) + "\n{cut")
     assert main(["bulk", str(src), "--resume", "--no-progress"]) == 0
     summary = summary_of(capsys)
     assert summary["run_id"] is None and summary["skipped_succeeded"] == 1
@@ -280,3 +285,40 @@ def test_emulator_options_are_checked_like_the_others(
     err = capsys.readouterr().err
     assert "usage: suprsend-async emulator" in err and message in err
     assert "Traceback" not in err
+
+
+def test_the_first_json_record_decides_the_api(
+    suprsend_env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    legacy = {
+        "name": "wf",
+        "template": "tpl",
+        "notification_category": "system",
+        "users": [{"distinct_id": "u"}],
+    }
+    src = write_jsonl(tmp_path / "l.jsonl", ["{broken", "", legacy, legacy, body(1)])
+    assert main(["bulk", str(src), "--no-progress"]) == 1
+    summary = summary_of(capsys)
+    assert (summary["success"], summary["failure"]) == (2, 2)
+    assert [t.api for t in suprsend_env.triggers] == ["legacy", "legacy"]
+    reasons = {r["reason"]: r["first_lines"] for r in summary["failures_by_reason"]}
+    assert reasons == {
+        "not valid JSON": [1],
+        "the file holds legacy (name/template) records; this one is not": [5],
+    }
+    # A file without any JSON record is all failures.
+    src = write_jsonl(tmp_path / "none.jsonl", ["{a", "{b"])
+    assert main(["bulk", str(src), "--no-progress"]) == 1
+    assert summary_of(capsys)["failure"] == 2
+
+
+def test_emulator_settings_refused_past_the_flags_are_usage_errors() -> None:
+    import anyio
+
+    from suprsend_async._errors import ConfigurationError
+    from suprsend_async.cli import _cmd_emulator, build_parser
+
+    args = build_parser().parse_args(["emulator", "--port", "0"])
+    args.rate_5xx = 5.0  # as if a flag's own check had let it through
+    with pytest.raises(ConfigurationError, match="rate_5xx must be between 0 and 1"):
+        anyio.run(_cmd_emulator, args)
