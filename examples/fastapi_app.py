@@ -10,7 +10,7 @@ and SUPRSEND_BASE_URL.
 
 from __future__ import annotations
 
-import hashlib
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -25,6 +25,7 @@ from suprsend_async import AsyncSuprsend, SuprsendValidationError, WorkflowTrigg
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with AsyncSuprsend() as client:
         app.state.suprsend = client
+        app.state.comments = {}
         yield
 
 
@@ -36,7 +37,8 @@ def suprsend(request: Request) -> AsyncSuprsend:
     return client
 
 
-Suprsend = Annotated[AsyncSuprsend, Depends(suprsend)]
+# Named so that it does not shadow the library's own sync client, ``suprsend_async.Suprsend``.
+SuprsendClient = Annotated[AsyncSuprsend, Depends(suprsend)]
 
 
 class Comment(BaseModel):
@@ -46,9 +48,17 @@ class Comment(BaseModel):
     text: str
 
 
+def save_comment(comment: Comment) -> str:
+    """Store the comment and return its id (a database insert in a real app)."""
+    comment_id = f"c-{uuid.uuid4().hex}"
+    app.state.comments[comment_id] = comment
+    return comment_id
+
+
 @app.post("/comments")
-async def add_comment(comment: Comment, client: Suprsend) -> dict[str, Any]:
-    """Notify the document's owner, waiting for SuprSend to accept the trigger."""
+async def add_comment(comment: Comment, client: SuprsendClient) -> dict[str, Any]:
+    """Store a comment, then notify the document's owner, waiting for SuprSend to accept."""
+    comment_id = save_comment(comment)
     try:
         result = await client.workflows.trigger(
             WorkflowTriggerRequest(
@@ -58,18 +68,16 @@ async def add_comment(comment: Comment, client: Suprsend) -> dict[str, Any]:
                     "recipients": [comment.owner_id],
                     "data": {"document": comment.document, "text": comment.text},
                 },
-                # Stable across processes and retries: the same comment is never notified twice.
-                idempotency_key="comment-"
-                + hashlib.sha256(
-                    f"{comment.document}|{comment.author_id}|{comment.text}".encode()
-                ).hexdigest()[:32],
+                # The key names this comment, not its text: a retry of this trigger is skipped
+                # by SuprSend, while a second comment saying the same thing is a new notification.
+                idempotency_key=f"comment-{comment_id}",
             )
         )
     except SuprsendValidationError as exc:
         raise HTTPException(status_code=422, detail=[str(e) for e in exc.errors]) from None
     if not result.success:
         raise HTTPException(status_code=502, detail=f"notification not accepted: {result.message}")
-    return {"notified": True, "message_id": result.message_id}
+    return {"comment_id": comment_id, "notified": True, "message_id": result.message_id}
 
 
 class Invoice(BaseModel):
@@ -99,7 +107,9 @@ async def remind_all(client: AsyncSuprsend, invoice: Invoice) -> None:
 
 
 @app.post("/invoices/remind", status_code=202)
-async def remind(invoice: Invoice, background: BackgroundTasks, client: Suprsend) -> dict[str, int]:
+async def remind(
+    invoice: Invoice, background: BackgroundTasks, client: SuprsendClient
+) -> dict[str, int]:
     """Queue reminders to every customer of an invoice, in the background."""
     background.add_task(remind_all, client, invoice)
     return {"queued": len(invoice.customer_ids)}

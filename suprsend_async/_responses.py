@@ -26,8 +26,15 @@ _GUIDE_KEYS = ("success", "status", "status_code", "message")
 _MAX_TEXT = 2000
 
 
-class _DictReads:
-    """Dict-style reads (``resp["success"]``) for code written against the official SDK."""
+class _DictReads(Mapping[str, Any]):
+    """A read-only mapping of the keys the official SDK's dict had, for code written against it.
+
+    ``resp["success"]``, ``resp.get("message")``, ``keys()``, ``items()``, ``values()``,
+    ``len()``, ``in``, ``dict(resp)``: the whole :class:`~collections.abc.Mapping` protocol.
+    :meth:`to_dict` gives a plain dict, nested results included, for ``json.dumps``.
+    Equality and hashing stay as each class defines them: a mapping's value equality is not
+    brought in by this base.
+    """
 
     __slots__ = ()
     _dict_keys: tuple[str, ...] = ()
@@ -37,23 +44,35 @@ class _DictReads:
             raise KeyError(key)
         return getattr(self, key)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """``resp.get("message")``: like ``dict.get`` over :meth:`keys`."""
-        return getattr(self, key) if key in self._dict_keys else default
-
-    def keys(self) -> tuple[str, ...]:
-        """The keys the official SDK's dict had, in its order."""
-        return self._dict_keys
-
     def __contains__(self, key: object) -> bool:
         return key in self._dict_keys
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._dict_keys)
 
+    def __len__(self) -> int:
+        return len(self._dict_keys)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
     def to_dict(self) -> dict[str, Any]:
-        """A plain dict of the keys the official SDK returned."""
-        return {k: getattr(self, k) for k in self._dict_keys}
+        """A plain dict of the keys the official SDK returned (``json.dumps`` takes it).
+
+        Nested results (a bulk's ``failed_records``) become dicts too.
+        """
+        return {k: _plain(getattr(self, k)) for k in self._dict_keys}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _DictReads):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True, slots=True, repr=False, eq=False)

@@ -1,12 +1,14 @@
 """The ``suprsend-async`` command line: trigger, bulk, emulator, demo.
 
 Exit codes: 0 when everything succeeded, 1 when any trigger or record failed, 2 for bad usage
-or configuration (missing credentials, unreadable file).
+or configuration (missing credentials, unreadable file), 3 when the service refused the
+credentials (401/403; a bulk stops at the first such answer), 130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import dataclasses
 import hashlib
 import json
@@ -15,6 +17,8 @@ import os
 import signal
 import sys
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +36,7 @@ from ._version import __version__
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTH = 0, 1, 2, 3
 
 DESCRIPTION = """\
 Trigger SuprSend workflows from the command line, or run a local SuprSend-compatible emulator.
@@ -63,6 +67,46 @@ def _at_least(low: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    return parse
+
+
+def _between(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = _at_least(low)(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, not {value}")
+        return value
+
+    return parse
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def _fraction() -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = _number(text)
+        if not 0.0 <= value <= 1.0:
+            raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+        return value
+
+    return parse
+
+
+def _not_negative() -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = _number(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must be at least 0, not {text}")
         return value
 
     return parse
@@ -170,6 +214,8 @@ async def _cmd_trigger(args: argparse.Namespace) -> int:
             bulk.append(*payload)
             result = await bulk.trigger(concurrency=args.concurrency)
             _print_bulk(result, sys.stdout)
+            if any(f.code in _AUTH_CODES for f in result.failed_records):
+                return EXIT_AUTH
             return EXIT_OK if result.failure == 0 else EXIT_FAILED
         request = _request_for(payload, args)
         for path in args.attach or []:
@@ -187,10 +233,23 @@ async def _cmd_trigger(args: argparse.Namespace) -> int:
     if response.error_type:
         out["error_type"] = response.error_type
     sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    if response.status_code in _AUTH_CODES:
+        return EXIT_AUTH
     return EXIT_OK if response.success else EXIT_FAILED
 
 
 # -- bulk -------------------------------------------------------------------------------
+#
+# A bulk run keeps a journal next to its file: a header naming the run, then one entry per line
+# the run settled. The run id is part of every default idempotency key, so a new run of the same
+# file (or of a same-named file elsewhere) is new to the service, while --resume, which reuses
+# the run id, resends lines under the keys they had: a line sent before an interruption is not
+# processed twice. Business keys (--idempotency-key-from) do not contain the run id: they are
+# the way to make separate runs deduplicate each other.
+
+_AUTH_CODES = frozenset({401, 403})
+_REASONS_SHOWN = 10
+_FIRST_LINES = 5
 
 
 @dataclass
@@ -201,15 +260,45 @@ class _Line:
 
 
 @dataclass
+class _BadLine:
+    number: int
+    record: Any  # the parsed record, or None when the line is not JSON
+    text: str
+    error: str
+    reason: str  # what the summary groups it under
+
+
+@dataclass
+class _EarlierRun:
+    """What an earlier run of the file settled, read back from its journal."""
+
+    run_id: str | None  # None: a journal from a version without run ids (keys without one)
+    succeeded: set[int] = field(default_factory=set)
+    # line -> True when refused for good (a bad record), False when it failed for a passing
+    # reason (no answer, 429, 5xx): --skip-failed skips only the first kind.
+    failed: dict[int, bool] = field(default_factory=dict)
+
+
+@dataclass
 class _BulkFile:
-    """Reads a JSONL file lazily, skipping lines a journal says are settled."""
+    """Reads a JSONL file lazily, skipping the lines an earlier run settled (on --resume)."""
 
     path: Path
-    done: set[int]
-    legacy: bool | None = None
-    # (line number, the parsed record or None, the line's text, why it was refused)
-    bad_lines: list[tuple[int, Any, str, str]] = field(default_factory=list)
-    skipped: int = 0
+    run_id: str | None
+    succeeded_before: set[int] = field(default_factory=set)
+    failed_before: dict[int, bool] = field(default_factory=dict)
+    skip_failed: bool = False
+    legacy: bool = False  # what the file's first record is (see peek_legacy)
+    bad_lines: list[_BadLine] = field(default_factory=list)
+    skipped_succeeded: int = 0
+    skipped_failed: int = 0
+    resent_failed: int = 0
+
+    def skips(self, number: int) -> bool:
+        """Whether line ``number`` was settled by the earlier run and is not sent again."""
+        if number in self.succeeded_before:
+            return True
+        return self.skip_failed and self.failed_before.get(number, False)
 
     def records(self) -> Iterator[_Line]:
         with self.path.open("rb") as fh:
@@ -217,62 +306,83 @@ class _BulkFile:
                 text = raw.strip()
                 if not text:
                     continue
-                if number in self.done:
-                    self.skipped += 1
+                if number in self.succeeded_before:
+                    self.skipped_succeeded += 1
                     continue
+                if self.skips(number):
+                    self.skipped_failed += 1
+                    continue
+                if number in self.failed_before:
+                    self.resent_failed += 1
                 try:
                     body = json.loads(text)
                 except ValueError as exc:
                     self.bad_lines.append(
-                        (number, None, text.decode(errors="replace"), f"not valid JSON: {exc}")
-                    )
-                    continue
-                legacy = _is_legacy(body)
-                if self.legacy is None:
-                    self.legacy = legacy
-                if legacy != self.legacy:
-                    kind = "legacy (name/template)" if self.legacy else "new-API (workflow)"
-                    self.bad_lines.append(
-                        (
+                        _BadLine(
                             number,
-                            body,
+                            None,
                             text.decode(errors="replace"),
-                            f"the file holds {kind} records; this one is not",
+                            f"not valid JSON: {exc}",
+                            "not valid JSON",
                         )
                     )
                     continue
-                # A stable key per line: a rerun (resume) sends the same key, so the service
-                # skips anything that was processed before the interruption.
-                digest = hashlib.sha256(text).hexdigest()[:32]
-                yield _Line(number, body, f"{self.path.name}:{number}:{digest}")
+                if _is_legacy(body) != self.legacy:
+                    kind = "legacy (name/template)" if self.legacy else "new-API (workflow)"
+                    error = f"the file holds {kind} records; this one is not"
+                    self.bad_lines.append(
+                        _BadLine(number, body, text.decode(errors="replace"), error, error)
+                    )
+                    continue
+                yield _Line(number, body, self.key_for(number, text))
+
+    def key_for(self, number: int, text: bytes) -> str:
+        """The line's default idempotency key: the same for the same run, line and text."""
+        digest = hashlib.sha256(text).hexdigest()[:32]
+        if self.run_id is None:  # resuming a journal written before run ids: its keys
+            return f"{self.path.name}:{number}:{digest}"
+        return f"{self.run_id}:{number}:{digest}"
 
     def peek_legacy(self) -> bool:
+        """Whether the file's first JSON record is a legacy (name/template) one."""
         with self.path.open("rb") as fh:
             for raw in fh:
-                if raw.strip():
-                    try:
-                        return _is_legacy(json.loads(raw))
-                    except ValueError:
-                        return False
+                try:
+                    return _is_legacy(json.loads(raw))
+                except ValueError:
+                    continue  # blank or not JSON: the next line decides
         return False
 
+    def count_to_send(self) -> int:
+        with self.path.open("rb") as fh:
+            return sum(
+                1
+                for number, line in enumerate(fh, start=1)
+                if line.strip() and not self.skips(number)
+            )
 
-def _count_lines(path: Path) -> int:
-    with path.open("rb") as fh:
-        return sum(1 for line in fh if line.strip())
 
-
-def _read_journal(path: Path) -> set[int]:
-    done: set[int] = set()
-    if not path.exists():
-        return done
+def _read_journal(path: Path) -> _EarlierRun:
+    earlier = _EarlierRun(run_id=None)
     with path.open(encoding="utf-8") as fh:
-        for line in fh:
+        for text in fh:
             try:
-                done.add(int(json.loads(line)["line"]))
+                entry = json.loads(text)
+                if "run_id" in entry:
+                    earlier.run_id = str(entry["run_id"])
+                    continue
+                number, state = int(entry["line"]), entry["state"]
             except (ValueError, KeyError, TypeError):
                 continue  # a line cut short by a crash
-    return done
+            # Later entries win: a line that failed and then succeeded on a resume succeeded.
+            if state == "succeeded":
+                earlier.succeeded.add(number)
+                earlier.failed.pop(number, None)
+            elif state == "failed":
+                earlier.succeeded.discard(number)
+                # Journals without "retry" recorded only failures that were refused for good.
+                earlier.failed[number] = not entry.get("retry", False)
+    return earlier
 
 
 def _permanent(outcome: RecordOutcome) -> bool:
@@ -283,59 +393,130 @@ def _permanent(outcome: RecordOutcome) -> bool:
 
 
 @dataclass
+class _Reason:
+    count: int = 0
+    first_lines: list[int] = field(default_factory=list)
+
+    def add(self, number: int) -> None:
+        self.count += 1
+        if len(self.first_lines) < _FIRST_LINES or number < self.first_lines[-1]:
+            bisect.insort(self.first_lines, number)
+            del self.first_lines[_FIRST_LINES:]
+
+
+@dataclass
 class _BulkJob:
     path: Path
     journal_path: Path
-    done: set[int]
+    run_id: str | None
+    source: _BulkFile
     total: int
-    legacy: bool
     journal: IO[str]
     failed_out: IO[str] | None
 
 
-def _bulk_setup(args: argparse.Namespace) -> _BulkJob:
-    """File checks, journal reading and opening outputs (blocking: run in a thread)."""
+def _check_record_options(args: argparse.Namespace) -> None:
+    """Refuse a bad --tenant-id or a missing --attach file before anything is written."""
+    probe = WorkflowTriggerRequest({"workflow": "probe", "recipients": ["probe"]})
+    if args.tenant_id is not None:
+        WorkflowTriggerRequest(
+            {"workflow": "probe", "recipients": ["probe"]}, tenant_id=args.tenant_id
+        ).prepare(auto_idempotency_key=False)
+    for path in args.attach or []:
+        probe.add_attachment(path)  # checks that a local file exists; reads nothing
+
+
+def _check_input(args: argparse.Namespace) -> Path:
     path = Path(args.file)
     if not path.is_file():
         raise ConfigurationError(f"cannot read {path}: no such file")
+    return path
+
+
+def _writable(path: Path, what: str) -> None:
+    if not path.parent.is_dir():
+        raise ConfigurationError(f"cannot write {what} {path}: no such directory")
+
+
+def _bulk_setup(args: argparse.Namespace) -> _BulkJob:
+    """Check every option, then open the journal and outputs (blocking: run in a thread).
+
+    Nothing is written until every check has passed, so a mistake leaves nothing behind that
+    would stand in the way of the corrected command.
+    """
+    path = _check_input(args)
+    _check_record_options(args)
     journal_path = Path(args.journal) if args.journal else path.with_name(path.name + ".journal")
-    if journal_path.exists() and not (args.resume or args.restart):
+    _writable(journal_path, "the journal")
+    if args.failed_out:
+        _writable(Path(args.failed_out), "--failed-out")
+    exists = journal_path.exists()
+    if exists and not (args.resume or args.restart):
         raise ConfigurationError(
             f"{journal_path} exists: an earlier run of this file was interrupted or finished."
-            " Pass --resume to send only what it did not settle, or --restart to start over."
+            " Pass --resume to send what it did not settle, or --restart for a new run."
         )
-    if args.restart and journal_path.exists():
-        journal_path.unlink()
-    done = _read_journal(journal_path) if args.resume else set()
-    return _BulkJob(
-        path=path,
-        journal_path=journal_path,
-        done=done,
-        total=_count_lines(path) - len(done),
-        legacy=_BulkFile(path, done).peek_legacy(),
-        journal=journal_path.open("a", encoding="utf-8"),
+    if args.resume and exists:
+        earlier = _read_journal(journal_path)
+    else:
+        if args.resume:
+            sys.stderr.write(f"no journal at {journal_path}: starting a new run\n")
+        earlier = _EarlierRun(run_id=uuid.uuid4().hex[:16])
+    source = _BulkFile(
+        path,
+        earlier.run_id,
+        succeeded_before=earlier.succeeded,
+        failed_before=earlier.failed,
+        skip_failed=args.skip_failed,
+    )
+    # The first record decides which API the whole file uses; a record of the other kind fails.
+    source.legacy = source.peek_legacy()
+    total = source.count_to_send()
+    # Every check passed: from here on, files are written.
+    new_run = not (args.resume and exists)
+    if new_run and exists:
+        journal_path.unlink()  # --restart
+    journal = journal_path.open("a", encoding="utf-8")
+    if new_run:
+        header = {"run_id": earlier.run_id, "file": str(path), "started": _now()}
+        journal.write(json.dumps(header) + "\n")
+        journal.flush()
+    try:
         # On --resume the failures of the earlier run stay in the file; new ones are added.
-        failed_out=(
-            open(args.failed_out, "a" if args.resume else "w", encoding="utf-8")
+        failed_out = (
+            open(args.failed_out, "a" if args.resume else "w", encoding="utf-8")  # noqa: SIM115
             if args.failed_out
             else None
-        ),
-    )
+        )
+    except OSError as exc:
+        journal.close()
+        if new_run:
+            journal_path.unlink(missing_ok=True)
+        raise ConfigurationError(f"cannot write {args.failed_out}: {exc.strerror}") from None
+    return _BulkJob(path, journal_path, earlier.run_id, source, total, journal, failed_out)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 async def _cmd_bulk(args: argparse.Namespace) -> int:
-    job = await anyio.to_thread.run_sync(_bulk_setup, args)
-    path, journal_path, journal, failed_out = (
-        job.path,
-        job.journal_path,
-        job.journal,
-        job.failed_out,
-    )
-    source = _BulkFile(path, job.done)
-    total = job.total
+    await anyio.to_thread.run_sync(_check_input, args)
+    # The client is built before the journal: missing credentials or a bad base URL stop the
+    # command before anything is written.
+    async with _make_client(args) as client:
+        job = await anyio.to_thread.run_sync(_bulk_setup, args)
+        return await _run_bulk(client, job, args)
+
+
+async def _run_bulk(client: AsyncSuprsend, job: _BulkJob, args: argparse.Namespace) -> int:
+    journal, failed_out, source, total = job.journal, job.failed_out, job.source, job.total
     lines_by_index: dict[int, _Line] = {}
     bar = None if args.no_progress else ProgressBar(total, label="bulk ")
     settled = 0
+    reasons: dict[tuple[int | None, str], _Reason] = {}
+    refused: RecordOutcome | None = None  # the first answer refusing the credentials
+    stop = anyio.CancelScope()
 
     def write_failed(
         number: int, record: Any, error: str, code: int | None, text: str = ""
@@ -346,19 +527,34 @@ async def _cmd_bulk(args: argparse.Namespace) -> int:
                 entry["text"] = text  # the line as it was, when it was not JSON
             failed_out.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
 
-    def journal_line(number: int, state: str, code: int | None) -> None:
-        journal.write(json.dumps({"line": number, "state": state, "code": code}) + "\n")
+    def journal_line(number: int, state: str, code: int | None, retry: bool = False) -> None:
+        entry: dict[str, Any] = {"line": number, "state": state, "code": code}
+        if state == "failed":
+            entry["retry"] = retry
+        journal.write(json.dumps(entry) + "\n")
+
+    def count_failure(number: int, code: int | None, reason: str) -> None:
+        reasons.setdefault((code, reason), _Reason()).add(number)
 
     def on_outcome(outcome: RecordOutcome) -> None:
-        nonlocal settled
+        nonlocal settled, refused
         line = lines_by_index.pop(outcome.index)
-        if _permanent(outcome):
-            journal_line(line.number, outcome.state, outcome.status_code)
-        if outcome.state == "failed":
+        if outcome.state == "failed" and outcome.status_code in _AUTH_CODES:
+            # The service refused the credentials, not the record: send nothing more, and leave
+            # the line out of the journal so that --resume sends it (even with --skip-failed).
+            if refused is None:
+                refused = outcome
+                stop.cancel()
+            return
+        if outcome.state == "succeeded":
             settled += 1
-            write_failed(line.number, line.body, outcome.describe_failure(), outcome.status_code)
-        elif outcome.success:
+            journal_line(line.number, "succeeded", outcome.status_code)
+        elif outcome.state == "failed":
             settled += 1
+            error = outcome.describe_failure()
+            journal_line(line.number, "failed", outcome.status_code, not _permanent(outcome))
+            write_failed(line.number, line.body, error, outcome.status_code)
+            count_failure(line.number, outcome.status_code, error)
         # not_sent / unknown (an interrupted run): not failures; --resume sends them.
 
     def on_progress(progress: BulkProgress) -> None:
@@ -379,12 +575,13 @@ async def _cmd_bulk(args: argparse.Namespace) -> int:
         for index, line in enumerate(source.records()):
             lines_by_index[index] = line
             # The record's own key wins; then the field named by --idempotency-key-from (derived
-            # by the engine); then the line's stable key.
+            # by the engine); then the line's key for this run. The record's own tenant wins too.
             key = _own_key(line.body) or (None if args.idempotency_key_from else line.key)
+            tenant = None if _own_tenant(line.body) else args.tenant_id
             request: WorkflowTriggerRequest | Workflow = (
-                Workflow(line.body, idempotency_key=key)
+                Workflow(line.body, idempotency_key=key, tenant_id=tenant)
                 if source.legacy
-                else WorkflowTriggerRequest(line.body, idempotency_key=key)
+                else WorkflowTriggerRequest(line.body, idempotency_key=key, tenant_id=tenant)
             )
             # This generator is read in a worker thread, so the stat() stays off the loop;
             # the file itself is read once per run, however many records share it.
@@ -392,56 +589,77 @@ async def _cmd_bulk(args: argparse.Namespace) -> int:
                 request.add_attachment(path)
             yield request
 
-    legacy = job.legacy
+    legacy = source.legacy
     attach = args.attach or []
     result: BulkResponse | None = None
     try:
-        async with _make_client(args) as client, anyio.create_task_group() as tg:
-            # SIGTERM (a polite stop) cancels the bulk as Ctrl-C does: at an await, so every
-            # record's state and the journal are settled before the process ends.
-            tg.start_soon(_cancel_on_sigterm, tg.cancel_scope)
-            namespace = client.bulk_workflows if legacy else client.workflows
-            result = await namespace.bulk_trigger(
-                requests(),
-                concurrency=args.concurrency,
-                max_records_per_second=args.rate,
-                on_outcome=on_outcome,
-                on_progress=on_progress,
-                idempotency_key_from=args.idempotency_key_from,
-            )
-            tg.cancel_scope.cancel()  # done: stop watching for signals
+        with stop:
+            async with anyio.create_task_group() as tg:
+                # SIGTERM (a polite stop) cancels the bulk as Ctrl-C does: at an await, so every
+                # record's state and the journal are settled before the process ends.
+                tg.start_soon(_cancel_on_sigterm, tg.cancel_scope)
+                namespace = client.bulk_workflows if legacy else client.workflows
+                result = await namespace.bulk_trigger(
+                    requests(),
+                    concurrency=args.concurrency,
+                    max_records_per_second=args.rate,
+                    on_outcome=on_outcome,
+                    on_progress=on_progress,
+                    idempotency_key_from=args.idempotency_key_from,
+                )
+                tg.cancel_scope.cancel()  # done: stop watching for signals
     finally:
         if bar is not None:
             bar.close()
-        for number, record, text, error in source.bad_lines:
-            write_failed(number, record, error, 400, text)
-            journal_line(number, "failed", 400)  # refused for good: not read again on resume
+        for bad in source.bad_lines:
+            write_failed(bad.number, bad.record, bad.error, 400, bad.text)
+            journal_line(bad.number, "failed", 400)  # refused for good
+            count_failure(bad.number, 400, bad.reason)
         journal.close()
         if failed_out is not None:
             failed_out.close()
-        if result is None:
+        if result is None and refused is None:
             sys.stderr.write(
                 f"stopped: {settled + len(source.bad_lines):,} of {total:,} lines settled."
                 f" Run the same command with --resume to send the rest; lines already sent keep"
                 f" their idempotency keys, so none is processed twice.\n"
             )
+    if refused is not None:
+        sys.stderr.write(
+            f"suprsend-async bulk: the service refused the credentials"
+            f" ({refused.status_code}: {refused.describe_failure()}). Stopped: nothing more was"
+            f" sent. Check the workspace key and secret (or API key), then run the same command"
+            f" with --resume: every line not accepted yet is sent, under the same key.\n"
+        )
+        return EXIT_AUTH
     if result is None:  # stopped by SIGTERM (Ctrl-C arrives as KeyboardInterrupt instead)
         sys.stderr.write("interrupted\n")
         return 130
-    bad = len(source.bad_lines)
-    summary = {
-        "status": BulkResponse.status_for(result.total + bad, result.success),
-        "file": str(path),
-        "records": result.total + bad,
+    bad_count = len(source.bad_lines)
+    records = result.total + bad_count
+    ranked = sorted(reasons.items(), key=lambda item: (-item[1].count, item[1].first_lines))
+    summary: dict[str, Any] = {
+        "status": BulkResponse.status_for(records, result.success),
+        "file": str(job.path),
+        "run_id": job.run_id,
+        "records": records,
         "success": result.success,
-        "failure": result.failure + bad,
-        "skipped_already_done": source.skipped,
+        "failure": result.failure + bad_count,
+        "failures_by_reason": [
+            {"code": code, "reason": reason, "count": r.count, "first_lines": r.first_lines}
+            for (code, reason), r in ranked[:_REASONS_SHOWN]
+        ],
+        "resent_failed": source.resent_failed,
+        "skipped_succeeded": source.skipped_succeeded,
+        "skipped_failed": source.skipped_failed,
         "warnings": result.warnings,
-        "journal": str(journal_path),
+        "journal": str(job.journal_path),
     }
+    if len(ranked) > _REASONS_SHOWN:
+        summary["reasons_not_shown"] = len(ranked) - _REASONS_SHOWN
     if args.failed_out:
         summary["failed_records_file"] = args.failed_out
-    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return EXIT_OK if summary["failure"] == 0 else EXIT_FAILED
 
 
@@ -459,13 +677,17 @@ def _own_key(body: Any) -> str | None:
     return key if isinstance(key, str) and key.strip() else None
 
 
+def _own_tenant(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("tenant_id") is not None
+
+
 # -- emulator and demo ------------------------------------------------------------------
 
 
 def _emulator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument(
-        "--port", type=_at_least(0), default=8080, help="port (8080; 0 picks a free one)"
+        "--port", type=_between(0, 65535), default=8080, help="port (8080; 0 picks a free one)"
     )
     parser.add_argument("--workspace-key", default=None, help="accepted workspace key")
     parser.add_argument("--workspace-secret", default=None, help="accepted workspace secret")
@@ -477,20 +699,26 @@ def _emulator_options(parser: argparse.ArgumentParser) -> None:
         help="benchmark mode: check signatures, count records, skip validation and storage",
     )
     f = parser.add_argument_group("fault injection (rates between 0 and 1)")
-    f.add_argument("--latency-ms", type=float, default=0.0, help="added latency per request")
+    rate, at_least_0 = _fraction(), _not_negative()
+    f.add_argument("--latency-ms", type=at_least_0, default=0.0, help="added latency per request")
     f.add_argument(
-        "--latency-jitter-ms", type=float, default=0.0, help="random extra latency, up to this"
+        "--latency-jitter-ms", type=at_least_0, default=0.0, help="random extra latency, up to this"
     )
-    f.add_argument("--rate-429", type=float, default=0.0, help="answer 429 with Retry-After")
+    f.add_argument("--rate-429", type=rate, default=0.0, help="answer 429 with Retry-After")
     f.add_argument(
-        "--retry-after", type=float, default=1.0, help="Retry-After seconds for injected 429s"
+        "--retry-after", type=at_least_0, default=1.0, help="Retry-After seconds for injected 429s"
     )
-    f.add_argument("--rate-5xx", type=float, default=0.0, help="answer a 5xx without processing")
-    f.add_argument("--status-5xx", type=int, default=503, help="the 5xx status to answer (503)")
-    f.add_argument("--rate-record-5xx", type=float, default=0.0, help="per-record 503 inside a 207")
-    f.add_argument("--rate-drop", type=float, default=0.0, help="process, then drop the connection")
+    f.add_argument("--rate-5xx", type=rate, default=0.0, help="answer a 5xx without processing")
     f.add_argument(
-        "--drop-next", type=int, default=0, help="drop the next N requests after processing"
+        "--status-5xx", type=_between(500, 599), default=503, help="the 5xx status to answer (503)"
+    )
+    f.add_argument("--rate-record-5xx", type=rate, default=0.0, help="per-record 503 inside a 207")
+    f.add_argument("--rate-drop", type=rate, default=0.0, help="process, then drop the connection")
+    f.add_argument(
+        "--drop-next",
+        type=_at_least(0),
+        default=0,
+        help="drop the next N requests after processing",
     )
     f.add_argument("--seed", type=int, default=None, help="seed for repeatable faults")
 
@@ -509,7 +737,10 @@ async def _cmd_emulator(args: argparse.Namespace) -> int:
             f"the emulator needs its extra: pip install 'suprsend-async[emulator]' ({exc})"
         ) from None
     # Each fault flag is named after its Faults field (--rate-429 -> rate_429).
-    faults = Faults(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Faults)})
+    try:
+        faults = Faults(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Faults)})
+    except ValueError as exc:  # the flags' own checks come first; this keeps any other one tidy
+        raise ConfigurationError(str(exc)) from None
     emulator = Emulator(
         workspace_key=args.workspace_key
         or os.environ.get("SUPRSEND_WORKSPACE_KEY")
@@ -572,16 +803,35 @@ def build_parser() -> argparse.ArgumentParser:
         "bulk",
         help="stream a JSONL file of workflow bodies through concurrent bulk requests",
         description="Send every line of FILE.jsonl (one JSON body per line) in concurrent bulk"
-        " requests with a progress bar. Settled lines are written to a journal"
-        " (FILE.jsonl.journal); after an interruption, --resume sends only the rest, and every"
-        " line keeps a stable idempotency key so nothing is processed twice.",
+        " requests with a progress bar. Each run has a run id, kept in a journal"
+        " (FILE.jsonl.journal) with every line it settled; a line's default idempotency key holds"
+        " the run id. --resume continues the same run: it sends every line that did not succeed,"
+        " under the key it had, so nothing is processed twice. A new run (or --restart) is new to"
+        " the service; use --idempotency-key-from for keys that deduplicate across runs."
+        " Exit codes: 0 all succeeded, 1 some failed, 2 bad usage, 3 credentials refused"
+        " (stops at once; fix them and --resume), 130 interrupted.",
     )
     p.add_argument("file", metavar="FILE.jsonl")
     p.add_argument("--failed-out", metavar="PATH", help="write failed records (JSONL) here")
     p.add_argument("--journal", metavar="PATH", help="journal file (default FILE.jsonl.journal)")
     resume = p.add_mutually_exclusive_group()
-    resume.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    resume.add_argument("--restart", action="store_true", help="forget the journal, send all")
+    resume.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in the journal: send every line that did not succeed",
+    )
+    resume.add_argument(
+        "--restart",
+        action="store_true",
+        help="forget the journal and start a new run (new keys: everything is sent again)",
+    )
+    p.add_argument(
+        "--skip-failed",
+        action="store_true",
+        help="with --resume: do not resend lines the service refused (4xx); still resend the"
+        " ones that failed for a passing reason (no answer, 429, 5xx)",
+    )
+    p.add_argument("--tenant-id", help="tenant for every record that names none")
     p.add_argument("--concurrency", type=_at_least(1), default=None, help="requests in flight (16)")
     p.add_argument(
         "--rate", type=_positive(float), default=None, help="at most this many records per second"
@@ -632,7 +882,10 @@ _COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "skip_failed", False) and not args.resume:
+        parser.error("--skip-failed only makes sense with --resume")
     if getattr(args, "verbose", False):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

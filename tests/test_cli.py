@@ -157,15 +157,19 @@ def test_bulk_resume_sends_nothing_twice(
     assert main(["bulk", str(src), "--no-progress"]) == 0
     keys_before = dict(env.accepted_by_key)
     lines = journal.read_text().splitlines()
-    journal.write_text("\n".join(lines[:200]) + "\n")
+    journal.write_text("\n".join(lines[:201]) + "\n")  # the run's header, then 200 lines
     capsys.readouterr()
     assert main(["bulk", str(src), "--resume", "--no-progress"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["skipped_already_done"] == 200 and summary["success"] == 300
+    assert summary["skipped_succeeded"] == 200 and summary["success"] == 300
     # The 300 resent lines carried the same idempotency keys: nothing was processed twice.
     assert env.accepted_by_key == keys_before
     assert len(env.triggers) == 500
+    # --restart is a new run: new keys, so the service takes every line as a new trigger.
     assert main(["bulk", str(src), "--restart", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["success"] == 500 and len(env.triggers) == 1000
+    assert env.stats["duplicates_skipped"] == 300  # the resume's resends, and only those
 
 
 def test_bulk_legacy_file_and_key_field(
@@ -278,7 +282,7 @@ def test_port_in_use_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
         holder.close()
 
 
-def test_resume_keeps_earlier_failures(
+def test_resume_resends_failed_lines_once_fixed(
     env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows: list[Any] = [body(0), "{oops", {"workflow": "w", "recipients": []}, body(3)]
@@ -290,10 +294,30 @@ def test_resume_keeps_earlier_failures(
     bad_json = next(x for x in first if x["line"] == 2)
     assert bad_json["record"] is None and bad_json["text"] == "{oops"
     capsys.readouterr()
+    # Resuming without fixing anything sends the two failed lines again, and they fail again.
+    assert main(["bulk", str(src), "--failed-out", str(failed), "--resume", "--no-progress"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["records"], summary["failure"], summary["resent_failed"]) == (2, 2, 2)
+    assert summary["skipped_succeeded"] == 2
+    # --skip-failed leaves the refused lines alone.
+    assert main(["bulk", str(src), "--resume", "--skip-failed", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["records"], summary["skipped_failed"], summary["skipped_succeeded"]) == (
+        0,
+        2,
+        2,
+    )
+    # Fixed lines are sent by the next resume; earlier failures stay in --failed-out.
+    write_jsonl(src, [body(0), body(1), body(2), body(3)])
     assert main(["bulk", str(src), "--failed-out", str(failed), "--resume", "--no-progress"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["skipped_already_done"] == 4 and summary["records"] == 0
-    assert [json.loads(x) for x in failed.read_text().splitlines()] == first  # still there
+    assert (summary["records"], summary["success"], summary["resent_failed"]) == (2, 2, 2)
+    assert sorted(t.body["data"]["rid"] for t in env.triggers) == [0, 1, 2, 3]
+    assert [json.loads(x) for x in failed.read_text().splitlines()][:2] == first
+    # Everything succeeded: a further resume has nothing to send.
+    assert main(["bulk", str(src), "--resume", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["records"], summary["skipped_succeeded"]) == (0, 4)
 
 
 def test_sigterm_stops_a_bulk_and_resume_finishes_it(

@@ -96,11 +96,18 @@ async def test_emulator_command_serves(capsys: pytest.CaptureFixture[str]) -> No
     async with anyio.create_task_group() as tg:
         tg.start_soon(_cmd_emulator, args)
         url = None
+        out = ""
         with anyio.fail_after(10):
             while url is None:
                 await anyio.sleep(0.02)
-                match = re.search(r"listening on (\S+)", capsys.readouterr().out)
+                out += capsys.readouterr().out
+                match = re.search(r"listening on (\S+)", out)
                 url = match.group(1) if match else None
+        # The start lines say which credentials it accepts, ready to paste.
+        assert "export SUPRSEND_WORKSPACE_KEY=emulator_workspace_key\n" in out
+        assert "export SUPRSEND_WORKSPACE_SECRET=emulator_workspace_secret\n" in out
+        assert "export SUPRSEND_API_KEY=ak\n" in out and "SUPRSEND_WORKSPACE_UID=uid\n" in out
+        assert f"export SUPRSEND_BASE_URL={url}" in out
         async with httpx.AsyncClient() as http:
             r = await http.post(
                 url + "trigger/",

@@ -51,6 +51,27 @@ async def test_fastapi_app(suprsend_env: Emulator) -> None:
     assert {t.idempotency_key for t in triggers[1:]} == {f"INV-9-c{i}" for i in range(120)}
 
 
+async def test_fastapi_app_notifies_every_comment(suprsend_env: Emulator) -> None:
+    from examples.fastapi_app import app
+
+    comment = {"document": "Q3 report", "author_id": "u-1", "owner_id": "u-2", "text": "+1"}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            first = (await http.post("/comments", json=comment)).json()
+            second = (await http.post("/comments", json=comment)).json()
+    # Two genuine comments with the same text are two notifications, each keyed by its id.
+    assert first["notified"] is True and second["notified"] is True
+    assert first["comment_id"] != second["comment_id"]
+    triggers = suprsend_env.triggers
+    assert [t.idempotency_key for t in triggers] == [
+        f"comment-{first['comment_id']}",
+        f"comment-{second['comment_id']}",
+    ]
+    assert suprsend_env.stats["duplicates_skipped"] == 0
+    assert [t.message_id for t in triggers] == [first["message_id"], second["message_id"]]
+
+
 async def test_fastapi_app_reports_refusals(suprsend_env: Emulator) -> None:
     from examples.fastapi_app import app
 

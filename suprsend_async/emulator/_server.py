@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -275,6 +276,25 @@ async def serve(emulator: Emulator, *, announce: bool = True) -> None:
         await emulator._wait_started(server)
         if announce:
             print(f"suprsend-async emulator listening on {emulator.base_url}", flush=True)
+            print(_credentials_note(emulator), flush=True)
+
+
+def _credentials_note(emulator: Emulator) -> str:
+    """What a client needs to talk to the emulator: the credentials it accepts, as variables."""
+    cfg = emulator.config
+    q = shlex.quote
+    lines = [
+        "It accepts these credentials (for a client in another shell):",
+        f"  export SUPRSEND_WORKSPACE_KEY={q(cfg.workspace_key)}",
+        f"  export SUPRSEND_WORKSPACE_SECRET={q(cfg.workspace_secret)}",
+    ]
+    if cfg.api_key:
+        lines += [
+            f"  export SUPRSEND_WORKSPACE_UID={q(cfg.workspace_uid or '')}",
+            f"  export SUPRSEND_API_KEY={q(cfg.api_key)}",
+        ]
+    lines.append(f"  export SUPRSEND_BASE_URL={emulator.base_url}")
+    return "\n".join(lines)
 
 
 _ANNOUNCE = re.compile(r"listening on (http://\S+)")
