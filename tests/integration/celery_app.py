@@ -1,0 +1,37 @@
+"""The Celery app the fan-out integration test's worker processes load (``celery -A``).
+
+The broker, result backend and state all live in the Redis the test started
+(``FANOUT_TEST_REDIS_URL``); the SDK client comes from the ``SUPRSEND_*`` variables, pointing
+at the test's emulator.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+from suprsend_async.celery import Fanout
+
+REDIS_URL = os.environ.get("FANOUT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def make_app(url: str) -> Celery:
+    """A Celery app with the settings the guide recommends for the fan-out."""
+    app = Celery("fanout-test", broker=url, backend=url)
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        # One shard at a time per process: a worker does not hoard shards it cannot run yet.
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        # Longer than any shard here takes, so only a lost worker's shard is delivered again.
+        broker_transport_options={"visibility_timeout": 600},
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+app = make_app(REDIS_URL)
+fanout = Fanout(app)
