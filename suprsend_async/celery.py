@@ -158,10 +158,14 @@ def plan_jsonl(
     _check_shard_size(records_per_shard)
     file = str(Path(path).resolve())
     shards: list[dict[str, Any]] = []
-    total = 0
-    start = offset = 0
-    first = line_no = 0
-    count = 0
+    start = offset = first = line_no = count = 0
+
+    def cut() -> None:
+        shards.append(
+            _shard(job_id, len(shards), "jsonl", key_from, legacy, count,
+                   path=file, start=start, end=offset, first=first)
+        )  # fmt: skip
+
     with open(file, "rb") as handle:
         for line in handle:
             offset += len(line)
@@ -169,38 +173,11 @@ def plan_jsonl(
             if line.strip():
                 count += 1
                 if count == records_per_shard:
-                    shards.append(
-                        _shard(
-                            job_id,
-                            len(shards),
-                            "jsonl",
-                            key_from,
-                            legacy,
-                            count,
-                            path=file,
-                            start=start,
-                            end=offset,
-                            first=first,
-                        )
-                    )
-                    total += count
+                    cut()
                     start, first, count = offset, line_no, 0
     if count:
-        shards.append(
-            _shard(
-                job_id,
-                len(shards),
-                "jsonl",
-                key_from,
-                legacy,
-                count,
-                path=file,
-                start=start,
-                end=offset,
-                first=first,
-            )
-        )
-        total += count
+        cut()
+    total = sum(shard["count"] for shard in shards)
     return JobPlan(job_id, tuple(shards), total)
 
 

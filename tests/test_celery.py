@@ -115,6 +115,13 @@ def test_plan_jsonl_cuts_byte_ranges_at_line_boundaries(tmp_path: Path) -> None:
     assert ids == list(range(10))
 
 
+def test_plan_jsonl_of_whole_shards_and_of_nothing(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", [json.dumps(record(i)) for i in range(4)])
+    assert [s["count"] for s in plan_jsonl("job", path, records_per_shard=2).shards] == [2, 2]
+    empty = write_jsonl(tmp_path / "empty.jsonl", ["", "  "])
+    assert plan_jsonl("job", empty) == JobPlan("job", (), 0)
+
+
 def test_plan_records_carries_records_and_positions() -> None:
     plan = plan_records("job", (record(i) for i in range(5)), records_per_shard=2)
     assert plan.total == 5 and [s["count"] for s in plan.shards] == [2, 2, 1]
@@ -292,6 +299,17 @@ def test_a_shard_that_gives_up_counts_what_it_did_not_send(
     result = account.result(timeout=60)
     assert (result.total, result.not_sent, result.status) == (4, 4, "fail")
     assert "OSError: no route" in (result.shards[0].error or "")
+
+
+def test_a_shard_whose_file_is_gone_gives_up_with_its_records_not_sent(
+    fanout: Fanout, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", [json.dumps(record(i)) for i in range(3)])
+    plan = fanout.plan_jsonl("gone", path)
+    path.unlink()
+    (shard,) = fanout.submit(plan).result(timeout=60).shards
+    assert (shard.total, shard.not_sent, shard.deliveries) == (3, 3, 3)
+    assert "FileNotFoundError" in (shard.error or "")
 
 
 def test_a_shard_delivered_too_often_is_given_up(

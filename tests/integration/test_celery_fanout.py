@@ -38,7 +38,7 @@ WORKERS = 3
 
 @pytest.fixture
 def workers(
-    redis_url: str, redis_client: redis.Redis, suprsend_emulator: Emulator
+    redis_url: str, redis_client: redis.Redis, suprsend_emulator: Emulator, tmp_path: Path
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     env = {
         **os.environ,
@@ -48,6 +48,7 @@ def workers(
         "SUPRSEND_BASE_URL": suprsend_emulator.base_url,
         "PYTHONPATH": str(ROOT),
     }
+    log = (tmp_path / "workers.log").open("wb")  # a file: an unread pipe could fill and block
     procs = [
         subprocess.Popen(
             [
@@ -69,7 +70,7 @@ def workers(
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log,
         )
         for i in range(WORKERS)
     ]
@@ -84,8 +85,7 @@ def workers(
             except subprocess.TimeoutExpired:  # pragma: no cover - a stuck worker
                 proc.kill()
                 proc.wait()
-            if proc.stderr is not None:
-                proc.stderr.close()
+        log.close()
 
 
 def test_a_worker_killed_mid_shard_leaves_every_record_processed_once(
