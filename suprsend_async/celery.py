@@ -569,10 +569,16 @@ class JobProgress:
 class Job:
     """A submitted job: watch it with :meth:`progress`, wait for it with :meth:`result`."""
 
-    def __init__(self, fanout: Fanout, job_id: str, plan: JobPlan | None = None) -> None:
+    def __init__(
+        self, fanout: Fanout, job_id: str, plan: JobPlan | None = None, tasks: Any = None
+    ) -> None:
         self.fanout = fanout
         self.job_id = job_id
         self.plan = plan
+        self.tasks = tasks
+        """The Celery ``GroupResult`` of this run's shard tasks (``None`` for a handle made
+        by :meth:`Fanout.job`); each task's result in the result backend is its shard's
+        account, as a dict."""
 
     def progress(self) -> JobProgress:
         """The job's progress now: distinct records accepted, shards finished and running."""
@@ -743,9 +749,10 @@ class Fanout:
         workers, without a request.
         """
         self._store().begin(plan)
+        tasks = None
         if plan.shards:
-            group(self.shard_task.s(spec) for spec in plan.shards).apply_async()
-        return Job(self, plan.job_id, plan)
+            tasks = group(self.shard_task.s(spec) for spec in plan.shards).apply_async()
+        return Job(self, plan.job_id, plan, tasks)
 
     def job(self, job_id: str) -> Job:
         """A handle on a job submitted earlier (possibly by another process)."""

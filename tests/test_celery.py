@@ -172,6 +172,8 @@ def test_jsonl_job_sends_each_record_once_and_a_rerun_sends_nothing(
     assert [s.shard for s in account.shards] == [0, 1, 2]
     assert all(s.deliveries == 1 for s in account.shards)
     assert suprsend_emulator.accepted_by_key == {f"news-1/{i}": 1 for i in range(250)}
+    # Each shard task's result is its account.
+    assert [ShardAccount.from_dict(r) for r in job.tasks.get()] == account.shards
     progress = job.progress()
     assert progress.finished and progress.succeeded == 250 and progress.fraction == 1.0
     assert progress.running == {}
@@ -342,6 +344,7 @@ def test_empty_plan_finishes_at_once(fanout: Fanout) -> None:
     job = fanout.submit(fanout.plan_records("empty", []))
     account = job.result(timeout=1)
     assert (account.total, account.status, account.shards) == (0, "success", [])
+    assert job.tasks is None
 
 
 # -- watching jobs --------------------------------------------------------------------------
