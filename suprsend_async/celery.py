@@ -809,7 +809,9 @@ class Fanout:
         deliveries = store.start(job, shard, _where())
         if deliveries > self.max_deliveries:
             return self._give_up(
-                spec, f"delivered {deliveries} times (max_deliveries={self.max_deliveries})", 0
+                spec,
+                f"delivered more than max_deliveries={self.max_deliveries} times",
+                deliveries,
             )
         entries = _entries(spec)
         already = store.succeeded_among(job, [e.identity for e in entries if e.error is None])
