@@ -19,6 +19,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from suprsend_async.celery import Fanout  # noqa: E402
 
+PROCESSES = [1, 2, 4]
 BEGIN = "<!-- celery-fanout:begin -->"
 END = "<!-- celery-fanout:end -->"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -146,44 +148,59 @@ def main() -> None:
                 "PYTHONPATH": str(ROOT),
             }
             producer = Fanout(Celery("producer", broker=url, backend=url))
-            rates: dict[int, list[float]] = {}
-            for processes in (1, 2, 4):
-                workers = run_workers(processes, env)
-                try:
-                    # Warm-up: every pool process has made its client and imported its code.
-                    measure(producer, source, f"warm-{processes}", per_shard)
-                    rates[processes] = [
-                        measure(producer, source, f"run-{processes}-{rep}", per_shard)
-                        for rep in range(reps)
-                    ]
-                finally:
-                    stop(workers)
-                print(f"{processes} process(es): {max(rates[processes]):,.0f} records/s")
+            warm = Path(tmp) / "warm.jsonl"
+            write_job(warm, 400)
+            rates: dict[int, list[float]] = {p: [] for p in PROCESSES}
+            # Turn by turn, each turn running every size in a rotated order: the shared
+            # machine's speed drifts over minutes, and a turn's ratios are measured close
+            # together in time.
+            for turn in range(reps):
+                order = PROCESSES[turn % 3 :] + PROCESSES[: turn % 3]
+                for processes in order:
+                    workers = run_workers(processes, env)
+                    try:
+                        # Warm-up: every pool process has made its client and loaded its code.
+                        measure(producer, warm, f"warm-{turn}-{processes}", 25)
+                        rate = measure(producer, source, f"run-{turn}-{processes}", per_shard)
+                    finally:
+                        stop(workers)
+                    rates[processes].append(rate)
+                    print(f"turn {turn + 1}: {processes} process(es): {rate:,.0f} records/s")
         finally:
             redis_proc.terminate()
             redis_proc.wait(10)
     base = max(rates[1])
+    turn_ratios = {p: [r / one for r, one in zip(rates[p], rates[1], strict=True)] for p in rates}
     results["rates"] = {str(p): r for p, r in rates.items()}
+    results["turn_ratios"] = {str(p): r for p, r in turn_ratios.items()}
+    results["load_average_after"] = round(os.getloadavg()[0], 2)
     results["machine"] = {
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
     results["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    rows = [f"| {p} | {max(r):,.0f} | {max(r) / base:.2f}x |" for p, r in sorted(rates.items())]
+    rows = [
+        f"| {p} | {max(r):,.0f} | {max(r) / base:.2f}x | {statistics.median(turn_ratios[p]):.2f}x"
+        f" ({min(turn_ratios[p]):.2f}x to {max(turn_ratios[p]):.2f}x) |"
+        for p, r in sorted(rates.items())
+    ]
     section = (
         f"{BEGIN}\n## Beyond one machine: Celery fan-out\n\n"
         f"One job of {n:,} records in shards of {per_shard:,}, through one `celery worker`"
         " whose prefork pool has 1, 2 or 4 processes (Redis broker, result backend and job"
-        " state), against the emulator in fast mode in its own process. Best of"
-        f" {reps} runs after a warm-up. Machine: {results['machine']['cores']} cores, shared"
+        " state), against the emulator in fast mode in its own process; each size runs once"
+        f" per turn, {reps} turns, after a warm-up. Machine: {results['machine']['cores']}"
+        " cores, shared"
         " by the worker processes, Redis, the emulator and the producer, so past the core"
         " count more processes cannot add throughput; on a fleet each worker brings its own"
         f" cores. Run {results['finished']}, Python {results['machine']['python']}; the"
-        f" machine's load average was {results['load_average_before']} as it started. The"
+        f" machine's load average (other work included) was {results['load_average_before']}"
+        f" as it started and {results['load_average_after']} as it ended. The"
         " pattern and its settings: [Beyond one machine](celery.md).\n\n"
         "Reproduce with `nox -s bench_celery` (needs `redis-server`).\n\n"
-        "| worker processes | records/s | ratio to one process |\n| --- | --- | --- |\n"
+        "| worker processes | records/s (best turn) | ratio of bests to one process |"
+        " median of the turns' ratios (min to max) |\n| --- | --- | --- | --- |\n"
         + "\n".join(rows)
         + f"\n{END}\n"
     )
