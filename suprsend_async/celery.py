@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import logging
 import os
 import re
 import socket
@@ -52,6 +53,8 @@ __all__ = [
 
 DEFAULT_RECORDS_PER_SHARD = 5_000
 """Records per shard when planning a file or an iterable, unless told otherwise."""
+
+logger = logging.getLogger("suprsend_async")
 
 MAX_KEY_LENGTH = 255  # the service's limit on $idempotency_key
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")
@@ -712,7 +715,12 @@ class Fanout:
     # -- per-process resources ----------------------------------------------------------
 
     def _on_process_init(self, **_: Any) -> None:
-        self.client()
+        try:
+            self.client()
+        except Exception:
+            # A pool process that failed to start would be restarted in a loop; the shard
+            # task tries again and, if it still fails, records why in the shard's account.
+            logger.exception("fanout: could not make the client at process start")
 
     def _on_process_shutdown(self, **_: Any) -> None:
         with self._lock:

@@ -438,6 +438,18 @@ def test_one_client_per_process_made_at_start_and_closed_at_shutdown(fanout: Fan
     assert fanout._client is None
 
 
+def test_a_client_that_cannot_be_made_at_start_is_logged_and_tried_per_shard(
+    redis_url: str, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = Celery("noenv", broker="memory://", backend="cache+memory://")
+    app.conf.task_always_eager = True
+    f = Fanout(app, state_url=redis_url, task_name="t.noenv", max_retries=0)
+    f._on_process_init()  # no SUPRSEND_* variables: the default client cannot be made
+    assert "could not make the client at process start" in caplog.text
+    (shard,) = f.submit(f.plan_records("noenv", [record(1)])).result(timeout=10).shards
+    assert "ConfigurationError" in (shard.error or "") and shard.not_sent == 1
+
+
 def test_default_client_comes_from_the_environment(
     redis_url: str, suprsend_env: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
