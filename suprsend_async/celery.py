@@ -22,7 +22,6 @@ re-run sends only what has not succeeded. See the "Beyond one machine" guide.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 import os
@@ -58,12 +57,13 @@ logger = logging.getLogger("suprsend_async")
 
 MAX_KEY_LENGTH = 255  # the service's limit on $idempotency_key
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")
-_LOADER = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+_LOADER = re.compile(r"[A-Za-z_][\w.-]{0,63}")
 _FLUSH_INTERVAL = 0.2  # seconds between writes of succeeded identities to Redis
 _SMISMEMBER_BATCH = 2_000
 
 ShardSource = Literal["jsonl", "records", "loader"]
 ClientFactory = Callable[[], Suprsend]
+Loader = Callable[[Mapping[str, Any]], Iterable[Any]]
 
 
 def idempotency_key(job_id: str, identity: str) -> str:
@@ -249,15 +249,17 @@ def plan_loader(
 ) -> JobPlan:
     """Plan a job whose records a function of yours loads, one shard per spec.
 
-    ``loader`` is ``"package.module:function"``, importable on every worker; it is called with
-    one spec (a JSON-serialisable mapping such as ``{"min_id": 0, "max_id": 10_000}``) and
-    returns an iterable of records. Name a ``key_from`` (a unique business key such as
+    ``loader`` is the name the function is registered under on the workers
+    (``Fanout(app, loaders={"customers": load_customers})``); it is called with one spec (a
+    JSON-serialisable mapping such as ``{"min_id": 0, "max_id": 10_000}``) and returns an
+    iterable of records. Only registered functions can be called: a task message names one,
+    it cannot import code. Name a ``key_from`` (a unique business key such as
     ``"data.customer_id"``): without it a record's identity is its shard and position, which
     is only stable if the loader returns the same records in the same order every time.
     """
     _check_job_id(job_id)
     if not isinstance(loader, str) or not _LOADER.fullmatch(loader):
-        raise ValueError(f"loader {loader!r}: expected 'package.module:function'")
+        raise ValueError(f"loader {loader!r}: expected a registered loader's name")
     shards = [
         _shard(job_id, i, "loader", key_from, legacy, None, loader=loader, spec=dict(spec))
         for i, spec in enumerate(specs)
@@ -288,7 +290,9 @@ def _read_jsonl(spec: Mapping[str, Any]) -> Iterator[tuple[str, Any, str | None]
             yield str(line_no), None, f"line {line_no + 1}: not valid JSON ({exc})"
 
 
-def _raw_entries(spec: Mapping[str, Any]) -> Iterator[tuple[str, Any, str | None]]:
+def _raw_entries(
+    spec: Mapping[str, Any], loaders: Mapping[str, Loader]
+) -> Iterator[tuple[str, Any, str | None]]:
     source = spec["source"]
     if source == "jsonl":
         yield from _read_jsonl(spec)
@@ -296,19 +300,23 @@ def _raw_entries(spec: Mapping[str, Any]) -> Iterator[tuple[str, Any, str | None
         for i, record in enumerate(spec["records"], start=spec["first"]):
             yield str(i), record, None
     elif source == "loader":
-        module, _, name = spec["loader"].partition(":")
-        load = getattr(importlib.import_module(module), name)
+        load = loaders.get(spec["loader"])
+        if load is None:
+            raise LookupError(
+                f"loader {spec['loader']!r} is not registered here: pass"
+                " Fanout(app, loaders={...}) in the module the workers load"
+            )
         for i, record in enumerate(load(spec["spec"])):
             yield f"{spec['shard']}.{i}", record, None
     else:
         raise ValueError(f"unknown shard source {source!r}")
 
 
-def _entries(spec: Mapping[str, Any]) -> list[_Entry]:
+def _entries(spec: Mapping[str, Any], loaders: Mapping[str, Loader] | None = None) -> list[_Entry]:
     """The shard's records with their identities; a record that cannot be sent has an error."""
     key_from: str | None = spec.get("key_from")
     out: list[_Entry] = []
-    for position, record, error in _raw_entries(spec):
+    for position, record, error in _raw_entries(spec, loaders or {}):
         if error is None and not isinstance(record, Mapping):
             error = f"record {position}: expected a JSON object, got {type(record).__name__}"
         if error is not None or key_from is None:
@@ -643,7 +651,8 @@ class Fanout:
     producer and the workers know the task. ``client_factory`` makes the :class:`Suprsend`
     client each worker process uses (by default ``Suprsend()``, configured from the
     ``SUPRSEND_*`` environment variables); it is called once per process at start
-    (``worker_process_init``) and the client is closed at shutdown.
+    (``worker_process_init``) and the client is closed at shutdown. ``loaders`` names the
+    functions :meth:`plan_loader` jobs may use.
 
     ``state_url`` is the Redis that keeps each job's state (default: the app's Redis result
     backend, else its Redis broker). ``concurrency`` and ``max_records_per_second`` apply to
@@ -659,6 +668,7 @@ class Fanout:
         app: Celery,
         client_factory: ClientFactory | None = None,
         *,
+        loaders: Mapping[str, Loader] | None = None,
         state_url: str | None = None,
         key_prefix: str = "suprsend:fanout",
         concurrency: int | None = None,
@@ -671,6 +681,7 @@ class Fanout:
     ) -> None:
         self.app = app
         self.client_factory: ClientFactory = client_factory or Suprsend
+        self.loaders: dict[str, Loader] = dict(loaders or {})
         self.state_url = state_url or self._default_state_url(app)
         self.key_prefix = key_prefix
         self.concurrency = concurrency
@@ -748,7 +759,20 @@ class Fanout:
 
     plan_jsonl = staticmethod(plan_jsonl)
     plan_records = staticmethod(plan_records)
-    plan_loader = staticmethod(plan_loader)
+
+    def plan_loader(
+        self,
+        job_id: str,
+        loader: str,
+        specs: Iterable[Mapping[str, Any]],
+        *,
+        key_from: str | None = None,
+        legacy: bool = False,
+    ) -> JobPlan:
+        """:func:`plan_loader`, checking that ``loader`` is registered with this fanout."""
+        if loader not in self.loaders:
+            raise ValueError(f"loader {loader!r} is not registered (known: {sorted(self.loaders)})")
+        return plan_loader(job_id, loader, specs, key_from=key_from, legacy=legacy)
 
     def submit(self, plan: JobPlan) -> Job:
         """Send every shard of ``plan`` to the workers; re-submitting sends only what is left.
@@ -785,7 +809,7 @@ class Fanout:
         succeeded = 0
         if spec["source"] != "loader":  # a loader is not called again only to count
             try:
-                entries = _entries(spec)
+                entries = _entries(spec, self.loaders)
                 total = len(entries)
                 succeeded = len(store.succeeded_among(job, [e.identity for e in entries]))
             except Exception:  # the shard's source itself is what fails
@@ -821,7 +845,7 @@ class Fanout:
                 f"delivered more than max_deliveries={self.max_deliveries} times",
                 deliveries,
             )
-        entries = _entries(spec)
+        entries = _entries(spec, self.loaders)
         already = store.succeeded_among(job, [e.identity for e in entries if e.error is None])
         failed_records: list[dict[str, Any]] = []
         counts = {"succeeded": 0, "failed": 0, "unknown": 0, "not_sent": 0}

@@ -64,7 +64,7 @@ def fanout(
         made.append(client)
         return client
 
-    f = Fanout(app, factory, state_url=redis_url, max_retries=2)
+    f = Fanout(app, factory, state_url=redis_url, max_retries=2, loaders={"range": load_range})
     yield f
     f._on_process_shutdown()
     for client in made:
@@ -97,6 +97,8 @@ def test_shard_size_and_loader_name_are_checked() -> None:
         plan_records("job", [record(1)], records_per_shard=True)
     with pytest.raises(ValueError, match="loader"):
         plan_loader("job", "not a loader", [{}])
+    with pytest.raises(ValueError, match="loader"):
+        plan_loader("job", "pkg.module:function", [{}])
 
 
 def test_plan_jsonl_cuts_byte_ranges_at_line_boundaries(tmp_path: Path) -> None:
@@ -258,9 +260,7 @@ def load_range(spec: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
 
 def test_loader_job_with_a_business_key(fanout: Fanout, suprsend_emulator: Emulator) -> None:
     specs = [{"start": 0, "stop": 40}, {"start": 40, "stop": 100}]
-    plan = fanout.plan_loader(
-        "loaded", "tests.test_celery:load_range", specs, key_from="data.record_id"
-    )
+    plan = fanout.plan_loader("loaded", "range", specs, key_from="data.record_id")
     assert plan.total is None
     job = fanout.submit(plan)
     account = job.result(timeout=60)
@@ -272,16 +272,23 @@ def test_loader_job_with_a_business_key(fanout: Fanout, suprsend_emulator: Emula
 def test_loader_positions_without_a_business_key(
     fanout: Fanout, suprsend_emulator: Emulator
 ) -> None:
-    plan = fanout.plan_loader("pos", "tests.test_celery:load_range", [{"start": 5, "stop": 8}])
+    plan = fanout.plan_loader("pos", "range", [{"start": 5, "stop": 8}])
     assert fanout.submit(plan).result(timeout=60).succeeded == 3
     assert set(suprsend_emulator.accepted_by_key) == {"pos/0.0", "pos/0.1", "pos/0.2"}
 
 
+def test_only_registered_loaders_can_be_called(fanout: Fanout) -> None:
+    with pytest.raises(ValueError, match=r"'os' is not registered \(known: \['range'\]\)"):
+        fanout.plan_loader("job", "os", [{}])
+    # A message naming another loader (another fanout's, or forged) runs nothing.
+    plan = plan_loader("unregistered", "other", [{"start": 0, "stop": 2}])
+    (shard,) = fanout.submit(plan).result(timeout=60).shards
+    assert "LookupError: loader 'other' is not registered here" in (shard.error or "")
+
+
 def test_a_shard_that_keeps_failing_gives_up_with_an_account(fanout: Fanout) -> None:
     LOADED.clear()
-    plan = fanout.plan_loader(
-        "explode", "tests.test_celery:load_range", [{"explode": True, "start": 0, "stop": 1}]
-    )
+    plan = fanout.plan_loader("explode", "range", [{"explode": True, "start": 0, "stop": 1}])
     account = fanout.submit(plan).result(timeout=60)
     assert len(LOADED) == 3  # the first try and max_retries=2 retries
     (shard,) = account.shards
@@ -354,7 +361,7 @@ def test_empty_plan_finishes_at_once(fanout: Fanout) -> None:
 
 
 def test_progress_and_result_of_a_job_still_running(fanout: Fanout) -> None:
-    plan = plan_loader("slow", "tests.test_celery:load_range", [{}, {}])
+    plan = plan_loader("slow", "range", [{}, {}])
     store = fanout._store()
     store.begin(plan)
     store.start("slow", 1, "host:42")
