@@ -338,6 +338,16 @@ def _entries(spec: Mapping[str, Any], loaders: Mapping[str, Loader] | None = Non
 # -- the job's state in Redis ---------------------------------------------------------------
 
 
+# Atomic, so that a run starting in between cannot be handed an account of the one before.
+_FINISH = """
+if ARGV[4] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[4] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+"""
+
+
 class _Store:
     """Per-job state in Redis: succeeded identities, shard accounts, who runs what."""
 
@@ -349,17 +359,23 @@ class _Store:
     def key(self, job_id: str, name: str) -> str:
         return f"{self.prefix}:{{{job_id}}}:{name}"
 
-    def begin(self, plan: JobPlan) -> None:
-        """A new run of the job: forget the last run's accounts; keep what succeeded."""
+    def begin(self, plan: JobPlan) -> int:
+        """A new run of the job: forget the last run's accounts, keep what succeeded.
+
+        Returns the run's number; a shard of an earlier run that finishes later does not
+        write into this run's account.
+        """
         job = plan.job_id
         pipe = self.redis.pipeline()
+        pipe.incr(self.key(job, "run"))
+        pipe.expire(self.key(job, "run"), self.ttl)
         pipe.delete(
             self.key(job, "accounts"), self.key(job, "running"), self.key(job, "deliveries")
         )
         total = -1 if plan.total is None else plan.total
         pipe.hset(self.key(job, "meta"), mapping={"shards": len(plan), "total": total})
         pipe.expire(self.key(job, "meta"), self.ttl)
-        pipe.execute()
+        return int(pipe.execute()[0])
 
     def meta(self, job_id: str) -> tuple[int, int | None] | None:
         raw = self.redis.hgetall(self.key(job_id, "meta"))
@@ -392,12 +408,11 @@ class _Store:
         pipe.expire(self.key(job_id, "done"), self.ttl)
         pipe.execute()
 
-    def finish(self, job_id: str, shard: int, account: Mapping[str, Any]) -> None:
-        pipe = self.redis.pipeline()
-        pipe.hset(self.key(job_id, "accounts"), str(shard), json.dumps(account))
-        pipe.expire(self.key(job_id, "accounts"), self.ttl)
-        pipe.hdel(self.key(job_id, "running"), str(shard))
-        pipe.execute()
+    def finish(self, job_id: str, shard: int, account: Mapping[str, Any], run: int | None) -> bool:
+        """Store a shard's account in the job's current run; ``False`` if its run is over."""
+        keys = [self.key(job_id, name) for name in ("run", "accounts", "running")]
+        args = [str(shard), json.dumps(account), str(self.ttl), "" if run is None else str(run)]
+        return bool(self.redis.eval(_FINISH, len(keys), *keys, *args))
 
     def snapshot(self, job_id: str) -> tuple[int, dict[int, dict[str, Any]], dict[int, str]]:
         pipe = self.redis.pipeline()
@@ -780,10 +795,11 @@ class Fanout:
         Records that succeeded in an earlier run of the same job id are skipped by the
         workers, without a request.
         """
-        self._store().begin(plan)
+        run = self._store().begin(plan)
         tasks = None
         if plan.shards:
-            tasks = group(self.shard_task.s(spec) for spec in plan.shards).apply_async()
+            shards = ({**spec, "run": run} for spec in plan.shards)
+            tasks = group(self.shard_task.s(spec) for spec in shards).apply_async()
         return Job(self, plan.job_id, plan, tasks)
 
     def job(self, job_id: str) -> Job:
@@ -828,7 +844,7 @@ class Fanout:
             error=f"the shard gave up after {attempts} attempt(s): {reason}",
         )
         data = _as_dict(account)
-        store.finish(job, shard, data)
+        store.finish(job, shard, data, spec.get("run"))
         return data
 
     def run_shard(self, spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -923,7 +939,7 @@ class Fanout:
             warnings=warnings,
         )
         data = _as_dict(account)
-        store.finish(job, shard, data)
+        store.finish(job, shard, data, spec.get("run"))
         return data
 
 

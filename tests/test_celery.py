@@ -335,6 +335,22 @@ def test_a_shard_delivered_too_often_is_given_up(
     assert suprsend_emulator.stats["requests"] == 0
 
 
+def test_a_shard_of_an_earlier_run_does_not_write_into_the_current_one(
+    fanout: Fanout, suprsend_emulator: Emulator
+) -> None:
+    plan = fanout.plan_records("runs", [record(i) for i in range(3)])
+    store = fanout._store()
+    first = store.begin(plan)
+    second = store.begin(plan)  # re-submitted while the first run's shard was still going
+    assert second == first + 1
+    late = fanout.run_shard({**plan.shards[0], "run": first})
+    assert late["succeeded"] == 3  # it did its work, and says so in its own result
+    assert fanout.job("runs").account() is None  # but the current run has no account yet
+    fanout.run_shard({**plan.shards[0], "run": second})
+    account = fanout.job("runs").account()
+    assert account is not None and (account.succeeded, account.skipped) == (3, 3)
+
+
 def test_legacy_records_go_to_the_legacy_endpoint(
     fanout: Fanout, suprsend_emulator: Emulator
 ) -> None:
