@@ -121,6 +121,13 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench_celery(session: nox.Session) -> None:
+    """Celery fan-out records/s with 1, 2 and 4 worker processes (needs redis-server)."""
+    session.install("-e", ".[bench,celery]")
+    session.run("python", "benchmarks/celery_fanout.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def stress(session: nox.Session) -> None:
     """The reliability suite at full size: 20,000 bulk records and 2,000 singles under chaos,
     and the accounting test cancelled at 1,000 seeded points."""

@@ -394,6 +394,12 @@ def write_docs(data: dict[str, Any], table: str, command: str) -> None:
         "machine's load. The raw JSON of the run is `benchmarks/results/latest.json`.\n"
         + "\n"
         + (HERE / "history.md").read_text()
+        # The Celery fan-out's section, measured by benchmarks/celery_fanout.py.
+        + (
+            "\n" + (RESULTS / "celery_fanout.md").read_text()
+            if (RESULTS / "celery_fanout.md").is_file()
+            else ""
+        )
     )
 
 
