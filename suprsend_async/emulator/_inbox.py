@@ -153,12 +153,13 @@ class _Row:
     record: Any  # the record as received (None when the body was unreadable)
     status: Status
     result: Any  # this record's part of the answer
+    in_list: bool = False  # sent in an array (a bulk request), even of one
     _summary: dict[str, Any] | None = None
 
     @property
     def id(self) -> str:
         ex = self.exchange
-        return f"{ex.seq}" if self.of <= 1 else f"{ex.seq}-{self.index + 1}"
+        return f"{ex.seq}-{self.index + 1}" if self.in_list else f"{ex.seq}"
 
     @property
     def kind(self) -> str:
@@ -224,7 +225,7 @@ class _Row:
             "status": self.status,
             "http_status": self.exchange.status,
             "received_at": _iso(self.exchange.received),
-            "bulk": {"index": self.index + 1, "of": self.of} if self.of > 1 else None,
+            "bulk": {"index": self.index + 1, "of": self.of} if self.in_list else None,
         }
 
     def detail(self) -> dict[str, Any]:
@@ -244,7 +245,7 @@ class _Row:
             "fault": ex.fault,
             "latency_ms": ex.latency_ms,
         }
-        if self.of > 1:
+        if self.in_list:
             answer["record"] = self.result
         actor = self._get("actor")
         record = self.record
@@ -351,7 +352,7 @@ def _rows_of(ex: Exchange) -> list[_Row]:
         rows = []
         for i, record in enumerate(payload):
             result = results[i] if isinstance(results, list) and i < len(results) else answer
-            rows.append(_Row(ex, i, len(payload), record, _outcome(ex, i, result), result))
+            rows.append(_Row(ex, i, len(payload), record, _outcome(ex, i, result), result, True))
         return rows
     readable = isinstance(payload, dict)
     return [
