@@ -475,15 +475,15 @@ class _Store:
                 done = False
                 with db:
                     for item in batch:
-                        if item == "close":
-                            done = True
-                        elif item == "reset":
-                            db.execute("DELETE FROM exchanges")
-                        elif isinstance(item, Exchange):
+                        if isinstance(item, Exchange):
                             db.execute(
                                 "INSERT OR REPLACE INTO exchanges VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                                 _db_row(item),
                             )
+                        elif item == "reset":
+                            db.execute("DELETE FROM exchanges")
+                        else:  # "close"
+                            done = True
                 if done:
                     return
         finally:

@@ -331,17 +331,21 @@ def test_events_share_the_record_model() -> None:
     box.record("future_api", "/x/", [], json.dumps(event).encode(), 202, b"{}", {})
     box.record("future_api", "/x/", [], b'{"workflow": "w"}', 202, b"{}", {})
     box.record("event", "/event/", [], b'{"properties": 1}', 400, b"{}", {})
+    odd_answer = b'{"records": [{"status_code": "202"}]}'  # not a number: the HTTP status counts
+    box.record("bulk_event", "/bulk/event/", [], b"[{}]", 207, odd_answer, {})
     result = box.query(InboxQuery(kind="event"))
     assert [(i["kind"], i["name"], i["distinct_ids"]) for i in result["items"]] == [
+        ("event", None, []),
         ("event", None, []),
         ("event", "order_paid", ["u1"]),
         ("event", "order_paid", ["u1"]),
         ("event", "order_paid", ["u1"]),
     ]
     assert box.query(InboxQuery(kind="workflow"))["matching"] == 1
-    d = box.detail(result["items"][3]["id"])
+    assert result["items"][0]["status"] == "accepted" and result["items"][1]["status"] == "refused"
+    d = box.detail(result["items"][4]["id"])
     assert d is not None and d["data_key"] == "properties" and d["data"] == {"amount": 5}
-    assert box.attachment(result["items"][3]["id"], 0) is None
+    assert box.attachment(result["items"][4]["id"], 0) is None
 
 
 def test_history_is_bounded_by_count_and_bytes() -> None:
