@@ -48,6 +48,10 @@ _KINDS = {"trigger": "workflow", "legacy": "workflow", "event": "event", "bulk_e
 
 MAX_EXCHANGES = 10_000
 MAX_BYTES = 64 * 1024 * 1024  # request and answer bodies kept in memory, in all
+# Fast (benchmark) mode keeps a short tail only: bodies kept by the thousand would leave the
+# allocator handing out cold memory on every request, which a benchmark would notice.
+FAST_MAX_EXCHANGES = 1_000
+FAST_MAX_BYTES = 2 * 1024 * 1024
 
 
 def api_for_path(path: str) -> str | None:
@@ -534,6 +538,13 @@ class Inbox:
                 self._append(ex)
             start = self._items[-1].seq + 1 if self._items else 1
         self._seq = itertools.count(start)
+
+    @classmethod
+    def for_mode(cls, db: str | None = None, *, fast: bool = False) -> Inbox:
+        """An inbox sized for the emulator's mode (a short tail in fast mode)."""
+        if fast:
+            return cls(db, max_exchanges=FAST_MAX_EXCHANGES, max_bytes=FAST_MAX_BYTES)
+        return cls(db)
 
     def open(self) -> None:
         """Start the database writer (again, after :meth:`close`); no-op without ``db``."""

@@ -107,9 +107,8 @@ class Emulator:
             record_id_field=record_id_field,
         )
         self._ssl = (ssl_certfile, ssl_keyfile) if ssl_certfile else None
-        self.state = EmulatorState(
-            self.config, faults, Inbox(os.fspath(db) if db is not None else None)
-        )
+        inbox = Inbox.for_mode(os.fspath(db) if db is not None else None, fast=fast)
+        self.state = EmulatorState(self.config, faults, inbox)
         self.app = create_app(self.state)
         self._host = host
         self._port = port

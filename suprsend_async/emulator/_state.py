@@ -231,7 +231,7 @@ class EmulatorState:
         self.config = config
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self.inbox = inbox if inbox is not None else Inbox()
+        self.inbox = inbox if inbox is not None else Inbox.for_mode(fast=config.fast)
         self.set_faults(faults or Faults())
         self._forget()
 
