@@ -48,6 +48,9 @@ _KINDS = {"trigger": "workflow", "legacy": "workflow", "event": "event", "bulk_e
 
 MAX_EXCHANGES = 10_000
 MAX_BYTES = 64 * 1024 * 1024  # request and answer bodies kept in memory, in all
+# The page's counts and filters look at the newest rows only, so that a long bulk run (a
+# request holds up to 100 rows) neither stalls the emulator's loop nor builds a row for each.
+SCAN_LIMIT = 20_000
 # Fast (benchmark) mode keeps a short tail only: bodies kept by the thousand would leave the
 # allocator handing out cold memory on every request, which a benchmark would notice.
 FAST_MAX_EXCHANGES = 1_000
@@ -520,9 +523,11 @@ class Inbox:
         *,
         max_exchanges: int = MAX_EXCHANGES,
         max_bytes: int = MAX_BYTES,
+        scan_limit: int = SCAN_LIMIT,
     ) -> None:
         self.max_exchanges = max_exchanges
         self.max_bytes = max_bytes
+        self.scan_limit = scan_limit
         self._lock = threading.Lock()
         self._items: deque[Exchange] = deque()
         self._bytes = 0
@@ -618,12 +623,17 @@ class Inbox:
             yield from reversed(ex.rows())
 
     def query(self, q: InboxQuery, limit: int = 200) -> dict[str, Any]:
-        """Counts over everything, and the newest ``limit`` rows that match ``q``."""
+        """Counts, and the newest ``limit`` rows that match ``q``, over the newest
+        ``scan_limit`` rows (``truncated`` says when there were more)."""
         counts = dict.fromkeys(STATUSES, 0)
         total = matching = 0
         items: list[dict[str, Any]] = []
         version = self.version
+        truncated = False
         for row in self._rows_newest_first():
+            if total == self.scan_limit:
+                truncated = True
+                break
             summary = row.summary()
             total += 1
             counts[summary["status"]] += 1
@@ -637,6 +647,7 @@ class Inbox:
             "counts": counts,
             "matching": matching,
             "items": items,
+            "truncated": truncated,
         }
 
     def find(self, row_id: str) -> _Row | None:

@@ -360,6 +360,13 @@ def test_history_is_bounded_by_count_and_bytes() -> None:
     for _ in range(3):
         small.record("trigger", "/trigger/", [], b"x" * 60, 400, b"{}", {})
     assert len(small.exchanges()) == 1  # the newest always stays
+    scanned = Inbox(scan_limit=4)
+    bulk = json.dumps([{"workflow": "w", "recipients": ["u"]}] * 3).encode()
+    for _ in range(2):
+        scanned.record("trigger", "/trigger/", [], bulk, 207, b"{}", {})
+    result = scanned.query(InboxQuery())
+    assert (result["total"], result["truncated"], len(result["items"])) == (4, True, 4)
+    assert box.query(InboxQuery())["truncated"] is False
     assert api_for_path("/a/b/trigger/") is None and api_for_path("/event/") is None
 
 

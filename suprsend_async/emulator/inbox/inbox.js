@@ -65,7 +65,7 @@ async function load() {
 let lastRendered = "";
 
 function render(result) {
-  const fingerprint = JSON.stringify([result.total, result.matching, result.items.map((i) => i.id)]);
+  const fingerprint = JSON.stringify([result.counts, result.matching, result.items.map((i) => i.id)]);
   if (fingerprint === lastRendered) return; // nothing new: leave the DOM (and focus) alone
   lastRendered = fingerprint;
   for (const node of document.querySelectorAll("[data-count]")) {
@@ -73,10 +73,11 @@ function render(result) {
     node.textContent = key === "total" ? result.total : result.counts[key];
   }
   const shown = result.items.length;
-  $("#matching").textContent =
+  const scope = result.truncated ? ` (counted over the newest ${result.total} only)` : "";
+  $("#matching").textContent = scope +
     result.matching === result.total
-      ? shown < result.matching ? `showing the newest ${shown}` : ""
-      : `${result.matching} match the filters` + (shown < result.matching ? `, newest ${shown} shown` : "");
+      ? (shown < result.matching ? ` showing the newest ${shown}` : "")
+      : ` ${result.matching} match the filters` + (shown < result.matching ? `, newest ${shown} shown` : "");
   const focused = document.activeElement && document.activeElement.dataset
     ? document.activeElement.dataset.open : undefined;
   const rows = result.items.map(row);
