@@ -78,7 +78,8 @@ def package(session: nox.Session) -> None:
         "-c",
         "import importlib.resources as r, suprsend_async as s;"
         "assert r.files('suprsend_async').joinpath('py.typed').is_file();"
-        "print('suprsend_async', s.__version__, 'imports, py.typed present')",
+        "assert r.files('suprsend_async').joinpath('emulator', 'inbox', 'index.html').is_file();"
+        "print('suprsend_async', s.__version__, 'imports, py.typed and the inbox page present')",
         external=True,
     )
     session.run(os.path.join(dist, "venv", "bin", "suprsend-async"), "--help", external=True)
