@@ -269,3 +269,47 @@ def test_the_page_makes_no_request_outside_the_emulator(
     assert any(u.endswith("/_emulator/inbox/stream") for u in urls)  # the log saw the page
     outside = [u for u in urls if not u.startswith((inbox_emulator.base_url, "data:"))]
     assert outside == []
+
+
+def test_every_control_has_a_label_and_text_is_readable(
+    page: Any, inbox_emulator: Emulator
+) -> None:
+    send_mix(inbox_emulator)
+    wait_until(page, lambda: len(rows(page)) == 7, "the mix did not arrive")
+    unlabelled = page.execute_script(
+        """
+        const named = (el) => (el.labels && el.labels.length) || el.getAttribute('aria-label')
+          || (el.tagName === 'BUTTON' && el.textContent.trim());
+        return [...document.querySelectorAll('input, select, button')]
+          .filter((el) => !named(el)).map((el) => el.outerHTML);
+        """
+    )
+    assert unlabelled == []
+    # WCAG contrast of every piece of text against the background it is drawn on.
+    low = page.execute_script(
+        """
+        const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+        const lum = ([r, g, b]) => {
+          const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+          return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+        };
+        const background = (el) => {
+          for (; el; el = el.parentElement) {
+            const c = rgb(getComputedStyle(el).backgroundColor);
+            if (c.length < 4 || c[3] > 0) return c;
+          }
+          return [255, 255, 255];
+        };
+        const out = [];
+        const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        while (walker.nextNode()) {
+          const el = walker.currentNode.parentElement;
+          if (!walker.currentNode.textContent.trim() || !el.offsetParent) continue;
+          const a = lum(rgb(getComputedStyle(el).color)), b = lum(background(el));
+          const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+          if (ratio < 4.5) out.push(`${el.tagName} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+        }
+        return out;
+        """
+    )
+    assert low == []
