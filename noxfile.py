@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 import tomllib
 
@@ -16,9 +17,26 @@ nox.options.reuse_venv = "yes"
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
+def _chromium(session: nox.Session) -> None:
+    """Debian's Chromium and its driver for the browser tests; installed only under CI.
+
+    Elsewhere a missing Chromium makes the browser tests skip, saying why.
+    """
+    if os.environ.get("CI") != "true" or (
+        shutil.which("chromium") and shutil.which("chromedriver")
+    ):
+        return
+    session.run("apt-get", "update", "-q", external=True)
+    session.run(
+        "apt-get", "install", "-y", "-q", "--no-install-recommends",
+        "chromium", "chromium-driver", external=True, env={"DEBIAN_FRONTEND": "noninteractive"},
+    )  # fmt: skip
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Unit and integration tests, with branch coverage of the package enforced."""
+    _chromium(session)
     session.install("-e", ".[tests]")
     session.run(
         "pytest",
@@ -100,7 +118,8 @@ def package(session: nox.Session) -> None:
         "-c",
         "import importlib.resources as r, suprsend_async as s;"
         "assert r.files('suprsend_async').joinpath('py.typed').is_file();"
-        "print('suprsend_async', s.__version__, 'imports, py.typed present')",
+        "assert r.files('suprsend_async').joinpath('emulator', 'inbox', 'index.html').is_file();"
+        "print('suprsend_async', s.__version__, 'imports, py.typed and the inbox page present')",
         external=True,
     )
     session.run(os.path.join(dist, "venv", "bin", "suprsend-async"), "--help", external=True)

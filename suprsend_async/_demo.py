@@ -6,11 +6,14 @@ The demo exits 0 only when every check holds.
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+import anyio
 
 from ._client import AsyncSuprsend
 from ._progress import ProgressBar
@@ -70,8 +73,12 @@ CHANNELS: dict[str, Any] = {
 }
 
 
-async def run_demo(*, records: int = 10_000, progress: bool = True) -> int:
-    """Run every scenario; print a summary; return the exit code (0 only if all passed)."""
+async def run_demo(*, records: int = 10_000, progress: bool = True, keep_open: bool = False) -> int:
+    """Run every scenario; print a summary; return the exit code (0 only if all passed).
+
+    ``keep_open`` leaves the emulator running afterwards, so its inbox page can be browsed,
+    until the process is interrupted (Ctrl-C).
+    """
     try:
         from .emulator import Emulator
     except ImportError:  # pragma: no cover - depends on the installed extras
@@ -81,8 +88,10 @@ async def run_demo(*, records: int = 10_000, progress: bool = True) -> int:
     async with Emulator(api_key="demo-api-key", workspace_uid="demo-workspace") as emu:
         out.write(
             "suprsend-async demo: the user guide's scenarios, sent over HTTP to a local"
-            f" SuprSend emulator at {emu.base_url}\n\n"
+            f" SuprSend emulator at {emu.base_url}\n"
+            f"watch every request live in the inbox: {emu.inbox_url}\n\n"
         )
+        out.flush()
         steps: list[_Step] = []
         async with emu.client() as client:
             scenarios = _scenarios(emu, client, records, progress)
@@ -103,12 +112,22 @@ async def run_demo(*, records: int = 10_000, progress: bool = True) -> int:
             f" triggers accepted, {stats['duplicates_skipped']:,} duplicate(s) skipped,"
             f" {stats['rejected_auth']:,} refused for auth, {stats['rejected_invalid']:,} invalid\n"
         )
-    passed = sum(s.ok for s in steps)
-    if passed == len(steps):
-        out.write(f"all {passed} steps passed\n")
-        return 0
-    out.write(f"{len(steps) - passed} of {len(steps)} steps FAILED\n")
-    return 1
+        passed = sum(s.ok for s in steps)
+        if passed == len(steps):
+            out.write(f"all {passed} steps passed\n")
+        else:
+            out.write(f"{len(steps) - passed} of {len(steps)} steps FAILED\n")
+        if keep_open:
+            await _stay_open(emu.inbox_url, out)
+    return 0 if passed == len(steps) else 1
+
+
+async def _stay_open(url: str, out: Any) -> None:
+    """Keep serving until Ctrl-C or SIGTERM, then return so the emulator shuts down cleanly."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        out.write(f"\nthe emulator stays open: browse {url} (Ctrl-C to stop)\n")
+        out.flush()
+        await anext(signals)
 
 
 def _print_table(steps: list[_Step], out: Any) -> None:

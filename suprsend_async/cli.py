@@ -698,6 +698,9 @@ def _emulator_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="benchmark mode: check signatures, count records, skip validation and storage",
     )
+    parser.add_argument(
+        "--db", metavar="PATH", default=None, help="keep the inbox's history in this SQLite file"
+    )
     f = parser.add_argument_group("fault injection (rates between 0 and 1)")
     rate, at_least_0 = _fraction(), _not_negative()
     f.add_argument("--latency-ms", type=at_least_0, default=0.0, help="added latency per request")
@@ -754,6 +757,7 @@ async def _cmd_emulator(args: argparse.Namespace) -> int:
         port=args.port,
         fast=args.fast,
         faults=faults,
+        db=args.db,
     )
     await serve(emulator)
     return EXIT_OK
@@ -762,7 +766,9 @@ async def _cmd_emulator(args: argparse.Namespace) -> int:
 async def _cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
-    return await run_demo(records=args.records, progress=not args.no_progress)
+    return await run_demo(
+        records=args.records, progress=not args.no_progress, keep_open=args.keep_open
+    )
 
 
 # -- entry point ------------------------------------------------------------------------
@@ -869,6 +875,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--records", type=_at_least(1), default=10_000, help="records in the bulk step (10000)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--keep-open", action="store_true", help="keep the emulator and its inbox page running"
+    )
     return parser
 
 

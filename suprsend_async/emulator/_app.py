@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
+from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._inbox import InboxQuery, api_for_path
 from ._state import Answer, Api, EmulatorState, Faults
 
 __all__ = ["create_app"]
@@ -20,12 +24,29 @@ __all__ = ["create_app"]
 logger = logging.getLogger("suprsend_async.emulator")
 
 
-def _json(answer: Answer) -> Response:
-    return Response(
-        json.dumps(answer.body, ensure_ascii=False).encode(),
-        status_code=answer.status,
-        headers=answer.headers,
-        media_type="application/json",
+# Keys the fault layer leaves in the ASGI scope, so the inbox can say what was injected.
+FAULT_KEY = "suprsend.fault"
+LATENCY_KEY = "suprsend.latency_ms"
+
+
+def _encode(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def _record(
+    state: EmulatorState, scope: Scope, api: str, body: bytes, answer: Answer, payload: bytes
+) -> None:
+    state.inbox.record(
+        api,
+        scope["path"],
+        scope["headers"],
+        body,
+        answer.status,
+        payload,
+        answer.headers,
+        answer.outcomes,
+        scope.get(FAULT_KEY),
+        scope.get(LATENCY_KEY, 0.0),
     )
 
 
@@ -44,12 +65,16 @@ async def _trigger(request: Request, api: Api) -> Response:
     except ClientDisconnect:  # the client gave up (its timeout): nobody to answer
         return Response(status_code=499)
     workspace = request.path_params.get("workspace") if api == "legacy" else None
-    refused = state.authenticate(
+    answer = state.authenticate(
         request.method, _request_uri(request.scope), request.headers, body, workspace
     )
-    if refused is not None:
-        return _json(refused)
-    return _json(state.handle(api, request.url.path, body))
+    if answer is None:
+        answer = state.handle(api, request.url.path, body)
+    payload = _encode(answer.body)
+    _record(state, request.scope, api, body, answer, payload)
+    return Response(
+        payload, status_code=answer.status, headers=answer.headers, media_type="application/json"
+    )
 
 
 async def trigger(request: Request) -> Response:
@@ -93,6 +118,113 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+# -- the inbox page ---------------------------------------------------------------------------
+
+_ASSET_TYPES = {
+    "index.html": "text/html; charset=utf-8",
+    "inbox.css": "text/css; charset=utf-8",
+    "inbox.js": "text/javascript; charset=utf-8",
+}
+# The page may talk to the emulator and nothing else.
+_PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+_STREAM_POLL = 0.1  # seconds between looks at the inbox for the live stream
+_STREAM_PING = 5.0  # seconds between keep-alive comments (they also reveal a closed tab)
+
+
+def _load_assets() -> dict[str, bytes]:
+    folder = resources.files(__package__).joinpath("inbox")
+    return {name: folder.joinpath(name).read_bytes() for name in _ASSET_TYPES}
+
+
+def _asset(name: str) -> Response:
+    return Response(
+        _ASSETS[name],
+        media_type=_ASSET_TYPES[name],
+        headers={
+            "cache-control": "no-cache",
+            "content-security-policy": _PAGE_POLICY,
+            "x-content-type-options": "nosniff",
+        },
+    )
+
+
+async def inbox_page(request: Request) -> Response:
+    return _asset("index.html")
+
+
+async def inbox_asset(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in _ASSET_TYPES or name == "index.html":
+        return JSONResponse({"status": "fail", "message": "not found"}, status_code=404)
+    return _asset(name)
+
+
+async def inbox_list(request: Request) -> Response:
+    state: EmulatorState = request.app.state.emulator
+    try:
+        limit = max(1, min(int(request.query_params.get("limit", "200")), 5000))
+    except ValueError:
+        return JSONResponse({"status": "fail", "message": "limit must be a number"}, 400)
+    result = state.inbox.query(InboxQuery.from_mapping(request.query_params), limit)
+    return JSONResponse({**result, "fast": state.config.fast, "faults": vars(state.faults)})
+
+
+async def inbox_detail(request: Request) -> Response:
+    state: EmulatorState = request.app.state.emulator
+    detail = state.inbox.detail(request.path_params["row"])
+    if detail is None:
+        return JSONResponse({"status": "fail", "message": "no such entry"}, status_code=404)
+    return JSONResponse(detail)
+
+
+async def inbox_attachment(request: Request) -> Response:
+    state: EmulatorState = request.app.state.emulator
+    found = state.inbox.attachment(request.path_params["row"], request.path_params["n"])
+    if found is None:
+        return JSONResponse({"status": "fail", "message": "no such attachment"}, status_code=404)
+    content, ctype, name = found
+    return Response(
+        content,
+        media_type=ctype,
+        headers={
+            # Always a download, never rendered on the emulator's origin.
+            "content-disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            "content-security-policy": "sandbox",
+            "x-content-type-options": "nosniff",
+        },
+    )
+
+
+async def inbox_stream(request: Request) -> Response:
+    """Server-sent events: ``change`` with the inbox's version whenever it moves."""
+    inbox = request.app.state.emulator.inbox
+
+    async def events() -> AsyncIterator[bytes]:
+        seen = -1
+        quiet = 0.0
+        yield b"retry: 500\n\n"
+        while not inbox.stopping():
+            version = inbox.version
+            if version != seen:
+                seen = version
+                quiet = 0.0
+                yield f"event: change\ndata: {version}\n\n".encode()
+            elif quiet >= _STREAM_PING:
+                quiet = 0.0
+                yield b": ping\n\n"
+            await anyio.sleep(_STREAM_POLL)
+            quiet += _STREAM_POLL
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+    )
+
+
 class FastPath:
     """Trigger routes as a bare ASGI handler, for fast (benchmark) mode.
 
@@ -128,7 +260,9 @@ class FastPath:
         )
         if answer is None:
             answer = state.handle(api, path, body)
-        await _send_plain(send, answer.status, answer.body, answer.headers)
+        payload = _encode(answer.body)
+        _record(state, scope, api, body, answer, payload)  # O(1): references, no parsing
+        await _send_bytes(send, answer.status, payload, answer.headers)
 
 
 class FaultInjector:
@@ -141,31 +275,48 @@ class FaultInjector:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
         faults = state.faults
-        if scope["type"] != "http" or scope["path"].startswith("/_emulator") or not faults.any:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or path.startswith("/_emulator")
+            or path == "/"
+            or not faults.any
+        ):
             await self.app(scope, receive, send)
             return
         delay = faults.latency_ms
         if faults.latency_jitter_ms:
             delay += state._rng.random() * faults.latency_jitter_ms
         if delay:
+            scope[LATENCY_KEY] = delay
             await anyio.sleep(delay / 1000)
         if state.roll(faults.rate_429):
             state.count("injected_429")
-            await _send_plain(
+            await self._refuse(
+                scope,
+                receive,
                 send,
-                429,
-                {"status": "fail", "message": "rate limited"},
-                {"retry-after": f"{faults.retry_after:g}"},
+                Answer(
+                    429,
+                    {"status": "fail", "message": "rate limited"},
+                    {"retry-after": f"{faults.retry_after:g}"},
+                ),
+                "429 injected",
             )
             return
         if state.roll(faults.rate_5xx):
             state.count("injected_5xx")
-            await _send_plain(
-                send, faults.status_5xx, {"status": "fail", "message": "service unavailable"}, {}
+            await self._refuse(
+                scope,
+                receive,
+                send,
+                Answer(faults.status_5xx, {"status": "fail", "message": "service unavailable"}),
+                f"{faults.status_5xx} injected",
             )
             return
         if state.take_drop():
             state.count("injected_drop")
+            scope[FAULT_KEY] = "connection dropped after processing: no answer reached the client"
 
             async def swallow(message: Message) -> None:
                 return None
@@ -179,6 +330,22 @@ class FaultInjector:
             return
         await self.app(scope, receive, send)
 
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, answer: Answer, fault: str
+    ) -> None:
+        """Answer with an injected fault, and show the request in the inbox if it belongs."""
+        payload = _encode(answer.body)
+        api = api_for_path(scope["path"]) if scope["method"] == "POST" else None
+        if api is not None:
+            chunks = []
+            more = True
+            while more:
+                message = await receive()
+                chunks.append(message.get("body", b""))
+                more = message.get("more_body", False)
+            _record(self.state, {**scope, FAULT_KEY: fault}, api, b"".join(chunks), answer, payload)
+        await _send_bytes(send, answer.status, payload, answer.headers)
+
 
 def _abort_connection(send: Send) -> None:
     # uvicorn's send is a bound method of the request cycle, which holds the socket transport.
@@ -188,8 +355,7 @@ def _abort_connection(send: Send) -> None:
     transport.abort()
 
 
-async def _send_plain(send: Send, status: int, body: Any, headers: dict[str, str]) -> None:
-    payload = json.dumps(body, ensure_ascii=False).encode()
+async def _send_bytes(send: Send, status: int, payload: bytes, headers: dict[str, str]) -> None:
     raw_headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),
@@ -197,6 +363,9 @@ async def _send_plain(send: Send, status: int, body: Any, headers: dict[str, str
     raw_headers += [(k.encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+_ASSETS = _load_assets()
 
 
 def create_app(state: EmulatorState) -> ASGIApp:
@@ -211,6 +380,12 @@ def create_app(state: EmulatorState) -> ASGIApp:
             Route("/_emulator/stats", stats, methods=["GET"]),
             Route("/_emulator/faults", faults, methods=["GET", "PUT"]),
             Route("/_emulator/health", health, methods=["GET"]),
+            Route("/", inbox_page, methods=["GET"]),
+            Route("/_emulator/inbox", inbox_list, methods=["GET"]),
+            Route("/_emulator/inbox/stream", inbox_stream, methods=["GET"]),
+            Route("/_emulator/inbox/assets/{name}", inbox_asset, methods=["GET"]),
+            Route("/_emulator/inbox/{row}", inbox_detail, methods=["GET"]),
+            Route("/_emulator/inbox/{row}/attachments/{n:int}", inbox_attachment, methods=["GET"]),
         ]
     )
     app.state.emulator = state

@@ -21,6 +21,7 @@ from anyio.abc import TaskGroup
 from .._client import AsyncSuprsend
 from .._sync import Suprsend
 from ._app import create_app
+from ._inbox import Inbox
 from ._state import (
     DEFAULT_WORKSPACE_KEY,
     DEFAULT_WORKSPACE_SECRET,
@@ -96,6 +97,7 @@ class Emulator:
         record_id_field: str = "record_id",
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
+        db: str | os.PathLike[str] | None = None,
     ) -> None:
         self.config = EmulatorConfig(
             workspace_key=workspace_key,
@@ -106,7 +108,8 @@ class Emulator:
             record_id_field=record_id_field,
         )
         self._ssl = (ssl_certfile, ssl_keyfile) if ssl_certfile else None
-        self.state = EmulatorState(self.config, faults)
+        inbox = Inbox.for_mode(os.fspath(db) if db is not None else None, fast=fast)
+        self.state = EmulatorState(self.config, faults, inbox)
         self.app = create_app(self.state)
         self._host = host
         self._port = port
@@ -125,6 +128,11 @@ class Emulator:
         if self._bound_port is None:
             raise RuntimeError("the emulator is not running")
         return _url(self._host, self._bound_port, tls=self._ssl is not None)
+
+    @property
+    def inbox_url(self) -> str:
+        """The inbox web page: every request received, live (the emulator's own ``/``)."""
+        return self.base_url
 
     @property
     def triggers(self) -> list[TriggerRecord]:
@@ -180,8 +188,11 @@ class Emulator:
             ssl_certfile=self._ssl[0] if self._ssl else None,
             ssl_keyfile=self._ssl[1] if self._ssl else None,
         )
-        self._server = _EmbeddedServer(config)
-        return self._server, sock
+        server = self._server = _EmbeddedServer(config)
+        inbox = self.state.inbox
+        inbox.open()
+        inbox.stopping = lambda: server.should_exit  # ends the page's live streams on exit
+        return server, sock
 
     async def _wait_started(self, server: _EmbeddedServer) -> None:
         with anyio.fail_after(_STARTUP_TIMEOUT):
@@ -212,6 +223,7 @@ class Emulator:
         finally:
             self._task_group = None
             self._bound_port = None
+            await anyio.to_thread.run_sync(self.state.inbox.close)
 
     # -- running on a background thread -------------------------------------------------
 
@@ -250,6 +262,7 @@ class Emulator:
             self._thread.join(_STARTUP_TIMEOUT)
             self._thread = None
         self._bound_port = None
+        self.state.inbox.close()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -271,12 +284,16 @@ async def serve(emulator: Emulator, *, announce: bool = True) -> None:
     """Run ``emulator`` in the foreground (the CLI's ``emulator`` command) until stopped."""
     server, sock = emulator._make_server()
     server.capture_signals = uvicorn.Server.capture_signals.__get__(server)  # type: ignore[method-assign]
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_run, server, sock)
-        await emulator._wait_started(server)
-        if announce:
-            print(f"suprsend-async emulator listening on {emulator.base_url}", flush=True)
-            print(_credentials_note(emulator), flush=True)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_run, server, sock)
+            await emulator._wait_started(server)
+            if announce:
+                print(f"suprsend-async emulator listening on {emulator.base_url}", flush=True)
+                print(f"inbox (every request, live): {emulator.inbox_url}", flush=True)
+                print(_credentials_note(emulator), flush=True)
+    finally:
+        await anyio.to_thread.run_sync(emulator.state.inbox.close)
 
 
 def _credentials_note(emulator: Emulator) -> str:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from .._models import WorkflowBody, WorkflowTriggerBody
 from .._serialize import MAX_APPARENT_SIZE, SIZE_ALLOWANCE, field_errors_from_pydantic
+from ._inbox import Inbox
 
 __all__ = [
     "DEFAULT_WORKSPACE_KEY",
@@ -168,6 +169,9 @@ class Answer:
     status: int
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
+    # Each record's fate, in order (accepted, duplicate, refused, fault), for the inbox; None
+    # when the status says it for all (fast mode, and requests refused as a whole).
+    outcomes: tuple[str, ...] | None = None
 
 
 def _fail(status: int, message: str, kind: str = "error") -> Answer:
@@ -221,17 +225,24 @@ def _decode_attachments(body: Mapping[str, Any]) -> tuple[AttachmentInfo, ...]:
 class EmulatorState:
     """Everything the emulator remembers; safe to read from other threads."""
 
-    def __init__(self, config: EmulatorConfig, faults: Faults | None = None) -> None:
+    def __init__(
+        self, config: EmulatorConfig, faults: Faults | None = None, inbox: Inbox | None = None
+    ) -> None:
         self.config = config
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self.inbox = inbox if inbox is not None else Inbox.for_mode(fast=config.fast)
         self.set_faults(faults or Faults())
-        self.reset()
+        self._forget()
 
     # -- inspection ---------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget recorded triggers, idempotency keys and counters."""
+        """Forget recorded triggers, idempotency keys, counters and the inbox's history."""
+        self._forget()
+        self.inbox.reset()
+
+    def _forget(self) -> None:
         with self._lock:
             self.triggers: list[TriggerRecord] = []
             self._seen_keys: dict[str, tuple[str, float]] = {}
@@ -420,10 +431,11 @@ class EmulatorState:
             self.count("rejected_invalid")
             status, message = problem
             return _fail(status, message, "validation_error" if status == 400 else "too_large")
-        message_id, _ = self._accept(api, path, record)
+        message_id, duplicate = self._accept(api, path, record)
+        outcomes = ("duplicate" if duplicate else "accepted",)
         if api == "legacy":
-            return Answer(202, "Accepted - OK")
-        return Answer(202, {"status": "success", "message_id": message_id})
+            return Answer(202, "Accepted - OK", outcomes=outcomes)
+        return Answer(202, {"status": "success", "message_id": message_id}, outcomes=outcomes)
 
     def _bulk(self, api: Api, path: str, records: list[Any]) -> Answer:
         self.count("records_received", len(records))
@@ -446,19 +458,23 @@ class EmulatorState:
         if api == "legacy":
             return self._legacy_bulk(path, records)
         out = []
+        outcomes = []
         for record in records:
             problem = self._check(api, record)
             if problem is not None:
                 self.count("rejected_invalid")
                 status, message = problem
                 out.append(_record_error(status, message, "validation_error"))
+                outcomes.append("refused")
             elif self.roll(self.faults.rate_record_5xx):
                 self.count("injected_record_5xx")
                 out.append(_record_error(503, "temporarily unavailable", "server_error"))
+                outcomes.append("fault")
             else:
-                message_id, _ = self._accept(api, path, record)
+                message_id, duplicate = self._accept(api, path, record)
                 out.append({"status": "success", "status_code": 202, "message_id": message_id})
-        return Answer(207, {"status": "success", "records": out})
+                outcomes.append("duplicate" if duplicate else "accepted")
+        return Answer(207, {"status": "success", "records": out}, outcomes=tuple(outcomes))
 
     def _legacy_bulk(self, path: str, records: list[Any]) -> Answer:
         # The legacy endpoint answers for the request as a whole: all accepted, or none.
@@ -470,6 +486,8 @@ class EmulatorState:
         if problems:
             self.count("rejected_invalid", len(records))
             return _fail(400, "; ".join(problems), "validation_error")
-        for record in records:
-            self._accept("legacy", path, record)
-        return Answer(202, {"status": "success"})
+        outcomes = tuple(
+            "duplicate" if self._accept("legacy", path, record)[1] else "accepted"
+            for record in records
+        )
+        return Answer(202, {"status": "success"}, outcomes=outcomes)

@@ -1,0 +1,298 @@
+// The emulator's inbox page: lists what the emulator received, live, from its own JSON API.
+// Plain DOM code, no dependencies; every request goes to the emulator that served the page.
+"use strict";
+
+const API = "/_emulator/inbox";
+const $ = (selector) => document.querySelector(selector);
+let selected = null; // id of the entry in the detail view
+let loading = false;
+let loadAgain = false;
+let filterTimer = null;
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function json(value) {
+  return el("pre", { tabindex: "0" }, JSON.stringify(value, null, 2));
+}
+
+function clock(iso) {
+  const d = new Date(iso);
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+function query() {
+  const params = new URLSearchParams();
+  for (const [key, value] of new FormData($("#filters"))) {
+    if (String(value).trim()) params.set(key, String(value).trim());
+  }
+  return params;
+}
+
+async function load() {
+  if (loading) {
+    loadAgain = true;
+    return;
+  }
+  loading = true;
+  try {
+    const response = await fetch(`${API}?${query()}`, { cache: "no-store" });
+    if (response.ok) render(await response.json());
+  } catch (error) {
+    setLive(false);
+  } finally {
+    loading = false;
+    if (loadAgain) {
+      loadAgain = false;
+      setTimeout(load, 100);
+    }
+  }
+}
+
+let lastRendered = "";
+
+function render(result) {
+  const fingerprint = JSON.stringify([result.counts, result.matching, result.items.map((i) => i.id)]);
+  if (fingerprint === lastRendered) return; // nothing new: leave the DOM (and focus) alone
+  lastRendered = fingerprint;
+  for (const node of document.querySelectorAll("[data-count]")) {
+    const key = node.dataset.count;
+    node.textContent = key === "total" ? result.total : result.counts[key];
+  }
+  const shown = result.items.length;
+  const scope = result.truncated ? ` (counted over the newest ${result.total} only)` : "";
+  $("#matching").textContent = scope +
+    result.matching === result.total
+      ? (shown < result.matching ? ` showing the newest ${shown}` : "")
+      : ` ${result.matching} match the filters` + (shown < result.matching ? `, newest ${shown} shown` : "");
+  const focused = document.activeElement && document.activeElement.dataset
+    ? document.activeElement.dataset.open : undefined;
+  const rows = result.items.map(row);
+  $("#rows").replaceChildren(...rows);
+  $("#empty").hidden = shown > 0;
+  $("#empty").textContent = result.total
+    ? "Nothing matches the filters."
+    : "Nothing received yet. Point your app at this emulator and trigger a workflow.";
+  if (focused) {
+    const again = document.querySelector(`[data-open="${CSS.escape(focused)}"]`);
+    if (again) again.focus();
+  }
+  if (selected && !result.total) closeDetail(false);
+}
+
+function row(item) {
+  const open = el("button", {
+    type: "button", class: "open", "data-open": item.id,
+    "aria-label": `Open ${item.kind} ${item.name || "(unnamed)"} received ${clock(item.received_at)}`,
+    onclick: () => openDetail(item.id),
+  }, item.name || "(unnamed)");
+  const bulk = item.bulk ? el("span", { class: "kind" }, `record ${item.bulk.index}/${item.bulk.of}`) : null;
+  return el("tr", {
+    "data-id": item.id, "data-status": item.status,
+    class: item.id === selected ? "selected" : null,
+  },
+  el("td", { class: "time" }, clock(item.received_at)),
+  el("td", {}, open, el("span", { class: "kind" }, item.kind), bulk),
+  el("td", {}, item.recipients.join(", ")),
+  el("td", {}, item.tenant || ""),
+  el("td", {}, item.channels.map((c) => el("span", { class: "chip" }, c))),
+  el("td", {}, el("span", { class: `badge ${item.status}` }, item.status), " ", String(item.http_status)));
+}
+
+function section(title, ...content) {
+  return [el("h3", {}, title), ...content.flat(2).filter((node) => node !== null && node !== undefined)];
+}
+
+function pairs(entries) {
+  return el("dl", {}, entries.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+}
+
+function recipientView(r) {
+  const channels = Object.entries(r.channels);
+  return el("div", { class: "recipient", "data-recipient": r.label },
+    el("strong", {}, r.label),
+    r.preferred.length ? el("div", {}, "preferred channels: ", r.preferred.join(", ")) : null,
+    channels.length
+      ? el("table", { class: "channels" },
+        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Channel"), el("th", { scope: "col" }, "Values"))),
+        el("tbody", {}, channels.map(([name, values]) =>
+          el("tr", { "data-channel": name }, el("td", {}, name), el("td", {}, json(values))))))
+      : el("div", { class: "empty" }, "no channels given inline"));
+}
+
+function size(n) {
+  if (n === null || n === undefined) return "unknown";
+  return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`;
+}
+
+function detailView(d) {
+  const answer = d.answer;
+  const parts = [];
+  parts.push(...section("Summary", pairs([
+    ["kind", d.kind],
+    ["name", d.name || "(unnamed)"],
+    ["status", el("span", { class: `badge ${d.status}` }, d.status)],
+    ["received", d.received_at],
+    ["message id", d.message_id || "—"],
+    ["idempotency key", d.idempotency_key || "—"],
+    ["duplicate", d.duplicate ? "yes: skipped, processed earlier" : "no"],
+    ["tenant", d.tenant || "—"],
+    ["bulk", d.bulk ? `record ${d.bulk.index} of ${d.bulk.of} in one request` : "no"],
+  ])));
+  parts.push(...section(d.kind === "event" ? "Distinct id" : "Recipients",
+    d.recipient_details.length ? d.recipient_details.map(recipientView) : el("p", { class: "empty" }, "none")));
+  parts.push(...section("Actor", d.actor ? recipientView(d.actor) : el("p", { class: "empty" }, "none")));
+  parts.push(...section(d.data_key === "properties" ? "Properties" : "Data",
+    d.data === null || d.data === undefined ? el("p", { class: "empty" }, "none") : json(d.data)));
+  parts.push(...section("Attachments", d.attachments.length
+    ? el("table", {},
+      el("thead", {}, el("tr", {}, ["Name", "Type", "Size", ""].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, d.attachments.map((a) => el("tr", {},
+        el("td", {}, a.filename || "(no name)"),
+        el("td", {}, a.content_type || "—"),
+        el("td", {}, a.url ? "by URL" : size(a.size)),
+        el("td", {}, a.download
+          ? el("a", { href: a.download, download: a.filename || "" }, "Download")
+          : a.url || "")))))
+    : el("p", { class: "empty" }, "none")));
+  parts.push(...section("Answer sent",
+    answer.fault ? el("p", { class: "fault-note" }, `Injected fault: ${answer.fault}`) : null,
+    answer.latency_ms ? el("p", {}, `Injected latency: ${Math.round(answer.latency_ms)} ms`) : null,
+    pairs([["HTTP status", String(answer.status)]]),
+    Object.keys(answer.headers).length ? json(answer.headers) : null,
+    answer.record !== undefined ? [el("p", {}, "This record's result:"), json(answer.record)] : null,
+    json(answer.body)));
+  const req = d.request;
+  parts.push(...section("Request as received",
+    pairs([["request", `${req.method} ${req.path}`], ["body size", size(req.size)]]),
+    el("table", { class: "headers" },
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Header"), el("th", { scope: "col" }, "Value"))),
+      el("tbody", {}, req.headers.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, v))))),
+    el("p", {}, d.bulk ? "This record, as sent in the bulk body:" : "Body:"),
+    json(req.record)));
+  return parts;
+}
+
+async function openDetail(id) {
+  const response = await fetch(`${API}/${encodeURIComponent(id)}`, { cache: "no-store" });
+  if (!response.ok) return;
+  selected = id;
+  const d = await response.json();
+  for (const tr of document.querySelectorAll("#rows tr")) tr.classList.toggle("selected", tr.dataset.id === id);
+  $("#detail-title").textContent = `${d.name || "(unnamed)"} · ${d.status}`;
+  $("#detail-body").replaceChildren(...detailView(d));
+  $("#detail").hidden = false;
+  $("#detail").dataset.id = id;
+  $("#detail").scrollTop = 0;
+  $("#detail").focus({ preventScroll: true });
+  $("#detail").scrollIntoView({ block: "nearest" });
+}
+
+function closeDetail(restoreFocus = true) {
+  const id = selected;
+  selected = null;
+  $("#detail").hidden = true;
+  for (const tr of document.querySelectorAll("#rows tr.selected")) tr.classList.remove("selected");
+  if (restoreFocus && id) {
+    const button = document.querySelector(`[data-open="${CSS.escape(id)}"]`);
+    if (button) button.focus();
+  }
+}
+
+function setLive(on) {
+  const live = $("#live");
+  live.className = `live ${on ? "on" : "off"}`;
+  live.textContent = on ? "live" : "disconnected: retrying";
+}
+
+function say(text) {
+  $("#controls-status").textContent = text;
+}
+
+async function loadFaults() {
+  const response = await fetch("/_emulator/faults", { cache: "no-store" });
+  if (!response.ok) return;
+  const faults = await response.json();
+  for (const name of ["latency_ms", "rate_429", "rate_5xx"]) $("#faults").elements[name].value = faults[name];
+}
+
+async function applyFaults(event) {
+  event.preventDefault();
+  const current = await (await fetch("/_emulator/faults", { cache: "no-store" })).json();
+  const form = $("#faults").elements;
+  const wanted = {
+    ...current,
+    latency_ms: Number(form.latency_ms.value || 0),
+    rate_429: Number(form.rate_429.value || 0),
+    rate_5xx: Number(form.rate_5xx.value || 0),
+  };
+  const response = await fetch("/_emulator/faults", {
+    method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(wanted),
+  });
+  const answer = await response.json();
+  say(response.ok
+    ? `Faults applied: latency ${answer.latency_ms} ms, 429 rate ${answer.rate_429}, 5xx rate ${answer.rate_5xx}.`
+    : `Refused: ${answer.message}`);
+}
+
+async function reset() {
+  await fetch("/_emulator/reset", { method: "POST" });
+  closeDetail(false);
+  say("Reset: history, idempotency keys and counters forgotten.");
+  await load();
+}
+
+function moveFocus(step) {
+  const buttons = [...document.querySelectorAll("#rows [data-open]")];
+  const at = buttons.indexOf(document.activeElement);
+  const next = buttons[at === -1 ? 0 : Math.min(Math.max(at + step, 0), buttons.length - 1)];
+  if (next) next.focus();
+}
+
+function connect() {
+  const stream = new EventSource(`${API}/stream`);
+  stream.addEventListener("open", () => setLive(true));
+  stream.addEventListener("change", () => {
+    setLive(true);
+    load();
+  });
+  stream.addEventListener("error", () => setLive(false));
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const refilter = () => {
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(load, 150);
+  };
+  $("#filters").addEventListener("input", refilter);
+  $("#filters").addEventListener("change", refilter);
+  $("#filters").addEventListener("reset", () => setTimeout(load, 0));
+  $("#filters").addEventListener("submit", (event) => { event.preventDefault(); load(); });
+  $("#faults").addEventListener("submit", applyFaults);
+  $("#reset").addEventListener("click", reset);
+  $("#close-detail").addEventListener("click", () => closeDetail());
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && selected) closeDetail();
+    const inList = event.target instanceof Element && event.target.closest("#rows");
+    if (inList && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
+      event.preventDefault();
+      moveFocus(event.key === "ArrowDown" ? 1 : -1);
+    }
+  });
+  loadFaults();
+  load();
+  connect();
+});
