@@ -27,6 +27,7 @@ from ._errors import (
 from ._models import (
     AndroidPush,
     Delivery,
+    EventBody,
     IosPush,
     LegacyUser,
     MsTeams,
@@ -36,8 +37,8 @@ from ._models import (
     WorkflowBody,
     WorkflowTriggerBody,
 )
-from ._requests import Workflow, WorkflowTriggerRequest
-from ._resources import AsyncBulkWorkflows, AsyncWorkflows
+from ._requests import Event, Workflow, WorkflowTriggerRequest
+from ._resources import AsyncBulkEvents, AsyncBulkWorkflows, AsyncWorkflows
 from ._responses import TriggerResponse
 from ._retry import RetryPolicy
 from ._sync import BulkWorkflowTrigger, Suprsend
@@ -50,6 +51,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AndroidPush",
+    "AsyncBulkEvents",
     "AsyncBulkWorkflowTrigger",
     "AsyncBulkWorkflows",
     "AsyncSuprsend",
@@ -61,6 +63,8 @@ __all__ = [
     "BulkWorkflowTrigger",
     "ConfigurationError",
     "Delivery",
+    "Event",
+    "EventBody",
     "FailedRecord",
     "FieldError",
     "IosPush",

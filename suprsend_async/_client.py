@@ -47,8 +47,14 @@ from ._core import (
 )
 from ._errors import SuprsendError
 from ._precheck import build_validators
-from ._requests import Workflow
-from ._resources import AsyncBulkWorkflows, AsyncWorkflows, trigger_single
+from ._requests import Event, Workflow
+from ._resources import (
+    AsyncBulkEvents,
+    AsyncBulkWorkflows,
+    AsyncWorkflows,
+    track_event,
+    trigger_single,
+)
 from ._responses import ErrorType, TriggerResponse
 from ._retry import RetryEvent, RetryPolicy, SharedBackoff, parse_retry_after
 from ._transport import ShardedTransport, tls_setting
@@ -486,6 +492,8 @@ class AsyncSuprsend:
         """Workflow triggers: ``trigger``, ``bulk_trigger_instance``, ``bulk_trigger``."""
         self.bulk_workflows = AsyncBulkWorkflows(self._pipe)
         """Legacy bulk triggers of :class:`Workflow`: ``new_instance``, ``bulk_trigger``."""
+        self.bulk_events = AsyncBulkEvents(self._pipe)
+        """Many :class:`Event` at once: ``new_instance``, ``bulk_trigger``."""
 
     # -- construction -------------------------------------------------------------------
 
@@ -623,6 +631,20 @@ class AsyncSuprsend:
         pipe = self._pipe
         prepared = workflow.prepare(auto_idempotency_key=self._core.settings.auto_idempotency_keys)
         return await trigger_single(pipe, self._core.legacy_endpoint, prepared, deadline)
+
+    async def track_event(
+        self,
+        event: Event | Mapping[str, Any],
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+    ) -> TriggerResponse:
+        """Send an event (``POST v2/event/``): workflows triggered by it run for its user.
+
+        Raises :class:`SuprsendValidationError` for an invalid event, before sending. The
+        result has the same shape as a trigger's; retries keep the event's ``$insert_id`` and
+        idempotency key. ``deadline`` caps the whole call (default: the client's).
+        """
+        return await track_event(self._pipe, event, deadline)
 
 
 def _check_cap(max_answer_bytes: int) -> int:

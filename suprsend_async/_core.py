@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Literal, Protocol
 
 import anyio
 import httpx
@@ -42,6 +42,7 @@ __all__ = [
     "Endpoint",
     "NotGiven",
     "Payload",
+    "RequestKind",
     "Sender",
     "Settings",
     "forked_message",
@@ -70,6 +71,10 @@ class NotGiven:
 NOT_GIVEN = NotGiven()
 """The default of options where ``None`` has a meaning of its own (``timeout=None``: no
 limit), in the async client and the sync facade alike."""
+
+
+RequestKind = Literal["trigger", "legacy", "event"]
+"""A workflow trigger, a legacy dynamic workflow, or an event."""
 
 
 def env(name: str, value: str | None) -> str | None:
@@ -226,14 +231,39 @@ class ClientCore:
     derived from each other have two cores.
     """
 
-    __slots__ = ("auth", "legacy_endpoint", "settings", "trigger_endpoint")
+    __slots__ = ("auth", "bulk_endpoints", "endpoints", "settings")
 
     def __init__(self, auth: Auth, settings: Settings) -> None:
         self.auth = auth
         self.settings = settings
         base = settings.base_url
-        self.trigger_endpoint = Endpoint.at(base, "trigger/")
-        self.legacy_endpoint = Endpoint.at(base, f"{auth.path_segment}/trigger/")
+        legacy = Endpoint.at(base, f"{auth.path_segment}/trigger/")
+        trigger = Endpoint.at(base, "trigger/")
+        self.endpoints: dict[RequestKind, Endpoint] = {
+            "trigger": trigger,
+            "legacy": legacy,
+            "event": Endpoint.at(base, "v2/event/"),
+        }
+        """Where one request of each kind goes."""
+        self.bulk_endpoints: dict[RequestKind, Endpoint] = {
+            "trigger": trigger,
+            "legacy": legacy,
+            "event": Endpoint.at(base, "v2/bulk/event/"),
+        }
+        """Where a bulk request of each kind goes."""
+
+    @property
+    def trigger_endpoint(self) -> Endpoint:
+        return self.endpoints["trigger"]
+
+    @property
+    def legacy_endpoint(self) -> Endpoint:
+        return self.endpoints["legacy"]
+
+    @property
+    def env(self) -> str:
+        """The workspace an event names: its key, or its UID with an API key."""
+        return self.auth.path_segment
 
     def derive(
         self,

@@ -352,3 +352,25 @@ class WorkflowBody(BaseModel):
     brand_id: Str64 | None = None
     tenant_id: Str64 | None = None
     idempotency_key: IdempotencyKey | None = Field(None, alias="$idempotency_key")
+
+
+class EventBody(BaseModel):
+    """The body of an event (``POST v2/event/``, :class:`Event`), as the SDK sends it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        validate_by_name=True,
+        defer_build=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+    insert_id: Annotated[StrictStr, Field(min_length=36)] = Field(alias="$insert_id")
+    time: Annotated[StrictInt, Field(ge=1640995200000)] = Field(alias="$time")
+    event: Annotated[StrictStr, AfterValidator(rules.check_event_name)]
+    env: StrictStr
+    distinct_id: NonEmptyStr
+    properties: dict[str, Any]
+    idempotency_key: IdempotencyKey | None = Field(None, alias="$idempotency_key")
+    tenant_id: Str64 | None = None
+    brand_id: Str64 | None = None

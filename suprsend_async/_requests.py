@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -19,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from ._attachments import Attachment, Placeholders, is_web_url, load_now
 from ._errors import FieldError, SuprsendValidationError
-from ._models import WorkflowBody, WorkflowTriggerBody
+from ._models import EventBody, WorkflowBody, WorkflowTriggerBody
 from ._precheck import precheck
 from ._serialize import (
     MAX_APPARENT_SIZE,
@@ -29,10 +31,17 @@ from ._serialize import (
     field_errors_from_pydantic,
     separators_in_strings,
 )
+from ._version import __version__
 
-__all__ = ["PreparedRecord", "Workflow", "WorkflowTriggerRequest", "new_idempotency_key"]
+__all__ = [
+    "Event",
+    "PreparedRecord",
+    "Workflow",
+    "WorkflowTriggerRequest",
+    "new_idempotency_key",
+]
 
-Kind = Literal["trigger", "legacy"]
+Kind = Literal["trigger", "legacy", "event"]
 
 
 _KEYS: list[str] = []
@@ -122,6 +131,7 @@ class _BaseRequest:
     _kind: ClassVar[Kind]
     _model: ClassVar[type[BaseModel]]
     _subject: ClassVar[str]
+    _attachments_into: ClassVar[str] = "data"
 
     __slots__ = ("_attachments", "body", "idempotency_key", "tenant_id")
 
@@ -191,20 +201,21 @@ class _BaseRequest:
         """Put placeholder entries into ``data.$attachments``; return the placeholder nonce."""
         if not self._attachments:
             return None
-        data = wire.get("data")
+        data = wire.get(self._attachments_into)
         if not isinstance(data, Mapping):
-            return None  # validation reports that data is not an object
+            return None  # validation reports that it is not an object
         nonce, tokens = Placeholders.tokens(len(self._attachments))
         existing = data.get("$attachments")
         entries = list(existing) if isinstance(existing, list) else []
         entries += [a.wire(d, c) for a, (d, c) in zip(self._attachments, tokens, strict=True)]
-        wire["data"] = {**data, "$attachments": entries}  # a new dict: the caller's stays as is
+        # A new dict: the caller's stays as it is.
+        wire[self._attachments_into] = {**data, "$attachments": entries}
         return nonce
 
     def _extra_keys(self, wire: dict[str, Any]) -> None:
         """Add this request type's own arguments (brand, cancellation key) to the wire copy."""
 
-    def _wire(self) -> dict[str, Any]:
+    def _wire(self, env: str | None = None) -> dict[str, Any]:
         body = self.body
         if type(body) is dict:  # the common case, ahead of the slower ABC checks
             wire = body.copy()
@@ -227,7 +238,11 @@ class _BaseRequest:
         return wire
 
     def prepare(
-        self, *, auto_idempotency_key: bool = True, fallback_key: str | None = None
+        self,
+        *,
+        auto_idempotency_key: bool = True,
+        fallback_key: str | None = None,
+        env: str | None = None,
     ) -> PreparedRecord:
         """Validate and serialise this request as it will be sent.
 
@@ -235,22 +250,24 @@ class _BaseRequest:
         ``auto_idempotency_key`` is true and no key was given, one is generated here; the
         prepared record (and so every retry of it) keeps that key. ``fallback_key`` is used
         when neither the request nor its body names a key (bulk keys derived from a field).
-        A body that contains itself, or nests too deep to be encoded, is refused with the path
-        where that happens (never a ``RecursionError``).
+        ``env`` is the workspace an event is sent for (the client knows it; other requests
+        ignore it). A body that contains itself, or nests too deep to be encoded, is refused
+        with the path where that happens (never a ``RecursionError``).
         """
         try:
-            return self._prepare(auto_idempotency_key, fallback_key)
+            return self._prepare(self._wire(env), auto_idempotency_key, fallback_key)
         except RecursionError:
-            problem = nesting_problem(self._wire())
+            problem = nesting_problem(self._wire(env))
         except ValueError as exc:
             if "ircular reference" not in str(exc):
                 raise
-            problem = nesting_problem(self._wire())
+            problem = nesting_problem(self._wire(env))
         path, message = problem or ("", "is nested too deeply to be sent")
         raise SuprsendValidationError([FieldError(path, message)], subject=self._subject)
 
-    def _prepare(self, auto_idempotency_key: bool, fallback_key: str | None) -> PreparedRecord:
-        wire = self._wire()
+    def _prepare(
+        self, wire: dict[str, Any], auto_idempotency_key: bool, fallback_key: str | None
+    ) -> PreparedRecord:
         if fallback_key is not None and wire.get("$idempotency_key") is None:
             wire["$idempotency_key"] = fallback_key
         plain = precheck(self._model).accepts(wire)
@@ -390,3 +407,112 @@ class Workflow(_BaseRequest):
     def _extra_keys(self, wire: dict[str, Any]) -> None:
         if self.brand_id is not None:
             wire["brand_id"] = self.brand_id
+
+
+SDK_VERSION = f"suprsend-async/{__version__}"
+
+
+class Event(_BaseRequest):
+    """An event for ``client.track_event`` and ``client.bulk_events`` (``POST v2/event/``).
+
+    A workflow whose trigger is this event runs for the event's user (``distinct_id``).
+    ``properties`` (a dict) are the event's data; ``add_attachment`` puts files, bytes or URLs
+    into ``properties["$attachments"]``. The SDK adds ``$insert_id`` (a UUID, the same on every
+    retry), ``$time`` (epoch milliseconds), ``env`` (the workspace) and ``$ss_sdk_version``;
+    your objects are never changed. Names starting with ``$`` or ``ss_`` are the service's
+    (except its own, such as ``$identify``).
+    """
+
+    _kind = "event"
+    _model = EventBody
+    _subject = "event"
+    _attachments_into = "properties"
+
+    __slots__ = ("brand_id", "distinct_id", "event_name", "properties")
+
+    def __init__(
+        self,
+        distinct_id: str,
+        event_name: str,
+        properties: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        tenant_id: str | None = None,
+        brand_id: str | None = None,
+    ) -> None:
+        # ``body`` is the SDK's own view of the event (for idempotency_key_from paths such as
+        # "properties.order_id"); nothing of the caller's is changed.
+        view = {"distinct_id": distinct_id, "event": event_name, "properties": properties}
+        super().__init__(view, idempotency_key=idempotency_key, tenant_id=tenant_id)
+        self.distinct_id = distinct_id
+        self.event_name = event_name
+        self.properties = properties
+        self.brand_id = brand_id
+
+    _FIELDS: ClassVar[dict[str, str]] = {
+        "distinct_id": "distinct_id",
+        "event": "event_name",
+        "event_name": "event_name",
+        "properties": "properties",
+        "$idempotency_key": "idempotency_key",
+        "idempotency_key": "idempotency_key",
+        "tenant_id": "tenant_id",
+        "brand_id": "brand_id",
+    }
+
+    @classmethod
+    def from_dict(cls, record: Any) -> Event:
+        """An event from a dict such as a JSON line: ``distinct_id``, ``event`` (or
+        ``event_name``), ``properties`` and optionally ``$idempotency_key``, ``tenant_id``,
+        ``brand_id``. Unknown keys are refused, naming them."""
+        if not isinstance(record, Mapping):
+            raise SuprsendValidationError.single(
+                "",
+                f"an event must be an Event or a dict, not {type(record).__name__}",
+                subject="event",
+            )
+        unknown = [key for key in record if key not in cls._FIELDS]
+        if unknown:
+            raise SuprsendValidationError(
+                [FieldError(str(key), "is not a field of an event") for key in unknown],
+                subject="event",
+            )
+        args = {cls._FIELDS[key]: value for key, value in record.items()}
+        return cls(
+            args.get("distinct_id"),  # type: ignore[arg-type]  # validated when prepared
+            args.get("event_name"),  # type: ignore[arg-type]
+            args.get("properties"),
+            args.get("idempotency_key"),
+            args.get("tenant_id"),
+            args.get("brand_id"),
+        )
+
+    def _wire(self, env: str | None = None) -> dict[str, Any]:
+        props = {} if self.properties is None else self.properties
+        wire: dict[str, Any] = {
+            "$insert_id": str(uuid.uuid4()),
+            "$time": int(time.time() * 1000),
+            "event": _trimmed(self.event_name),
+            "env": env or "",
+            "distinct_id": _trimmed(self.distinct_id),
+            "properties": (
+                {**props, "$ss_sdk_version": SDK_VERSION} if isinstance(props, Mapping) else props
+            ),
+        }
+        for key, value in (
+            ("$idempotency_key", self.idempotency_key),
+            ("tenant_id", self.tenant_id),
+            ("brand_id", self.brand_id),
+        ):
+            if value is not None:
+                wire[key] = value
+        return wire
+
+    def __repr__(self) -> str:
+        return (
+            f"Event(distinct_id={self.distinct_id!r}, event_name={self.event_name!r},"
+            f" idempotency_key={self.idempotency_key!r})"
+        )
+
+
+def _trimmed(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value

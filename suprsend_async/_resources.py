@@ -21,11 +21,17 @@ from ._bulk import (
 from ._bulk_results import BulkResponse
 from ._core import NOT_GIVEN, Answer, Endpoint, NotGiven, Payload, Sender
 from ._models import WorkflowTriggerBody
-from ._requests import PreparedRecord, WorkflowTriggerRequest
+from ._requests import Event, PreparedRecord, WorkflowTriggerRequest
 from ._responses import TriggerResponse
 from ._retry import retry_loop
 
-__all__ = ["AsyncBulkWorkflows", "AsyncWorkflows", "trigger_single"]
+__all__ = [
+    "AsyncBulkEvents",
+    "AsyncBulkWorkflows",
+    "AsyncWorkflows",
+    "track_event",
+    "trigger_single",
+]
 
 
 async def _payload(prepared: PreparedRecord) -> Payload:
@@ -100,7 +106,7 @@ class AsyncWorkflows:
 
     def bulk_trigger_instance(self) -> AsyncBulkWorkflowTrigger:
         """A bulk instance: ``append(*requests)`` then ``await trigger()``."""
-        return AsyncBulkWorkflowTrigger(self._sender, legacy=False)
+        return AsyncBulkWorkflowTrigger(self._sender, kind="trigger")
 
     async def bulk_trigger(
         self,
@@ -131,7 +137,7 @@ class AsyncWorkflows:
         """
         return await stream_bulk(
             self._sender,
-            False,
+            "trigger",
             records,
             concurrency=concurrency,
             max_records_per_second=max_records_per_second,
@@ -151,7 +157,7 @@ class AsyncBulkWorkflows:
 
     def new_instance(self) -> AsyncBulkWorkflowTrigger:
         """A legacy bulk instance: ``append(*workflows)`` then ``await trigger()``."""
-        return AsyncBulkWorkflowTrigger(self._sender, legacy=True)
+        return AsyncBulkWorkflowTrigger(self._sender, kind="legacy")
 
     async def bulk_trigger(
         self,
@@ -168,7 +174,7 @@ class AsyncBulkWorkflows:
         """Stream legacy :class:`Workflow` records; see ``AsyncWorkflows.bulk_trigger``."""
         return await stream_bulk(
             self._sender,
-            True,
+            "legacy",
             records,
             concurrency=concurrency,
             max_records_per_second=max_records_per_second,
@@ -178,3 +184,58 @@ class AsyncBulkWorkflows:
             keep_failed_records=keep_failed_records,
             deadline=deadline,
         )
+
+
+class AsyncBulkEvents:
+    """``client.bulk_events``: many :class:`Event` at once, through the bulk engine."""
+
+    def __init__(self, sender: Sender) -> None:
+        self._sender = sender
+
+    def new_instance(self) -> AsyncBulkWorkflowTrigger:
+        """A bulk of events: ``append(*events)`` then ``await trigger()``.
+
+        Up to 100 events (and 800 KiB) go in one request to ``v2/bulk/event/``; the account,
+        retries, cancellation and ``trigger(resend_unknown=True)`` work as for workflows.
+        """
+        return AsyncBulkWorkflowTrigger(self._sender, kind="event")
+
+    async def bulk_trigger(
+        self,
+        events: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int | None = None,
+        max_records_per_second: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        idempotency_key_from: KeyFrom | None = None,
+        keep_failed_records: bool = True,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+    ) -> BulkResponse:
+        """Stream any number of events (:class:`Event` or dicts with ``distinct_id``,
+        ``event`` and ``properties``); see ``AsyncWorkflows.bulk_trigger``."""
+        return await stream_bulk(
+            self._sender,
+            "event",
+            events,
+            concurrency=concurrency,
+            max_records_per_second=max_records_per_second,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            idempotency_key_from=idempotency_key_from,
+            keep_failed_records=keep_failed_records,
+            deadline=deadline,
+        )
+
+
+async def track_event(
+    sender: Sender,
+    event: Event | Mapping[str, Any],
+    deadline: float | NotGiven | None = NOT_GIVEN,
+) -> TriggerResponse:
+    """Send one event (``POST v2/event/``) with retries; see ``AsyncSuprsend.track_event``."""
+    if not isinstance(event, Event):
+        event = Event.from_dict(event)
+    core = sender.core
+    prepared = event.prepare(auto_idempotency_key=core.settings.auto_idempotency_keys, env=core.env)
+    return await trigger_single(sender, core.endpoints["event"], prepared, deadline)

@@ -157,6 +157,33 @@ def check_idempotency_key(value: str) -> str:
     return trimmed
 
 
+RESERVED_EVENT_NAMES = frozenset(
+    {
+        "$identify",
+        "$notification_delivered",
+        "$notification_dismiss",
+        "$notification_clicked",
+        "$app_launched",
+        "$user_login",
+        "$user_logout",
+    }
+)
+"""The service's own event names: the only ones allowed to start with ``$``."""
+
+
+def check_event_name(value: str) -> str:
+    """At least 2 characters; ``$`` and ``ss_`` starts are the service's, except its own."""
+    if len(value) < 2:
+        raise error("event_name", "must be at least 2 characters, e.g. order_shipped")
+    if value not in RESERVED_EVENT_NAMES and (value.startswith("$") or value[:3].lower() == "ss_"):
+        raise error(
+            "event_name",
+            "names starting with $ or ss_ are reserved by SuprSend (except its own, such as"
+            " $identify); use a name such as order_shipped",
+        )
+    return value
+
+
 def check_language(value: str) -> str:
     """A two-letter ISO 639-1 code in lower case."""
     if value not in ISO_639_1:

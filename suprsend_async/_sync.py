@@ -29,7 +29,7 @@ from ._client import DEFAULT_LIMITS, AsyncSuprsend
 from ._core import DEFAULT_MAX_ANSWER_BYTES, NOT_GIVEN, NotGiven, forked_message
 from ._errors import SuprsendError
 from ._models import WorkflowTriggerBody
-from ._requests import Workflow, WorkflowTriggerRequest
+from ._requests import Event, Workflow, WorkflowTriggerRequest
 from ._responses import TriggerResponse
 from ._retry import RetryPolicy
 
@@ -275,6 +275,42 @@ class _BulkWorkflows:
         )
 
 
+class _BulkEvents:
+    def __init__(self, owner: Suprsend) -> None:
+        self._owner = owner
+
+    def new_instance(self) -> BulkWorkflowTrigger:
+        """A bulk of events: ``append(*events)`` then ``trigger()``."""
+        owner = self._owner
+        return BulkWorkflowTrigger(owner._async.bulk_events.new_instance(), owner._loop)
+
+    def bulk_trigger(
+        self,
+        events: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int | None = None,
+        max_records_per_second: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        idempotency_key_from: KeyFrom | None = None,
+        keep_failed_records: bool = True,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+    ) -> BulkResponse:
+        """Stream events; see ``AsyncBulkEvents.bulk_trigger``."""
+        owner = self._owner
+        return owner._loop.run(
+            owner._async.bulk_events.bulk_trigger,
+            events,
+            concurrency=concurrency,
+            max_records_per_second=max_records_per_second,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            idempotency_key_from=idempotency_key_from,
+            keep_failed_records=keep_failed_records,
+            deadline=deadline,
+        )
+
+
 class Suprsend:
     """The sync client, for scripts and sync frameworks: the same calls, without ``await``.
 
@@ -338,6 +374,8 @@ class Suprsend:
         """Workflow triggers: ``trigger``, ``bulk_trigger_instance``, ``bulk_trigger``."""
         self.bulk_workflows = _BulkWorkflows(self)
         """Legacy bulk triggers of :class:`Workflow`: ``new_instance``, ``bulk_trigger``."""
+        self.bulk_events = _BulkEvents(self)
+        """Many :class:`Event` at once: ``new_instance``, ``bulk_trigger``."""
 
     @classmethod
     def with_workspace_api_key(
@@ -422,6 +460,15 @@ class Suprsend:
     ) -> TriggerResponse:
         """Trigger a legacy dynamic workflow; see :meth:`AsyncSuprsend.trigger_workflow`."""
         return self._loop.run(self._async.trigger_workflow, workflow, deadline=deadline)
+
+    def track_event(
+        self,
+        event: Event | Mapping[str, Any],
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+    ) -> TriggerResponse:
+        """Send an event; see :meth:`AsyncSuprsend.track_event`."""
+        return self._loop.run(self._async.track_event, event, deadline=deadline)
 
     def close(self) -> None:
         """Close the client and stop its loop thread (idempotent, safe from any thread).

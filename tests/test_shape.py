@@ -18,8 +18,8 @@ import respx
 import suprsend_async
 from suprsend_async import AsyncSuprsend, Suprsend
 from suprsend_async._bulk import AsyncBulkWorkflowTrigger
-from suprsend_async._resources import AsyncBulkWorkflows, AsyncWorkflows
-from suprsend_async._sync import BulkWorkflowTrigger, _BulkWorkflows, _Workflows
+from suprsend_async._resources import AsyncBulkEvents, AsyncBulkWorkflows, AsyncWorkflows
+from suprsend_async._sync import BulkWorkflowTrigger, _BulkEvents, _BulkWorkflows, _Workflows
 
 from .conftest import BASE, KEY, SECRET
 
@@ -170,6 +170,9 @@ PAIRS: list[tuple[Callable[..., Any], Callable[..., Any]]] = [
     (Suprsend.with_workspace_api_key, AsyncSuprsend.with_workspace_api_key),
     (Suprsend.with_options, AsyncSuprsend.with_options),
     (Suprsend.trigger_workflow, AsyncSuprsend.trigger_workflow),
+    (Suprsend.track_event, AsyncSuprsend.track_event),
+    (_BulkEvents.new_instance, AsyncBulkEvents.new_instance),
+    (_BulkEvents.bulk_trigger, AsyncBulkEvents.bulk_trigger),
     (_Workflows.trigger, AsyncWorkflows.trigger),
     (_Workflows.bulk_trigger, AsyncWorkflows.bulk_trigger),
     (_Workflows.bulk_trigger_instance, AsyncWorkflows.bulk_trigger_instance),

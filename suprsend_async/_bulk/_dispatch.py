@@ -34,9 +34,9 @@ from pydantic import BaseModel
 
 from .._attachments import INLINE_LIMIT, AttachmentError, BlobCache
 from .._bulk_results import RecordOutcome
-from .._core import NOT_GIVEN, NotGiven, Payload, Sender
+from .._core import NOT_GIVEN, NotGiven, Payload, RequestKind, Sender
 from .._errors import SuprsendValidationError
-from .._requests import Workflow, WorkflowTriggerRequest, _BaseRequest
+from .._requests import Event, Workflow, WorkflowTriggerRequest, _BaseRequest
 from .._retry import RetryAdvice, retry_loop
 from ._classify import classify
 from ._ledger import Ledger, OutcomeCallback, ProgressCallback
@@ -61,6 +61,17 @@ ASYNC_BATCH = 64  # records of an async source handed over at once
 READ_AHEAD = 2  # batches read but not yet taken by the dispatcher
 
 KeyFrom = str | Callable[[Mapping[str, Any]], Any]
+
+_EXPECTED: dict[RequestKind, type[_BaseRequest]] = {
+    "trigger": WorkflowTriggerRequest,
+    "legacy": Workflow,
+    "event": Event,
+}
+_WHERE = {
+    "trigger": "client.workflows for WorkflowTriggerRequest records",
+    "legacy": "client.bulk_workflows for legacy Workflow records",
+    "event": "client.bulk_events for Event records",
+}
 
 
 class RateLimiter:
@@ -101,28 +112,27 @@ class Preparer:
     warnings go to the ``warnings`` list it is given, once per file.
     """
 
-    def __init__(self, auto_keys: bool, legacy: bool, warnings: list[str]) -> None:
-        self.legacy = legacy
+    def __init__(
+        self, auto_keys: bool, kind: RequestKind, warnings: list[str], env: str = ""
+    ) -> None:
+        self.kind = kind
+        self.env = env
         self.auto_keys = auto_keys
         self.warnings = warnings
         self._warned: set[tuple[str, int]] = set()
 
     def as_request(self, raw: Any) -> _BaseRequest:
-        expected: type[_BaseRequest] = Workflow if self.legacy else WorkflowTriggerRequest
-        if type(raw) is dict:
-            return expected(raw)
+        expected = _EXPECTED[self.kind]
         if isinstance(raw, expected):
             return raw
         if isinstance(raw, _BaseRequest):
+            other = next(k for k, cls in _EXPECTED.items() if isinstance(raw, cls))
             raise SuprsendValidationError.single(
                 "",
-                f"expected a {expected.__name__}, got a {type(raw).__name__}"
-                + (
-                    " (use client.bulk_workflows for legacy Workflow records)"
-                    if isinstance(raw, Workflow)
-                    else " (use client.workflows for WorkflowTriggerRequest records)"
-                ),
+                f"expected a {expected.__name__}, got a {type(raw).__name__} (use {_WHERE[other]})",
             )
+        if self.kind == "event":
+            return Event.from_dict(raw)
         return expected(raw)
 
     def prepare(self, index: int, raw: Any, key_from: KeyFrom | None) -> Item | RecordOutcome:
@@ -131,8 +141,7 @@ class Preparer:
             request = self.as_request(raw)
             fallback = self.derive_key(request, key_from) if key_from is not None else None
             prepared = request.prepare(
-                auto_idempotency_key=self.auto_keys,
-                fallback_key=fallback,
+                auto_idempotency_key=self.auto_keys, fallback_key=fallback, env=self.env
             )
         except SuprsendValidationError as exc:
             error = exc.short_message
@@ -281,7 +290,7 @@ class Run:
     def __init__(
         self,
         sender: Sender,
-        legacy: bool,
+        kind: RequestKind,
         *,
         concurrency: int | None,
         max_records_per_second: float | None,
@@ -294,9 +303,9 @@ class Run:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.sender = sender
-        self.legacy = legacy
+        self.kind = kind
         core = sender.core
-        self.endpoint = core.legacy_endpoint if legacy else core.trigger_endpoint
+        self.endpoint = core.bulk_endpoints[kind]
         self.policy = core.settings.retry
         self.concurrency = concurrency
         self.rate = RateLimiter(max_records_per_second) if max_records_per_second else None
@@ -306,7 +315,9 @@ class Run:
             total=total,
             keep_failed=keep_failed_records,
         )
-        self.preparer = Preparer(core.settings.auto_idempotency_keys, legacy, self.ledger.warnings)
+        self.preparer = Preparer(
+            core.settings.auto_idempotency_keys, kind, self.ledger.warnings, core.env
+        )
         self.blobs = BlobCache()
         self.pulled = 0
 
@@ -440,7 +451,7 @@ class Run:
             answer = await self.sender.attempt(
                 self.endpoint, payload, functools.partial(ledger.writing, batch)
             )
-            classified = classify(answer, len(batch), legacy=self.legacy)
+            classified = classify(answer, len(batch), legacy=self.kind == "legacy")
             pending = ledger.answered(batch, classified)
             if not pending:
                 return None

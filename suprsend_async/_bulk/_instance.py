@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 
 from .._bulk_results import BulkResponse, FailedRecord, RecordOutcome
-from .._core import NOT_GIVEN, NotGiven, Sender
+from .._core import NOT_GIVEN, NotGiven, RequestKind, Sender
 from ._dispatch import KeyFrom, Preparer, Run
 from ._ledger import OutcomeCallback, ProgressCallback
 from ._plan import Item
@@ -29,17 +29,18 @@ class AsyncBulkWorkflowTrigger:
     also those that may have been (safe: each keeps its idempotency key).
     """
 
-    def __init__(self, sender: Sender, *, legacy: bool) -> None:
+    def __init__(self, sender: Sender, *, kind: RequestKind = "trigger") -> None:
         self._sender = sender
-        self._legacy = legacy
+        self._kind: RequestKind = kind
         self._outcomes: list[RecordOutcome] = []
         self._waiting: dict[int, Item] = {}  # not sent, or unknown: a later trigger may send
         self._warnings: list[str] = []
         self._requests = 0
         self._lock = anyio.Lock()
         self._append_lock = threading.Lock()
+        core = sender.core
         self._preparer = Preparer(
-            sender.core.settings.auto_idempotency_keys, legacy, self._warnings
+            core.settings.auto_idempotency_keys, kind, self._warnings, core.env
         )
 
     def append(self, *requests: Any) -> None:
@@ -96,7 +97,7 @@ class AsyncBulkWorkflowTrigger:
             # Built first: a bad argument must not cost the records their place in the queue.
             run = Run(
                 self._sender,
-                self._legacy,
+                self._kind,
                 concurrency=concurrency,
                 max_records_per_second=max_records_per_second,
                 on_outcome=self._store,
@@ -146,7 +147,7 @@ class AsyncBulkWorkflowTrigger:
 
 async def stream_bulk(
     sender: Sender,
-    legacy: bool,
+    kind: RequestKind,
     records: Iterable[Any] | AsyncIterable[Any],
     *,
     concurrency: int | None,
@@ -157,10 +158,10 @@ async def stream_bulk(
     keep_failed_records: bool,
     deadline: float | NotGiven | None = NOT_GIVEN,
 ) -> BulkResponse:
-    """The streaming bulk call behind ``workflows.bulk_trigger`` and its legacy twin."""
+    """The streaming bulk call behind every namespace's ``bulk_trigger``."""
     run = Run(
         sender,
-        legacy,
+        kind,
         concurrency=concurrency,
         max_records_per_second=max_records_per_second,
         on_outcome=on_outcome,
