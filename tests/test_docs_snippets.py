@@ -165,6 +165,11 @@ def _errors_settings(run: Run) -> None:
     assert trigger.workflow == "otp" and "success=True" in run.out
 
 
+def _errors_deadline(run: Run) -> None:
+    [trigger] = run.emulator.triggers
+    assert trigger.workflow == "otp" and run.out.strip() == "True None 1"
+
+
 def _fastapi(run: Run) -> None:
     app = run.namespace["app"]
 
@@ -291,6 +296,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "emulator.md#1": _emulator_from_python,
     "errors.md#1": _errors_raise,
     "errors.md#2": _errors_settings,
+    "errors.md#3": _errors_deadline,
     "fastapi.md#1": _fastapi,
     "getting-started.md#1": _async_trigger,
     "getting-started.md#2": _sync_trigger,
