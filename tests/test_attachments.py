@@ -40,7 +40,6 @@ def sent_attachments(request: httpx.Request, index: int | None = None) -> list[d
     return result
 
 
-@pytest.mark.anyio
 async def test_wire_format_file_bytes_url(
     api: respx.MockRouter, client: AsyncSuprsend, pdf: Path
 ) -> None:
@@ -100,7 +99,6 @@ async def test_wire_format_file_bytes_url(
     assert json.loads(route.calls.last.request.content)["data"]["x"] == 1
 
 
-@pytest.mark.anyio
 async def test_existing_attachments_in_data_are_kept(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -158,7 +156,6 @@ def test_mime_from_name_and_content(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert att.sniff_type(PNG) is None  # no library: no sniffing
 
 
-@pytest.mark.anyio
 async def test_file_is_read_off_the_event_loop(
     api: respx.MockRouter, client: AsyncSuprsend, pdf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -202,7 +199,6 @@ def test_oversize_single_names_the_attachment(tmp_path: Path) -> None:
     assert "URL" in str(info.value)
 
 
-@pytest.mark.anyio
 async def test_attachments_counted_in_chunks_and_oversize_fails_alone(
     api: respx.MockRouter, client: AsyncSuprsend, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -232,7 +228,6 @@ async def test_attachments_counted_in_chunks_and_oversize_fails_alone(
     assert caplog.text.count("mid.bin is") == 1
 
 
-@pytest.mark.anyio
 async def test_file_gone_before_sending(
     api: respx.MockRouter, client: AsyncSuprsend, tmp_path: Path
 ) -> None:
@@ -259,7 +254,6 @@ async def test_file_gone_before_sending(
         await client.workflows.trigger(req)
 
 
-@pytest.mark.anyio
 async def test_legacy_workflow_attachment(
     api: respx.MockRouter, client: AsyncSuprsend, pdf: Path
 ) -> None:
@@ -277,7 +271,6 @@ async def test_legacy_workflow_attachment(
     assert sent_attachments(route.calls.last.request)[0]["filename"] == "billing.pdf"
 
 
-@pytest.mark.anyio
 async def test_shared_file_is_encoded_once_in_bounded_memory(tmp_path: Path) -> None:
     shared = tmp_path / "terms.pdf"
     shared.write_bytes(os.urandom(40 * 1024))

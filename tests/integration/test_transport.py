@@ -12,7 +12,7 @@ from suprsend_async import AsyncSuprsend
 from suprsend_async._transport import ShardedTransport
 from suprsend_async.emulator import Emulator
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = pytest.mark.integration
 
 
 async def test_concurrent_triggers_balance_and_release(suprsend_emulator: Emulator) -> None:
