@@ -261,3 +261,9 @@ def test_acceptance_is_the_same_on_both_paths(data: dict[str, Any]) -> None:
     else:
         assert general == quick
         assert all(message.startswith("data") for message in quick[1])
+
+
+def test_a_key_that_is_not_a_string_is_refused_with_its_path() -> None:
+    with pytest.raises(SuprsendValidationError) as info:
+        sent_data({"m": {("a", 1): "tuple key"}})
+    assert str(info.value.errors[0]) == "data.m: object keys must be strings, not tuple"
