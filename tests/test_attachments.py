@@ -354,7 +354,6 @@ def test_only_regular_files_can_be_attached(
     assert f"attachment skipped (ignore_if_error): {path} is {what}" in caplog.text
 
 
-@pytest.mark.anyio
 async def test_a_file_replaced_by_a_fifo_is_refused_without_blocking(
     api: respx.MockRouter, client: AsyncSuprsend, tmp_path: Path
 ) -> None:
@@ -371,7 +370,6 @@ async def test_a_file_replaced_by_a_fifo_is_refused_without_blocking(
     assert not route.called
 
 
-@pytest.mark.anyio
 async def test_a_file_that_grew_after_it_was_added_is_refused(
     api: respx.MockRouter, client: AsyncSuprsend, tmp_path: Path
 ) -> None:
@@ -435,7 +433,6 @@ def test_reading_stops_at_its_deadline(tmp_path: Path) -> None:
     assert att.load_now([blob], read_timeout=None)[blob.key] == (base64.b64encode(b"abc"), b"abc")
 
 
-@pytest.mark.anyio
 async def test_a_read_that_blocks_gives_up_at_the_timeout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
