@@ -37,6 +37,7 @@ from ._models import (
     WorkflowBody,
     WorkflowTriggerBody,
 )
+from ._observe import AttemptEnd, AttemptStart, Hooks, RetryInfo
 from ._requests import Event, Workflow, WorkflowTriggerRequest
 from ._resources import AsyncBulkEvents, AsyncBulkWorkflows, AsyncWorkflows
 from ._responses import TriggerResponse
@@ -56,6 +57,8 @@ __all__ = [
     "AsyncBulkWorkflows",
     "AsyncSuprsend",
     "AsyncWorkflows",
+    "AttemptEnd",
+    "AttemptStart",
     "AuthenticationError",
     "BadRequestError",
     "BulkProgress",
@@ -67,12 +70,14 @@ __all__ = [
     "EventBody",
     "FailedRecord",
     "FieldError",
+    "Hooks",
     "IosPush",
     "LegacyUser",
     "MsTeams",
     "ObjectRecipient",
     "RateLimitError",
     "RecordOutcome",
+    "RetryInfo",
     "RetryPolicy",
     "ServerError",
     "Slack",

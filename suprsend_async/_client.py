@@ -32,6 +32,7 @@ from ._core import (
     DEFAULT_TIMEOUT,
     NOT_GIVEN,
     Answer,
+    Call,
     ClientCore,
     Endpoint,
     NotGiven,
@@ -46,6 +47,7 @@ from ._core import (
     normalise_base_url,
 )
 from ._errors import SuprsendError
+from ._observe import AttemptEnd, AttemptStart, Hooks, Observer, RetryInfo
 from ._precheck import build_validators
 from ._requests import Event, Workflow
 from ._resources import (
@@ -242,8 +244,16 @@ class _Pipe:
         if scope.cancelled_caught and (pool.closed or self.closed):
             raise SuprsendError("the client was closed while this call ran")
 
+    @property
+    def observer(self) -> Observer:
+        return self._core.observer
+
     async def attempt(
-        self, endpoint: Endpoint, payload: Payload, on_sent: Callable[[], None] | None = None
+        self,
+        endpoint: Endpoint,
+        payload: Payload,
+        on_sent: Callable[[], None] | None = None,
+        call: Call | None = None,
     ) -> Answer:
         pool = self._pool
         self.check_usable()
@@ -252,29 +262,86 @@ class _Pipe:
         core = self._core
         if core.settings.log_bodies and logger.isEnabledFor(logging.DEBUG):
             logger.debug("request body %s: %s", endpoint.uri, payload.data.decode(errors="replace"))
+        if call is None:
+            call = Call("trigger")
+        call.attempts += 1
         started = time.perf_counter()
-        limit = core.settings.attempt_limit
-        try:
-            with anyio.fail_after(limit):
-                answer = await self._post(endpoint, payload, on_sent)
-        except TimeoutError:
-            answer = Answer(None, "timeout", f"timed out: the attempt took over {limit:g} s")
-        except httpx.TimeoutException as exc:
-            answer = Answer(None, "timeout", f"timed out: {type(exc).__name__}")
-        except httpx.TransportError as exc:
-            answer = Answer(None, "connection", f"connection error: {_describe(exc)}")
-        except httpx.RequestError as exc:  # an answer that could not be read (bad encoding...)
-            answer = Answer(None, "connection", f"unreadable answer: {_describe(exc)}")
+        observer = core.observer
+        if observer.active:
+            answer = await self._observed(endpoint, payload, on_sent, call, started)
+        else:
+            answer = await self._exchange(endpoint, payload, on_sent)
         if answer.status_code == 429:
             self.pause(answer.retry_after)
         if logger.isEnabledFor(logging.DEBUG):
+            response = answer.response
+            request_id = response.headers.get("x-request-id") if response is not None else None
             logger.debug(
-                "POST %s -> %s in %.1f ms",
+                "POST %s -> %s in %.1f ms (attempt %d, request id %s)",
                 endpoint.uri,
-                answer.status_code if answer.response is not None else answer.error,
+                answer.status_code if response is not None else answer.error,
                 (time.perf_counter() - started) * 1000,
+                call.attempts,
+                request_id,
+                extra={
+                    "suprsend_attempt": call.attempts,
+                    "suprsend_status_code": answer.status_code,
+                    "suprsend_request_id": request_id,
+                    "suprsend_idempotency_key": call.idempotency_key,
+                    "suprsend_records": call.records,
+                },
             )
         return answer
+
+    async def _observed(
+        self,
+        endpoint: Endpoint,
+        payload: Payload,
+        on_sent: Callable[[], None] | None,
+        call: Call,
+        started: float,
+    ) -> Answer:
+        observer = self._core.observer
+        parsed = endpoint.parsed
+        start = AttemptStart(
+            "POST",
+            endpoint.url,
+            call.attempts,
+            call.kind,
+            call.bulk,
+            call.records,
+            call.idempotency_key,
+        )
+        await observer.before_attempt(start)
+        with observer.attempt_span(start, parsed.host, parsed.port) as span:
+            answer = await self._exchange(endpoint, payload, on_sent)
+            response = answer.response
+            end = AttemptEnd(
+                start,
+                answer.status_code,
+                response.headers.get("x-request-id") if response is not None else None,
+                time.perf_counter() - started,
+                answer.error_type,
+            )
+            await observer.after_attempt(end, span)
+        return answer
+
+    async def _exchange(
+        self, endpoint: Endpoint, payload: Payload, on_sent: Callable[[], None] | None
+    ) -> Answer:
+        """One request and its answer, any failure to get one turned into an :class:`Answer`."""
+        limit = self._core.settings.attempt_limit
+        try:
+            with anyio.fail_after(limit):
+                return await self._post(endpoint, payload, on_sent)
+        except TimeoutError:
+            return Answer(None, "timeout", f"timed out: the attempt took over {limit:g} s")
+        except httpx.TimeoutException as exc:
+            return Answer(None, "timeout", f"timed out: {type(exc).__name__}")
+        except httpx.TransportError as exc:
+            return Answer(None, "connection", f"connection error: {_describe(exc)}")
+        except httpx.RequestError as exc:  # an answer that could not be read (bad encoding...)
+            return Answer(None, "connection", f"unreadable answer: {_describe(exc)}")
 
     def _request(
         self, endpoint: Endpoint, payload: Payload, on_sent: Callable[[], None] | None
@@ -341,10 +408,17 @@ class _Pipe:
         elif not policy.retry_after_too_long(retry_after):
             self._pool.backoff.pause(retry_after)
 
-    def retried(self, event: RetryEvent) -> None:
+    async def retried(self, event: RetryEvent, call: Call) -> None:
         logger.info(
-            "retrying after attempt %d (%s) in %.2f s", event.attempt, event.reason, event.wait
+            "retrying after attempt %d (%s) in %.2f s",
+            event.attempt,
+            event.reason,
+            event.wait,
+            extra={"suprsend_idempotency_key": call.idempotency_key},
         )
+        observer = self._core.observer
+        if observer.active:
+            await observer.retried(RetryInfo(call.kind, event.attempt, event.reason, event.wait))
 
 
 async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes | None, int]:
@@ -429,7 +503,10 @@ class AsyncSuprsend:
     * ``log_bodies``: log request bodies at DEBUG level (default false: they hold personal data);
     * ``deadline``: seconds that a whole call may take, retries and waits included (default
       none); each call can set its own;
-    * ``max_answer_bytes``: the most of an answer that is read, once decoded (default 4 MiB).
+    * ``max_answer_bytes``: the most of an answer that is read, once decoded (default 4 MiB);
+    * ``hooks``: a :class:`Hooks` of callbacks before and after each attempt, on each retry
+      and on bulk progress; ``tracer_provider``/``meter_provider``: OpenTelemetry providers
+      (default: the global ones, when ``opentelemetry-api`` is installed).
 
     ``timeout`` also caps each attempt as a whole: from connecting to the last byte of the
     answer, no attempt takes longer than its longest part (30 s by default).
@@ -451,6 +528,9 @@ class AsyncSuprsend:
         log_bodies: bool = False,
         deadline: float | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        hooks: Hooks | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
         _auth: Auth | None = None,
     ) -> None:
         auth = _auth if _auth is not None else hmac_auth(workspace_key, workspace_secret)
@@ -479,7 +559,8 @@ class AsyncSuprsend:
             tls=settings.base_url.startswith("https://"),
         )
         build_validators()
-        self._bind(ClientCore(auth, settings), pool, owner=True)
+        observer = Observer(hooks, tracer_provider, meter_provider)
+        self._bind(ClientCore(auth, settings, observer), pool, owner=True)
 
     def _bind(self, core: ClientCore, pool: _Pool, *, owner: bool) -> None:
         """Set every piece of per-client state; the constructor and ``with_options`` both
@@ -514,6 +595,9 @@ class AsyncSuprsend:
         log_bodies: bool = False,
         deadline: float | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        hooks: Hooks | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> Self:
         """A client that authenticates with an API key (Bearer) instead of HMAC signing.
 
@@ -532,6 +616,9 @@ class AsyncSuprsend:
             log_bodies=log_bodies,
             deadline=deadline,
             max_answer_bytes=max_answer_bytes,
+            hooks=hooks,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
             _auth=api_key_auth(workspace_uid, api_key),
         )
 
@@ -542,6 +629,7 @@ class AsyncSuprsend:
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        hooks: Hooks | None = None,
     ) -> Self:
         """A client with other per-call settings that shares this one's connection pool.
 
@@ -556,6 +644,7 @@ class AsyncSuprsend:
             timeout=None if isinstance(timeout, NotGiven) else as_timeout(timeout),
             retry=retry,
             deadline=deadline,
+            hooks=hooks,
         )
         derived = object.__new__(type(self))
         derived._bind(core, self._pool, owner=False)

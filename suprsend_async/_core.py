@@ -21,6 +21,7 @@ import httpx
 
 from ._auth import ApiKeyAuth, Auth, HmacAuth
 from ._errors import ConfigurationError
+from ._observe import Hooks, Observer
 from ._responses import (
     ErrorType,
     TriggerResponse,
@@ -38,6 +39,7 @@ __all__ = [
     "NOT_GIVEN",
     "USER_AGENT",
     "Answer",
+    "Call",
     "ClientCore",
     "Endpoint",
     "NotGiven",
@@ -205,6 +207,17 @@ class Answer:
         return RetryAdvice(reason, self.retry_after)
 
 
+@dataclass(slots=True)
+class Call:
+    """One call as its attempts and retries report it (to hooks, spans, logs)."""
+
+    kind: RequestKind
+    bulk: bool = False
+    records: int = 1
+    idempotency_key: str | None = None
+    attempts: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Per-client settings; ``with_options`` derives a client with some of them replaced."""
@@ -231,11 +244,13 @@ class ClientCore:
     derived from each other have two cores.
     """
 
-    __slots__ = ("auth", "bulk_endpoints", "endpoints", "settings")
+    __slots__ = ("auth", "bulk_endpoints", "endpoints", "observer", "settings")
 
-    def __init__(self, auth: Auth, settings: Settings) -> None:
+    def __init__(self, auth: Auth, settings: Settings, observer: Observer | None = None) -> None:
         self.auth = auth
         self.settings = settings
+        self.observer = observer or Observer(None)
+        """Hooks, OpenTelemetry and attempt logs (inactive when nothing watches)."""
         base = settings.base_url
         legacy = Endpoint.at(base, f"{auth.path_segment}/trigger/")
         trigger = Endpoint.at(base, "trigger/")
@@ -271,8 +286,10 @@ class ClientCore:
         timeout: httpx.Timeout | None = None,
         retry: RetryPolicy | None = None,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        hooks: Hooks | None = None,
     ) -> ClientCore:
         """A core with other settings (left out: keep this one's), built as any core is."""
+        observer = self.observer if hooks is None else self.observer.with_hooks(hooks)
         settings = self.settings
         if timeout is not None:
             settings = replace(settings, timeout=timeout)
@@ -280,7 +297,7 @@ class ClientCore:
             settings = replace(settings, retry=retry)
         if not isinstance(deadline, NotGiven):
             settings = replace(settings, deadline=check_deadline(deadline))
-        return ClientCore(self.auth, settings)
+        return ClientCore(self.auth, settings, observer)
 
     def headers(self, endpoint: Endpoint, content: bytes) -> dict[str, str]:
         """The headers of one attempt: content type, auth (signed now) and user agent."""
@@ -345,7 +362,11 @@ class Sender(Protocol):
         ...
 
     async def attempt(
-        self, endpoint: Endpoint, payload: Payload, on_sent: Callable[[], None] | None = None
+        self,
+        endpoint: Endpoint,
+        payload: Payload,
+        on_sent: Callable[[], None] | None = None,
+        call: Call | None = None,
     ) -> Answer:
         """Send ``payload`` once (after any shared pause); never raises for a failed send.
 
@@ -367,8 +388,13 @@ class Sender(Protocol):
         """Hold every request of the client's family after a 429."""
         ...
 
-    def retried(self, event: RetryEvent) -> None:
-        """Report a retry (logs, hooks)."""
+    @property
+    def observer(self) -> Observer:
+        """What watches the client's calls (hooks, OpenTelemetry)."""
+        ...
+
+    async def retried(self, event: RetryEvent, call: Call) -> None:
+        """Report a retry of ``call`` (logs, hooks, metrics)."""
         ...
 
 

@@ -19,11 +19,11 @@ from ._bulk import (
     stream_bulk,
 )
 from ._bulk_results import BulkResponse
-from ._core import NOT_GIVEN, Answer, Endpoint, NotGiven, Payload, Sender
+from ._core import NOT_GIVEN, Call, Endpoint, NotGiven, Payload, Sender
 from ._models import WorkflowTriggerBody
 from ._requests import Event, PreparedRecord, WorkflowTriggerRequest
 from ._responses import TriggerResponse
-from ._retry import retry_loop
+from ._retry import RetryEvent, retry_loop
 
 __all__ = [
     "AsyncBulkEvents",
@@ -42,38 +42,67 @@ async def _payload(prepared: PreparedRecord, read_timeout: float | None) -> Payl
     return Payload(prepared.placeholders.render(loaded))
 
 
+_CALL_SPANS = {
+    "trigger": ("suprsend.trigger", "suprsend.workflow", "workflow"),
+    "legacy": ("suprsend.trigger_workflow", "suprsend.workflow", "name"),
+    "event": ("suprsend.track_event", "suprsend.event", "event"),
+}
+
+
 async def trigger_single(
     sender: Sender,
     endpoint: Endpoint,
     prepared: PreparedRecord,
     deadline: float | NotGiven | None = NOT_GIVEN,
 ) -> TriggerResponse:
-    """Send one prepared trigger with retries and turn its last answer into the result."""
-    attempts = 0
+    """Send one prepared trigger (or event) with retries; its last answer is the result."""
+    call = Call(prepared.kind, idempotency_key=prepared.idempotency_key)
+    span_name, attribute, field = _CALL_SPANS[prepared.kind]
+    named = prepared.body.get(field)
+    with sender.observer.call(
+        span_name, {attribute: named if isinstance(named, str) else ""}
+    ) as ending:
+        result = await _send_single(sender, endpoint, prepared, deadline, call)
+        outcome = "succeeded" if result.success else "failed"
+        ending.update(
+            {
+                "suprsend.outcome": outcome,
+                "suprsend.attempts": result.attempts,
+                "http.response.status_code": result.status_code or 0,
+            }
+        )
+        sender.observer.outcomes(prepared.kind, {outcome: 1})
+        return result
 
-    async def attempt() -> Answer:
-        nonlocal attempts
-        attempts += 1
-        return await sender.attempt(endpoint, payload)
+
+async def _send_single(
+    sender: Sender,
+    endpoint: Endpoint,
+    prepared: PreparedRecord,
+    deadline: float | NotGiven | None,
+    call: Call,
+) -> TriggerResponse:
+    async def retried(event: RetryEvent) -> None:
+        await sender.retried(event, call)
 
     with sender.operation(deadline) as scope:
         payload = await _payload(prepared, sender.core.settings.attempt_limit)
         answer, _ = await retry_loop(
-            attempt,
+            lambda: sender.attempt(endpoint, payload, None, call),
             lambda answer: answer.advice(),
             sender.core.settings.retry,
-            on_retry=sender.retried,
+            on_retry=retried,
             deadline_at=scope.deadline if scope.deadline != math.inf else None,
         )
-        return sender.core.to_response(answer, attempts, prepared.idempotency_key)
+        return sender.core.to_response(answer, call.attempts, prepared.idempotency_key)
     # The call's deadline passed (a closed client raised on leaving the operation).
     return TriggerResponse(
         success=False,
         status="fail",
         status_code=None,
-        message=f"timed out: the call's deadline passed after {attempts} attempt(s)",
+        message=f"timed out: the call's deadline passed after {call.attempts} attempt(s)",
         error_type="timeout",
-        attempts=attempts,
+        attempts=call.attempts,
         idempotency_key=prepared.idempotency_key,
     )
 

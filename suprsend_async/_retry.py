@@ -199,7 +199,7 @@ async def retry_loop(
     advise: Callable[[T], RetryAdvice | None],
     policy: RetryPolicy,
     *,
-    on_retry: Callable[[RetryEvent], None] | None = None,
+    on_retry: Callable[[RetryEvent], Awaitable[None]] | None = None,
     deadline_at: float | None = None,
 ) -> tuple[T, int]:
     """Run ``attempt`` until ``advise`` finds nothing to retry or the policy says stop.
@@ -242,11 +242,11 @@ async def retry_loop(
         advice = last_advice(state)
         return policy.wait(state.attempt_number, advice.retry_after if advice else None)
 
-    def report(state: RetryCallState) -> None:
+    async def report(state: RetryCallState) -> None:
         advice = last_advice(state)
         if on_retry is not None and advice is not None:
             waited = state.next_action.sleep if state.next_action is not None else 0.0
-            on_retry(RetryEvent(state.attempt_number, advice.reason, waited))
+            await on_retry(RetryEvent(state.attempt_number, advice.reason, waited))
 
     def give_back_last(state: RetryCallState) -> T:
         assert state.outcome is not None

@@ -29,6 +29,7 @@ from ._client import DEFAULT_LIMITS, AsyncSuprsend
 from ._core import DEFAULT_MAX_ANSWER_BYTES, NOT_GIVEN, NotGiven, forked_message
 from ._errors import SuprsendError
 from ._models import WorkflowTriggerBody
+from ._observe import Hooks
 from ._requests import Event, Workflow, WorkflowTriggerRequest
 from ._responses import TriggerResponse
 from ._retry import RetryPolicy
@@ -334,6 +335,9 @@ class Suprsend:
         log_bodies: bool = False,
         deadline: float | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        hooks: Hooks | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         self._start(
             lambda: AsyncSuprsend(
@@ -350,6 +354,9 @@ class Suprsend:
                 log_bodies=log_bodies,
                 deadline=deadline,
                 max_answer_bytes=max_answer_bytes,
+                hooks=hooks,
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
             )
         )
 
@@ -394,6 +401,9 @@ class Suprsend:
         log_bodies: bool = False,
         deadline: float | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        hooks: Hooks | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> Self:
         """A sync client that authenticates with an API key; see the async twin."""
         self = object.__new__(cls)
@@ -412,6 +422,9 @@ class Suprsend:
                 log_bodies=log_bodies,
                 deadline=deadline,
                 max_answer_bytes=max_answer_bytes,
+                hooks=hooks,
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
             )
         )
         return self
@@ -423,6 +436,7 @@ class Suprsend:
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        hooks: Hooks | None = None,
     ) -> Self:
         """A client with other per-call settings sharing this one's pool and loop thread.
 
@@ -436,6 +450,7 @@ class Suprsend:
                 max_retries=max_retries,
                 retry_policy=retry_policy,
                 deadline=deadline,
+                hooks=hooks,
             ),
             self._loop,
             owner=False,

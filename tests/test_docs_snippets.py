@@ -170,6 +170,14 @@ def _errors_deadline(run: Run) -> None:
     assert trigger.workflow == "otp" and run.out.strip() == "True None 1"
 
 
+def _observability(run: Run) -> None:
+    [trigger] = run.emulator.triggers
+    assert trigger.workflow == "order_shipped" and trigger.idempotency_key == "shipped-A-1"
+    assert "{'notified': True}" in run.out
+    assert '"name": "suprsend.trigger"' in run.out and '"name": "POST"' in run.out
+    assert '"suprsend.workflow": "order_shipped"' in run.out
+
+
 def _fastapi(run: Run) -> None:
     app = run.namespace["app"]
 
@@ -304,6 +312,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "getting-started.md#4": _legacy,
     "getting-started.md#5": _typed,
     "logging.md#1": _logging,
+    "observability.md#1": _observability,
     "scripts.md#1": _script,
     "scripts.md#2": _jupyter_sync,
     "scripts.md#3": _jupyter_async,

@@ -34,10 +34,10 @@ from pydantic import BaseModel
 
 from .._attachments import INLINE_LIMIT, AttachmentError, BlobCache
 from .._bulk_results import RecordOutcome
-from .._core import NOT_GIVEN, NotGiven, Payload, RequestKind, Sender
+from .._core import NOT_GIVEN, Call, NotGiven, Payload, RequestKind, Sender
 from .._errors import SuprsendValidationError
 from .._requests import Event, Workflow, WorkflowTriggerRequest, _BaseRequest
-from .._retry import RetryAdvice, retry_loop
+from .._retry import RetryAdvice, RetryEvent, retry_loop
 from ._classify import classify
 from ._ledger import Ledger, OutcomeCallback, ProgressCallback
 from ._plan import ChunkPlanner, Item
@@ -334,8 +334,22 @@ class Run:
         Past ``deadline`` the run stops as if cancelled and says so in ``warnings``; when the
         client is closed meanwhile it raises :class:`SuprsendError` once the account is settled.
         """
-        with self.sender.operation(deadline) as scope:
-            await self._run(source, key_from)
+        ledger = self.ledger
+        with self.sender.observer.call("suprsend.bulk", {"suprsend.kind": self.kind}) as ending:
+            try:
+                with self.sender.operation(deadline) as scope:
+                    await self._run(source, key_from)
+            finally:
+                counts = {
+                    "succeeded": ledger.succeeded,
+                    "failed": ledger.failed - ledger.not_sent - ledger.unknown,
+                    "not_sent": ledger.not_sent,
+                    "unknown": ledger.unknown,
+                }
+                ending.update({f"suprsend.records.{k}": v for k, v in counts.items()})
+                ending["suprsend.records.total"] = ledger.succeeded + ledger.failed
+                ending["suprsend.requests"] = ledger.requests
+                self.sender.observer.outcomes(self.kind, counts)
         if scope.cancelled_caught:
             self.ledger.warn(
                 "the call's deadline passed: records not sent yet are not_sent, and those in"
@@ -439,6 +453,8 @@ class Run:
         same keys, by the one retry loop. When it stops, each keeps its last verdict."""
         pending = chunk
         ledger = self.ledger
+        call = Call(self.kind, bulk=True, records=len(chunk))
+        observer = self.sender.observer
 
         async def one_round() -> RetryAdvice | None:
             nonlocal pending
@@ -448,11 +464,14 @@ class Run:
             if not batch:
                 pending = []
                 return None
+            call.records = len(batch)
             answer = await self.sender.attempt(
-                self.endpoint, payload, functools.partial(ledger.writing, batch)
+                self.endpoint, payload, functools.partial(ledger.writing, batch), call
             )
             classified = classify(answer, len(batch), legacy=self.kind == "legacy")
             pending = ledger.answered(batch, classified)
+            if observer.hooks.on_bulk_progress is not None:
+                await observer.bulk_progress(ledger.snapshot())
             if not pending:
                 return None
             again = [v for v in classified.verdicts if v.kind in ("retry", "lost")]
@@ -463,12 +482,15 @@ class Run:
             reason = str(first.status_code) if first.status_code else first.error_type
             return RetryAdvice(reason or "connection", classified.retry_after)
 
+        async def retried(event: RetryEvent) -> None:
+            await self.sender.retried(event, call)
+
         scope_deadline = anyio.current_effective_deadline()
         await retry_loop(
             one_round,
             _same,
             self.policy,
-            on_retry=self.sender.retried,
+            on_retry=retried,
             deadline_at=scope_deadline if scope_deadline != math.inf else None,
         )
         if pending:

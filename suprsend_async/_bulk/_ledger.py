@@ -234,13 +234,14 @@ class Ledger:
         if self.on_outcome is not None:
             self.call_back(self.on_outcome, outcome)
 
+    def snapshot(self) -> BulkProgress:
+        """Where the run stands."""
+        done = self.succeeded + self.failed
+        return BulkProgress(self.total, done, self.succeeded, self.failed, self.requests)
+
     def progress(self) -> None:
         if self.on_progress is not None:
-            done = self.succeeded + self.failed
-            self.call_back(
-                self.on_progress,
-                BulkProgress(self.total, done, self.succeeded, self.failed, self.requests),
-            )
+            self.call_back(self.on_progress, self.snapshot())
 
     def call_back(self, callback: Callable[[Any], Any], value: Any) -> None:
         """Run a caller's callback; its failure must not break the account of the records."""
