@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterable, Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from ._attachments import BlobCache
 from ._bulk import (
@@ -19,7 +19,7 @@ from ._bulk import (
     stream_bulk,
 )
 from ._bulk_results import BulkResponse
-from ._core import NOT_GIVEN, Call, Endpoint, NotGiven, Payload, Sender
+from ._core import NOT_GIVEN, Call, Endpoint, NotGiven, Payload, RequestKind, Sender
 from ._models import WorkflowTriggerBody
 from ._requests import Event, PreparedRecord, WorkflowTriggerRequest
 from ._responses import TriggerResponse
@@ -107,11 +107,63 @@ async def _send_single(
     )
 
 
-class AsyncWorkflows:
-    """``client.workflows``: trigger one workflow, or many in bulk."""
+class _Streaming:
+    """What every namespace has: the streaming bulk call, for its kind of record."""
+
+    _kind: ClassVar[RequestKind]
 
     def __init__(self, sender: Sender) -> None:
         self._sender = sender
+
+    async def bulk_trigger(
+        self,
+        records: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int | None = None,
+        max_records_per_second: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        idempotency_key_from: KeyFrom | None = None,
+        keep_failed_records: bool = True,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+    ) -> BulkResponse:
+        """Stream any number of records through concurrent bulk requests, in bounded memory.
+
+        ``records`` is any iterable or async iterable of this namespace's requests
+        (:class:`WorkflowTriggerRequest`, :class:`Workflow` or :class:`Event`), their body
+        models or plain dicts; it is read lazily, only as fast as requests go out. Each
+        record's outcome is passed to ``on_outcome`` as it is known (outcomes are not kept, so
+        a million records take no more memory than a hundred); the returned summary has the
+        counts and the failed records (``keep_failed_records=False`` drops those too).
+
+        ``idempotency_key_from`` derives each record's idempotency key from a field of its body
+        (a dotted path such as ``"data.order_id"``) or a function of the body, so running a
+        crashed job again sends nothing twice. ``max_records_per_second`` keeps a long job
+        under the workspace's rate limit (a bulk request counts as one call per record).
+        ``deadline`` caps the whole call in seconds: past it the call stops as if cancelled
+        (records not sent are ``not_sent``) and returns the account with a warning.
+        """
+        return await stream_bulk(
+            self._sender,
+            self._kind,
+            records,
+            concurrency=concurrency,
+            max_records_per_second=max_records_per_second,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            idempotency_key_from=idempotency_key_from,
+            keep_failed_records=keep_failed_records,
+            deadline=deadline,
+        )
+
+    def _instance(self) -> AsyncBulkWorkflowTrigger:
+        return AsyncBulkWorkflowTrigger(self._sender, kind=self._kind)
+
+
+class AsyncWorkflows(_Streaming):
+    """``client.workflows``: trigger one workflow, or many in bulk."""
+
+    _kind = "trigger"
 
     async def trigger(
         self,
@@ -135,91 +187,27 @@ class AsyncWorkflows:
 
     def bulk_trigger_instance(self) -> AsyncBulkWorkflowTrigger:
         """A bulk instance: ``append(*requests)`` then ``await trigger()``."""
-        return AsyncBulkWorkflowTrigger(self._sender, kind="trigger")
-
-    async def bulk_trigger(
-        self,
-        records: Iterable[Any] | AsyncIterable[Any],
-        *,
-        concurrency: int | None = None,
-        max_records_per_second: float | None = None,
-        on_progress: ProgressCallback | None = None,
-        on_outcome: OutcomeCallback | None = None,
-        idempotency_key_from: KeyFrom | None = None,
-        keep_failed_records: bool = True,
-        deadline: float | NotGiven | None = NOT_GIVEN,
-    ) -> BulkResponse:
-        """Stream any number of records through concurrent bulk requests, in bounded memory.
-
-        ``records`` is any iterable or async iterable of :class:`WorkflowTriggerRequest`, body
-        models or plain dicts; it is read lazily, only as fast as requests go out. Each record's
-        outcome is passed to ``on_outcome`` as it is known (outcomes are not kept, so a million
-        records take no more memory than a hundred); the returned summary has the counts and
-        the failed records (``keep_failed_records=False`` drops those too).
-
-        ``idempotency_key_from`` derives each record's idempotency key from a field of its body
-        (a dotted path such as ``"data.order_id"``) or a function of the body, so running a
-        crashed job again sends nothing twice. ``max_records_per_second`` keeps a long job
-        under the workspace's rate limit (a bulk request counts as one call per record).
-        ``deadline`` caps the whole call in seconds: past it the call stops as if cancelled
-        (records not sent are ``not_sent``) and returns the account with a warning.
-        """
-        return await stream_bulk(
-            self._sender,
-            "trigger",
-            records,
-            concurrency=concurrency,
-            max_records_per_second=max_records_per_second,
-            on_progress=on_progress,
-            on_outcome=on_outcome,
-            idempotency_key_from=idempotency_key_from,
-            keep_failed_records=keep_failed_records,
-            deadline=deadline,
-        )
+        return self._instance()
 
 
-class AsyncBulkWorkflows:
+class AsyncBulkWorkflows(_Streaming):
     """``client.bulk_workflows``: legacy bulk triggers of :class:`Workflow` records."""
 
-    def __init__(self, sender: Sender) -> None:
-        self._sender = sender
+    _kind = "legacy"
 
     def new_instance(self) -> AsyncBulkWorkflowTrigger:
         """A legacy bulk instance: ``append(*workflows)`` then ``await trigger()``."""
-        return AsyncBulkWorkflowTrigger(self._sender, kind="legacy")
-
-    async def bulk_trigger(
-        self,
-        records: Iterable[Any] | AsyncIterable[Any],
-        *,
-        concurrency: int | None = None,
-        max_records_per_second: float | None = None,
-        on_progress: ProgressCallback | None = None,
-        on_outcome: OutcomeCallback | None = None,
-        idempotency_key_from: KeyFrom | None = None,
-        keep_failed_records: bool = True,
-        deadline: float | NotGiven | None = NOT_GIVEN,
-    ) -> BulkResponse:
-        """Stream legacy :class:`Workflow` records; see ``AsyncWorkflows.bulk_trigger``."""
-        return await stream_bulk(
-            self._sender,
-            "legacy",
-            records,
-            concurrency=concurrency,
-            max_records_per_second=max_records_per_second,
-            on_progress=on_progress,
-            on_outcome=on_outcome,
-            idempotency_key_from=idempotency_key_from,
-            keep_failed_records=keep_failed_records,
-            deadline=deadline,
-        )
+        return self._instance()
 
 
-class AsyncBulkEvents:
-    """``client.bulk_events``: many :class:`Event` at once, through the bulk engine."""
+class AsyncBulkEvents(_Streaming):
+    """``client.bulk_events``: many :class:`Event` at once, through the bulk engine.
 
-    def __init__(self, sender: Sender) -> None:
-        self._sender = sender
+    ``bulk_trigger`` takes :class:`Event` objects or dicts with ``distinct_id``, ``event``
+    and ``properties``.
+    """
+
+    _kind = "event"
 
     def new_instance(self) -> AsyncBulkWorkflowTrigger:
         """A bulk of events: ``append(*events)`` then ``await trigger()``.
@@ -227,34 +215,7 @@ class AsyncBulkEvents:
         Up to 100 events (and 800 KiB) go in one request to ``v2/bulk/event/``; the account,
         retries, cancellation and ``trigger(resend_unknown=True)`` work as for workflows.
         """
-        return AsyncBulkWorkflowTrigger(self._sender, kind="event")
-
-    async def bulk_trigger(
-        self,
-        events: Iterable[Any] | AsyncIterable[Any],
-        *,
-        concurrency: int | None = None,
-        max_records_per_second: float | None = None,
-        on_progress: ProgressCallback | None = None,
-        on_outcome: OutcomeCallback | None = None,
-        idempotency_key_from: KeyFrom | None = None,
-        keep_failed_records: bool = True,
-        deadline: float | NotGiven | None = NOT_GIVEN,
-    ) -> BulkResponse:
-        """Stream any number of events (:class:`Event` or dicts with ``distinct_id``,
-        ``event`` and ``properties``); see ``AsyncWorkflows.bulk_trigger``."""
-        return await stream_bulk(
-            self._sender,
-            "event",
-            events,
-            concurrency=concurrency,
-            max_records_per_second=max_records_per_second,
-            on_progress=on_progress,
-            on_outcome=on_outcome,
-            idempotency_key_from=idempotency_key_from,
-            keep_failed_records=keep_failed_records,
-            deadline=deadline,
-        )
+        return self._instance()
 
 
 async def track_event(

@@ -17,7 +17,7 @@ import weakref
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import CancelledError, Future
 from types import TracebackType
-from typing import Any, ParamSpec, Self, TypeVar
+from typing import Any, ClassVar, ParamSpec, Self, TypeVar
 
 import anyio
 import httpx
@@ -31,6 +31,7 @@ from ._errors import SuprsendError
 from ._models import WorkflowTriggerBody
 from ._observe import Hooks
 from ._requests import Event, Workflow, WorkflowTriggerRequest
+from ._resources import _Streaming
 from ._responses import TriggerResponse
 from ._retry import RetryPolicy
 
@@ -190,24 +191,20 @@ class BulkWorkflowTrigger:
         )
 
 
-class _Workflows:
+class _SyncStreaming:
+    """The sync twin of a namespace's streaming bulk call; ``_name`` is the async one's."""
+
+    _name: ClassVar[str]
+
     def __init__(self, owner: Suprsend) -> None:
         self._owner = owner
 
-    def trigger(
-        self,
-        request: WorkflowTriggerRequest | WorkflowTriggerBody | Mapping[str, Any],
-        *,
-        deadline: float | NotGiven | None = NOT_GIVEN,
-    ) -> TriggerResponse:
-        """Trigger one workflow; see :meth:`AsyncWorkflows.trigger`."""
-        owner = self._owner
-        return owner._loop.run(owner._async.workflows.trigger, request, deadline=deadline)
+    def _target(self) -> _Streaming:
+        namespace: _Streaming = getattr(self._owner._async, self._name)
+        return namespace
 
-    def bulk_trigger_instance(self) -> BulkWorkflowTrigger:
-        """A bulk instance: ``append(*requests)`` then ``trigger()``."""
-        owner = self._owner
-        return BulkWorkflowTrigger(owner._async.workflows.bulk_trigger_instance(), owner._loop)
+    def _wrap(self, inner: AsyncBulkWorkflowTrigger) -> BulkWorkflowTrigger:
+        return BulkWorkflowTrigger(inner, self._owner._loop)
 
     def bulk_trigger(
         self,
@@ -226,9 +223,8 @@ class _Workflows:
         A sync iterable is read in a worker thread, never on the event loop; callbacks run on
         the client's loop thread: keep them quick and thread-safe.
         """
-        owner = self._owner
-        return owner._loop.run(
-            owner._async.workflows.bulk_trigger,
+        return self._owner._loop.run(
+            self._target().bulk_trigger,
             records,
             concurrency=concurrency,
             max_records_per_second=max_records_per_second,
@@ -240,76 +236,38 @@ class _Workflows:
         )
 
 
-class _BulkWorkflows:
-    def __init__(self, owner: Suprsend) -> None:
-        self._owner = owner
+class _Workflows(_SyncStreaming):
+    _name = "workflows"
+
+    def trigger(
+        self,
+        request: WorkflowTriggerRequest | WorkflowTriggerBody | Mapping[str, Any],
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+    ) -> TriggerResponse:
+        """Trigger one workflow; see :meth:`AsyncWorkflows.trigger`."""
+        owner = self._owner
+        return owner._loop.run(owner._async.workflows.trigger, request, deadline=deadline)
+
+    def bulk_trigger_instance(self) -> BulkWorkflowTrigger:
+        """A bulk instance: ``append(*requests)`` then ``trigger()``."""
+        return self._wrap(self._owner._async.workflows.bulk_trigger_instance())
+
+
+class _BulkWorkflows(_SyncStreaming):
+    _name = "bulk_workflows"
 
     def new_instance(self) -> BulkWorkflowTrigger:
         """A legacy bulk instance: ``append(*workflows)`` then ``trigger()``."""
-        owner = self._owner
-        return BulkWorkflowTrigger(owner._async.bulk_workflows.new_instance(), owner._loop)
-
-    def bulk_trigger(
-        self,
-        records: Iterable[Any] | AsyncIterable[Any],
-        *,
-        concurrency: int | None = None,
-        max_records_per_second: float | None = None,
-        on_progress: ProgressCallback | None = None,
-        on_outcome: OutcomeCallback | None = None,
-        idempotency_key_from: KeyFrom | None = None,
-        keep_failed_records: bool = True,
-        deadline: float | NotGiven | None = NOT_GIVEN,
-    ) -> BulkResponse:
-        """Stream legacy :class:`Workflow` records; see ``AsyncWorkflows.bulk_trigger``."""
-        owner = self._owner
-        return owner._loop.run(
-            owner._async.bulk_workflows.bulk_trigger,
-            records,
-            concurrency=concurrency,
-            max_records_per_second=max_records_per_second,
-            on_progress=on_progress,
-            on_outcome=on_outcome,
-            idempotency_key_from=idempotency_key_from,
-            keep_failed_records=keep_failed_records,
-            deadline=deadline,
-        )
+        return self._wrap(self._owner._async.bulk_workflows.new_instance())
 
 
-class _BulkEvents:
-    def __init__(self, owner: Suprsend) -> None:
-        self._owner = owner
+class _BulkEvents(_SyncStreaming):
+    _name = "bulk_events"
 
     def new_instance(self) -> BulkWorkflowTrigger:
         """A bulk of events: ``append(*events)`` then ``trigger()``."""
-        owner = self._owner
-        return BulkWorkflowTrigger(owner._async.bulk_events.new_instance(), owner._loop)
-
-    def bulk_trigger(
-        self,
-        events: Iterable[Any] | AsyncIterable[Any],
-        *,
-        concurrency: int | None = None,
-        max_records_per_second: float | None = None,
-        on_progress: ProgressCallback | None = None,
-        on_outcome: OutcomeCallback | None = None,
-        idempotency_key_from: KeyFrom | None = None,
-        keep_failed_records: bool = True,
-        deadline: float | NotGiven | None = NOT_GIVEN,
-    ) -> BulkResponse:
-        """Stream events; see ``AsyncBulkEvents.bulk_trigger``."""
-        owner = self._owner
-        return owner._loop.run(
-            owner._async.bulk_events.bulk_trigger,
-            events,
-            concurrency=concurrency,
-            max_records_per_second=max_records_per_second,
-            on_progress=on_progress,
-            on_outcome=on_outcome,
-            idempotency_key_from=idempotency_key_from,
-            keep_failed_records=keep_failed_records,
-            deadline=deadline,
-        )
+        return self._wrap(self._owner._async.bulk_events.new_instance())
 
 
 class Suprsend:
