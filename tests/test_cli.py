@@ -200,7 +200,7 @@ def test_help_is_usable(capsys: pytest.CaptureFixture[str]) -> None:
     for word in ("trigger", "bulk", "emulator", "demo", "SUPRSEND_WORKSPACE_KEY"):
         assert word in text
     parser = build_parser()
-    for command in ("trigger", "bulk", "emulator", "demo"):
+    for command in ("trigger", "event", "bulk", "emulator", "demo"):
         with pytest.raises(SystemExit):
             parser.parse_args([command, "--help"])
         assert "usage: suprsend-async " + command in capsys.readouterr().out
