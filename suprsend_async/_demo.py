@@ -288,7 +288,7 @@ def _scenarios(
     async def single_event() -> str:
         before = len(emu.events)
         event = Event(
-            distinct_id=RECIPIENT["distinct_id"],
+            distinct_id=str(RECIPIENT["distinct_id"]),
             event_name="product_purchased",
             properties={"first_name": "User", "invoice_amount": "$5000"},
             idempotency_key="purchase-1234",

@@ -977,9 +977,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "emulator",
         help="run the local SuprSend-compatible emulator",
-        description="Serve the SuprSend trigger API locally: HMAC and API-key auth, validation,"
-        " 202/207 answers, idempotency, and fault injection. GET /_emulator/triggers lists what"
-        " it accepted; DELETE it to reset; PUT /_emulator/faults changes faults while running.",
+        description="Serve the SuprSend trigger and event APIs locally: HMAC and API-key auth,"
+        " validation, 202/207 answers, idempotency, and fault injection. GET /_emulator/triggers"
+        " and /_emulator/events list what it accepted; DELETE either to reset; PUT"
+        " /_emulator/faults changes faults while running.",
     )
     _emulator_options(p)
 
