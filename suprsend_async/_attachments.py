@@ -7,6 +7,12 @@ bytes is ``4 * ceil(n / 3)`` characters) and bulk chunks can be planned without 
 file is read and encoded in a worker thread just before its request is sent, once per file per
 run, and spliced into the bytes being sent. A bulk of 10,000 records that share one file
 therefore holds one encoded copy, not 10,000.
+
+Only regular files are attached: a device (``/dev/zero`` reports 0 bytes and never ends), a FIFO
+(which blocks until a writer comes) or a directory is refused when added, and again when read,
+from the open file itself (``fstat`` after a non-blocking open), since the path may have been
+replaced meanwhile. A read never takes more than the size noted when the file was added (plus
+one byte, to notice a file that grew), and stops at its deadline.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ import math
 import mimetypes
 import os
 import re
+import stat
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -40,6 +48,11 @@ logger = logging.getLogger("suprsend_async")
 
 INLINE_LIMIT = 50 * 1024
 """Raw size above which the service may refuse an inline attachment; send a URL instead."""
+
+READ_TIMEOUT = 60.0
+"""Seconds allowed for reading the attachments of one request (or one bulk batch)."""
+
+_CHUNK = 1024 * 1024  # bytes read at a time, the deadline checked between reads
 
 _CONTENT_TYPE_RESERVE = 100  # bytes planned for a content type known only after sniffing
 _MIME_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(;[ -!#-\[\]-~]*)?")
@@ -83,7 +96,24 @@ def is_web_url(value: str) -> bool:
 
 
 class AttachmentError(OSError):
-    """An attachment could not be read when its request was sent."""
+    """An attachment could not be read when its request was sent (or is not a regular file)."""
+
+
+def _kind(mode: int) -> str:
+    """What a non-regular file is, for messages."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"  # pragma: no cover - no other kinds on the platforms we run
+
+
+def _not_regular(path: str, mode: int) -> str:
+    return f"{path} is {_kind(mode)}, not a regular file: only regular files can be attached"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -98,18 +128,56 @@ class FileBlob:
     def key(self) -> tuple[Any, ...]:
         return ("file", self.path, self.size, self.mtime_ns)
 
-    def load(self) -> tuple[bytes, bytes]:
-        """``(base64 bytes, first bytes)``; blocking, so called in a worker thread."""
+    def load(self, deadline: float | None = None) -> tuple[bytes, bytes]:
+        """``(base64 bytes, first bytes)``; blocking, so called in a worker thread.
+
+        ``deadline`` is a ``time.monotonic()`` value: reading stops with an error once it has
+        passed (checked between reads of 1 MiB).
+        """
         try:
-            with open(self.path, "rb") as fh:
-                raw = fh.read()
+            # Non-blocking, so opening a FIFO that replaced the file cannot wait for a writer.
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as exc:
             raise AttachmentError(f"cannot read {self.path}: {exc.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise AttachmentError(_not_regular(self.path, st.st_mode))
+            if st.st_size != self.size:
+                raise AttachmentError(
+                    f"{self.path} changed size since it was attached"
+                    f" ({self.size} -> {st.st_size} bytes)"
+                )
+            raw = self._read(fd, deadline)
+        except OSError as exc:
+            if isinstance(exc, AttachmentError):
+                raise
+            raise AttachmentError(f"cannot read {self.path}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+        return base64.b64encode(raw), raw[:512]
+
+    def _read(self, fd: int, deadline: float | None) -> bytes:
+        # At most one byte more than the size noted when attached: enough to tell that the file
+        # grew, never the whole of a file that keeps growing.
+        left = self.size + 1
+        chunks: list[bytes] = []
+        while left > 0:
+            if deadline is not None and time.monotonic() > deadline:
+                raise AttachmentError(f"reading {self.path} took longer than its timeout")
+            chunk = os.read(fd, min(left, _CHUNK))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        raw = b"".join(chunks)
         if len(raw) != self.size:
             raise AttachmentError(
-                f"{self.path} changed size since it was attached ({self.size} -> {len(raw)} bytes)"
+                f"{self.path} changed size while it was read"
+                f" ({'more' if len(raw) > self.size else 'fewer'} than the {self.size} bytes"
+                " it had when attached)"
             )
-        return base64.b64encode(raw), raw[:512]
+        return raw
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -126,7 +194,7 @@ class BytesBlob:
     def key(self) -> tuple[Any, ...]:
         return ("bytes", id(self.data), len(self.data))
 
-    def load(self) -> tuple[bytes, bytes]:
+    def load(self, deadline: float | None = None) -> tuple[bytes, bytes]:
         return base64.b64encode(self.data), self.data[:512]
 
 
@@ -171,6 +239,12 @@ class Attachment:
             if isinstance(exc, FileNotFoundError):
                 raise FileNotFoundError(exc.errno, "attachment not found", path) from None
             raise
+        if not stat.S_ISREG(st.st_mode):
+            problem = _not_regular(path, st.st_mode)
+            if ignore_if_error:
+                logger.warning("attachment skipped (ignore_if_error): %s", problem)
+                return None
+            raise AttachmentError(problem)
         filename = name or os.path.basename(path)
         _warn_if_large(path, st.st_size, filename)
         return cls(
@@ -338,9 +412,13 @@ class BlobCache:
         self._loading: dict[tuple[Any, ...], anyio.Event] = {}
 
     async def ensure(
-        self, blobs: Iterable[Blob]
+        self, blobs: Iterable[Blob], *, read_timeout: float | None = READ_TIMEOUT
     ) -> dict[tuple[Any, ...], tuple[bytes, bytes] | str]:
-        """Load what is missing (off the event loop); return content (or an error) per key."""
+        """Load what is missing (off the event loop); return content (or an error) per key.
+
+        Content not read within ``read_timeout`` seconds (``None``: no limit) is an error for each
+        of its blobs; the worker thread is left to stop at its next read.
+        """
         wanted: dict[tuple[Any, ...], Blob] = {b.key: b for b in blobs}
         missing = [
             b for k, b in wanted.items() if k not in self._entries and k not in self._loading
@@ -351,7 +429,7 @@ class BlobCache:
             for blob in missing:
                 self._loading[blob.key] = done
             try:
-                results = await anyio.to_thread.run_sync(_load_all, missing)
+                results = await _load_in_thread(missing, read_timeout)
             finally:
                 for blob in missing:
                     self._loading.pop(blob.key, None)
@@ -364,7 +442,7 @@ class BlobCache:
         for key, blob in wanted.items():
             cached = self._entries.get(key)
             if cached is None:  # evicted meanwhile by a much larger run: load it again
-                cached = (await anyio.to_thread.run_sync(_load_all, [blob]))[0][1]
+                cached = (await _load_in_thread([blob], read_timeout))[0][1]
             else:
                 self._entries.move_to_end(key)
             out[key] = cached
@@ -381,16 +459,36 @@ class BlobCache:
             self._held -= len(old[0]) if isinstance(old, tuple) else 0
 
 
-def _load_all(blobs: Sequence[Blob]) -> list[tuple[tuple[Any, ...], tuple[bytes, bytes] | str]]:
+async def _load_in_thread(
+    blobs: Sequence[Blob], read_timeout: float | None
+) -> list[tuple[tuple[Any, ...], tuple[bytes, bytes] | str]]:
+    # The time limit is a parameter, not a caller's cancel scope, because the worker thread
+    # must know the same deadline to stop reading.
+    deadline = None if read_timeout is None else time.monotonic() + read_timeout
+    with anyio.move_on_after(read_timeout) as scope:
+        # Abandoned on timeout (a read may block, say on a network file system); the thread
+        # then stops at its next check of the same deadline.
+        return await anyio.to_thread.run_sync(_load_all, blobs, deadline, abandon_on_cancel=True)
+    assert scope.cancelled_caught
+    problem = f"reading took longer than the {read_timeout:g} s allowed"
+    return [(blob.key, problem) for blob in blobs]
+
+
+def _load_all(
+    blobs: Sequence[Blob], deadline: float | None = None
+) -> list[tuple[tuple[Any, ...], tuple[bytes, bytes] | str]]:
     out: list[tuple[tuple[Any, ...], tuple[bytes, bytes] | str]] = []
     for blob in blobs:
         try:
-            out.append((blob.key, blob.load()))
+            out.append((blob.key, blob.load(deadline)))
         except AttachmentError as exc:
             out.append((blob.key, str(exc)))
     return out
 
 
-def load_now(blobs: Iterable[Blob]) -> dict[tuple[Any, ...], tuple[bytes, bytes] | str]:
+def load_now(
+    blobs: Iterable[Blob], *, read_timeout: float | None = READ_TIMEOUT
+) -> dict[tuple[Any, ...], tuple[bytes, bytes] | str]:
     """Load content in the calling thread (for sync helpers such as ``get_final_json``)."""
-    return dict(_load_all(list({b.key: b for b in blobs}.values())))
+    deadline = None if read_timeout is None else time.monotonic() + read_timeout
+    return dict(_load_all(list({b.key: b for b in blobs}.values()), deadline))

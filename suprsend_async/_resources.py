@@ -34,11 +34,11 @@ __all__ = [
 ]
 
 
-async def _payload(prepared: PreparedRecord) -> Payload:
+async def _payload(prepared: PreparedRecord, read_timeout: float | None) -> Payload:
     if prepared.placeholders is None:
         return Payload(prepared.content)
     # Read and encode attachments in a worker thread, never on the loop.
-    loaded = await BlobCache().ensure(prepared.placeholders.blobs())
+    loaded = await BlobCache().ensure(prepared.placeholders.blobs(), read_timeout=read_timeout)
     return Payload(prepared.placeholders.render(loaded))
 
 
@@ -57,7 +57,7 @@ async def trigger_single(
         return await sender.attempt(endpoint, payload)
 
     with sender.operation(deadline) as scope:
-        payload = await _payload(prepared)
+        payload = await _payload(prepared, sender.core.settings.attempt_limit)
         answer, _ = await retry_loop(
             attempt,
             lambda answer: answer.advice(),

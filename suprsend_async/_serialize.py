@@ -6,9 +6,13 @@ Encoding rules for values JSON cannot carry natively (documented in the user doc
   naive one is sent as it is (no offset is invented);
 * ``Decimal``: a string of its exact digits (``Decimal("12.50")`` becomes ``"12.50"``), so no
   amount is rounded through a float;
+* ``Fraction``: a string of its exact value, ``str(value)`` (``"1/3"``, ``"2"``), as
+  pydantic-core writes it, so both encoding paths send the same text;
 * ``UUID``: its canonical string; ``Enum``: its ``value`` (encoded by the same rules);
 * pydantic models: their ``model_dump`` by wire names, without unset ``None`` fields;
-* NaN and infinities (float or Decimal) are refused, and so is any other type.
+* NaN and infinities (float or Decimal) are refused, and so is any other type; so are integers
+  longer than Python's integer-string limit (4,300 digits) and strings holding a lone surrogate
+  (UTF-8 cannot carry one). Every refusal names the path of the value.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import Enum
+from fractions import Fraction
 from typing import Any
 from uuid import UUID
 
@@ -56,7 +62,7 @@ def _default(value: Any) -> Any:
         if not value.is_finite():
             raise ValueError("NaN and infinite numbers cannot be sent")
         return str(value)
-    if isinstance(value, UUID):
+    if isinstance(value, UUID | Fraction):
         return str(value)
     if isinstance(value, Enum):
         return value.value
@@ -121,14 +127,31 @@ class _PathValueError(ValueError):
 def _bad_values(
     value: Any, path: tuple[str | int, ...]
 ) -> Iterator[tuple[Sequence[str | int], str]]:
+    """Each value under ``value`` that cannot be sent, with its path (the slow, failure path)."""
     if isinstance(value, float):
         if not math.isfinite(value):
             yield path, "NaN and infinite numbers cannot be sent"
-    elif isinstance(value, str | int | bool) or value is None:
+    elif isinstance(value, str):
+        problem = _string_problem(value)
+        if problem:
+            yield path, problem
+    elif isinstance(value, int):  # bool included: always fine
+        limit = sys.get_int_max_str_digits()
+        # Fewer than 3 bits per digit: a shorter integer is always within the limit.
+        if limit and value.bit_length() > 3 * limit:
+            try:
+                int.__repr__(value)  # what json writes; refused quickly when too long
+            except ValueError:
+                yield path, f"integer has more than {limit} digits"
+    elif value is None:
         return
     elif isinstance(value, dict):
         for k, v in value.items():
-            if not isinstance(k, str | int | float | bool) and k is not None:
+            if isinstance(k, str):
+                problem = _string_problem(k)
+                if problem:
+                    yield path, f"key {k!r}: {problem}"
+            elif not isinstance(k, int | float | bool) and k is not None:
                 yield path, f"object keys must be strings, not {type(k).__name__}"
             yield from _bad_values(v, (*path, str(k)))
     elif isinstance(value, list | tuple):
@@ -141,6 +164,17 @@ def _bad_values(
             yield path, str(exc)
         else:
             yield from _bad_values(replacement, path)
+
+
+def _string_problem(text: str) -> str | None:
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        return (
+            f"a lone surrogate {text[exc.start]!r} at position {exc.start} cannot be sent"
+            " (UTF-8 cannot encode it)"
+        )
+    return None
 
 
 def format_path(loc: Sequence[str | int]) -> str:

@@ -9,16 +9,21 @@ than the request itself (profiled in ``docs/performance.md``).
 Splitting the same connection budget into shards keeps every scan short; with one connection
 per shard there is nothing else to scan (measured against shards of 4: 13-17% more records per
 second in the bulk benchmark). A request goes to an idle open shard, or opens the next one, so
-connections are reused as before and the total stays within ``limits.max_connections``. This is
-an internal detail of clients the SDK builds; an ``http_client`` passed in by the caller is
-used as it is.
+connections are reused as before and the total stays within ``limits.max_connections``. When
+every connection is busy and no shard may open, requests queue here, in arrival order, and each
+takes the first connection that frees (whichever shard it is in), waiting at most the request's
+pool timeout. This is an internal detail of clients the SDK builds; an ``http_client`` passed in
+by the caller is used as it is.
 """
 
 from __future__ import annotations
 
+import heapq
 import importlib
 import math
+import os
 import ssl
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from functools import lru_cache
 
@@ -28,9 +33,23 @@ import httpx
 __all__ = ["ShardedTransport", "default_ssl_context", "tls_setting"]
 
 
-@lru_cache(maxsize=1)
 def default_ssl_context() -> ssl.SSLContext:
-    """The verifying TLS context, built once per process (loading CAs reads files)."""
+    """The verifying TLS context, built once per set of CA settings (loading CAs reads files).
+
+    As httpx does with ``verify=True``: the CA bundle named by ``SSL_CERT_FILE``, else the CA
+    directory named by ``SSL_CERT_DIR``, else certifi's bundle.
+    """
+    return _context_for(
+        os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None
+    )
+
+
+@lru_cache(maxsize=4)
+def _context_for(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    if cafile is not None:
+        return ssl.create_default_context(cafile=cafile)
+    if capath is not None:
+        return ssl.create_default_context(capath=capath)
     import certifi
 
     return ssl.create_default_context(cafile=certifi.where())
@@ -79,17 +98,29 @@ class _CountedStream(httpx.AsyncByteStream):
 
 
 class _Release:
-    __slots__ = ("_busy", "_done", "_index")
+    """Gives a request's connection slot back, once."""
 
-    def __init__(self, busy: list[int], index: int) -> None:
-        self._busy = busy
+    __slots__ = ("_done", "_index", "_transport")
+
+    def __init__(self, transport: ShardedTransport, index: int) -> None:
+        self._transport = transport
         self._index = index
         self._done = False
 
     def __call__(self) -> None:
         if not self._done:
             self._done = True
-            self._busy[self._index] -= 1
+            self._transport._free(self._index)
+
+
+class _Waiter:
+    """A request queued for a connection: ``slot`` is the shard it is handed (-1: closed)."""
+
+    __slots__ = ("event", "slot")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.slot: int | None = None
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):
@@ -99,6 +130,10 @@ class ShardedTransport(httpx.AsyncBaseTransport):
     so a client with 16 requests in flight builds 16 one-connection shards, not 100.
     ``tls=False`` (an ``http://`` base URL) skips loading CA files, which no request of such a
     client needs; an ``https://`` request through it is refused.
+
+    Free connection slots are kept in a heap of shard indexes (lowest first, so the shards
+    within the keep-alive budget are reused first); a request takes one without waiting, or
+    queues (first come, first served) until a slot is given back, and then gets it directly.
     """
 
     def __init__(
@@ -135,7 +170,9 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         self._tls = tls
         self._setting: bool | ssl.SSLContext | None = None
         self._shards: list[httpx.AsyncHTTPTransport] = []
-        self._busy: list[int] = []
+        self._busy: list[int] = []  # requests in each shard
+        self._spare: list[int] = []  # a heap: one entry per free slot of an open shard
+        self._waiters: deque[_Waiter] = deque()
         self._lock = anyio.Lock()
         self._closed = False
 
@@ -161,31 +198,71 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         """How many sub-pools the connection budget is split into, at most."""
         return self._count
 
-    async def _pick(self) -> int:
-        """The least busy open shard, or a new one when every open shard is full."""
-        busy = self._busy
-        if busy:
-            least = min(busy)
-            if len(busy) == self._count or least < self._sizes[busy.index(least)]:
-                return busy.index(least)
-        setting = self._setting if self._setting is not None else await self._resolve_tls()
-        if self._closed:
+    async def _acquire(self, request: httpx.Request) -> int:
+        """A slot in some shard: a free one, a new shard's, or the first one given back."""
+        while not self._waiters:  # nobody queued: no one to overtake
+            if self._closed:
+                raise httpx.TransportError("the transport is closed")
+            if self._spare:
+                index = heapq.heappop(self._spare)
+                self._busy[index] += 1
+                return index
+            opened = len(self._shards)
+            if opened == self._count:
+                break
+            if self._setting is None:
+                await self._resolve_tls()
+                continue  # others may have taken or opened slots meanwhile
+            self._shards.append(
+                httpx.AsyncHTTPTransport(limits=self._limits[opened], verify=self._setting)
+            )
+            self._busy.append(1)
+            for _ in range(self._sizes[opened] - 1):
+                heapq.heappush(self._spare, opened)
+            return opened
+        # Not closed here: closing empties the queue, and a closed transport queues no one.
+        return await self._wait(request)
+
+    async def _wait(self, request: httpx.Request) -> int:
+        timeouts = request.extensions.get("timeout")
+        limit = timeouts.get("pool") if isinstance(timeouts, dict) else None
+        waiter = _Waiter()
+        self._waiters.append(waiter)
+        try:
+            with anyio.move_on_after(limit):
+                await waiter.event.wait()
+        except BaseException:  # cancelled: give back a slot handed over meanwhile
+            if waiter.slot is None:
+                self._waiters.remove(waiter)
+            elif waiter.slot >= 0:
+                self._free(waiter.slot)
+            raise
+        if waiter.slot is None:
+            self._waiters.remove(waiter)
+            raise httpx.PoolTimeout(
+                f"no connection became free within the pool timeout ({limit:g} s)",
+                request=request,
+            )
+        if waiter.slot < 0:
             raise httpx.TransportError("the transport is closed")
-        if len(busy) == self._count:  # opened by another request while this one waited
-            return busy.index(min(busy))
-        self._shards.append(
-            httpx.AsyncHTTPTransport(limits=self._limits[len(busy)], verify=setting)
-        )
-        busy.append(0)
-        return len(busy) - 1
+        return waiter.slot
+
+    def _free(self, index: int) -> None:
+        """A request is done with its slot in shard ``index``: hand it on or keep it."""
+        self._busy[index] -= 1
+        if self._waiters and not self._closed:
+            waiter = self._waiters.popleft()
+            waiter.slot = index
+            self._busy[index] += 1
+            waiter.event.set()
+        else:
+            heapq.heappush(self._spare, index)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not self._tls and request.url.scheme == "https":
             raise httpx.UnsupportedProtocol("this client was made for an http:// base URL")
-        index = await self._pick()
-        busy = self._busy
-        busy[index] += 1
-        release = _Release(busy, index)
+        index = await self._acquire(request)
+        release = _Release(self, index)
         try:
             response = await self._shards[index].handle_async_request(request)
         except BaseException:
@@ -198,5 +275,9 @@ class ShardedTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         self._closed = True
+        while self._waiters:  # queued requests fail now rather than wait for a slot
+            waiter = self._waiters.popleft()
+            waiter.slot = -1
+            waiter.event.set()
         for shard in self._shards:
             await shard.aclose()

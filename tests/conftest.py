@@ -24,11 +24,6 @@ KEY = "ws_key"
 SECRET = "ws_secret_value"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(autouse=True)
 def _no_retry_waits() -> Iterator[None]:
     with retry_waits_disabled():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import tracemalloc
@@ -40,7 +42,6 @@ def sent_attachments(request: httpx.Request, index: int | None = None) -> list[d
     return result
 
 
-@pytest.mark.anyio
 async def test_wire_format_file_bytes_url(
     api: respx.MockRouter, client: AsyncSuprsend, pdf: Path
 ) -> None:
@@ -100,7 +101,6 @@ async def test_wire_format_file_bytes_url(
     assert json.loads(route.calls.last.request.content)["data"]["x"] == 1
 
 
-@pytest.mark.anyio
 async def test_existing_attachments_in_data_are_kept(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -158,7 +158,6 @@ def test_mime_from_name_and_content(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert att.sniff_type(PNG) is None  # no library: no sniffing
 
 
-@pytest.mark.anyio
 async def test_file_is_read_off_the_event_loop(
     api: respx.MockRouter, client: AsyncSuprsend, pdf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -167,10 +166,10 @@ async def test_file_is_read_off_the_event_loop(
     reader_threads: list[int] = []
     real_load = att.FileBlob.load
 
-    def slow_load(self: att.FileBlob) -> tuple[bytes, bytes]:
+    def slow_load(self: att.FileBlob, deadline: float | None = None) -> tuple[bytes, bytes]:
         reader_threads.append(threading.get_ident())
         time.sleep(0.3)  # a slow disk
-        return real_load(self)
+        return real_load(self, deadline)
 
     monkeypatch.setattr(att.FileBlob, "load", slow_load)
     ticks = 0
@@ -202,7 +201,6 @@ def test_oversize_single_names_the_attachment(tmp_path: Path) -> None:
     assert "URL" in str(info.value)
 
 
-@pytest.mark.anyio
 async def test_attachments_counted_in_chunks_and_oversize_fails_alone(
     api: respx.MockRouter, client: AsyncSuprsend, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -232,7 +230,6 @@ async def test_attachments_counted_in_chunks_and_oversize_fails_alone(
     assert caplog.text.count("mid.bin is") == 1
 
 
-@pytest.mark.anyio
 async def test_file_gone_before_sending(
     api: respx.MockRouter, client: AsyncSuprsend, tmp_path: Path
 ) -> None:
@@ -259,7 +256,6 @@ async def test_file_gone_before_sending(
         await client.workflows.trigger(req)
 
 
-@pytest.mark.anyio
 async def test_legacy_workflow_attachment(
     api: respx.MockRouter, client: AsyncSuprsend, pdf: Path
 ) -> None:
@@ -277,7 +273,6 @@ async def test_legacy_workflow_attachment(
     assert sent_attachments(route.calls.last.request)[0]["filename"] == "billing.pdf"
 
 
-@pytest.mark.anyio
 async def test_shared_file_is_encoded_once_in_bounded_memory(tmp_path: Path) -> None:
     shared = tmp_path / "terms.pdf"
     shared.write_bytes(os.urandom(40 * 1024))
@@ -291,10 +286,10 @@ async def test_shared_file_is_encoded_once_in_bounded_memory(tmp_path: Path) -> 
     loads = 0
     real_load = att.FileBlob.load
 
-    def counting_load(self: att.FileBlob) -> tuple[bytes, bytes]:
+    def counting_load(self: att.FileBlob, deadline: float | None = None) -> tuple[bytes, bytes]:
         nonlocal loads
         loads += 1
-        return real_load(self)
+        return real_load(self, deadline)
 
     att.FileBlob.load = counting_load  # type: ignore[method-assign]
     try:
@@ -331,3 +326,162 @@ def test_sync_facade_attachment(api: respx.MockRouter, pdf: Path) -> None:
         req.add_attachment(str(pdf))
         assert client.workflows.trigger(req).success
     assert sent_attachments(route.calls.last.request)[0]["data"]
+
+
+# -- only regular files, read within their size and time -----------------------------------
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "directory"])
+def test_only_regular_files_can_be_attached(
+    kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    if kind == "device":
+        path, what = "/dev/zero", "a device"  # stat says 0 bytes; reading never ends
+    elif kind == "fifo":
+        # No writer: a blocking open would wait for one.
+        path, what = str(tmp_path / "pipe"), "a FIFO (named pipe)"
+        os.mkfifo(path)
+    else:
+        path, what = str(tmp_path), "a directory"
+    req = WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"]})
+    with pytest.raises(att.AttachmentError) as info:
+        req.add_attachment(path)
+    assert str(info.value).startswith(f"{path} is {what}, not a regular file")
+    assert isinstance(info.value, OSError)
+    caplog.set_level(logging.WARNING, logger="suprsend_async")
+    req.add_attachment(path, ignore_if_error=True)  # skipped, as a missing file is
+    assert req.attachments == []
+    assert f"attachment skipped (ignore_if_error): {path} is {what}" in caplog.text
+
+
+async def test_a_file_replaced_by_a_fifo_is_refused_without_blocking(
+    api: respx.MockRouter, client: AsyncSuprsend, tmp_path: Path
+) -> None:
+    route = api.post("trigger/").respond(202, json={})
+    path = tmp_path / "report.txt"
+    path.write_bytes(b"content")
+    req = WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"]})
+    req.add_attachment(str(path))
+    path.unlink()
+    os.mkfifo(path)  # no writer will ever come
+    with anyio.fail_after(30):  # a guard against a hang; a pass takes milliseconds
+        with pytest.raises(att.AttachmentError, match="is a FIFO"):
+            await client.workflows.trigger(req)
+    assert not route.called
+
+
+async def test_a_file_that_grew_after_it_was_added_is_refused(
+    api: respx.MockRouter, client: AsyncSuprsend, tmp_path: Path
+) -> None:
+    route = api.post("trigger/").mock(side_effect=bulk_answer())
+    path = tmp_path / "log.txt"
+    path.write_bytes(b"first line\n")
+    req = WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"]})
+    req.add_attachment(str(path))
+    bulk = client.workflows.bulk_trigger_instance()
+    other = WorkflowTriggerRequest(trigger_body(1))
+    other.add_attachment(str(path))
+    bulk.append(other)
+    with path.open("ab") as fh:
+        fh.write(b"second line\n" * 1000)
+    with pytest.raises(att.AttachmentError, match=r"changed size since it was attached \(11 ->"):
+        await client.workflows.trigger(req)
+    result = await bulk.trigger()
+    assert result.failure == 1 and "changed size" in result.failed_records[0].error
+    assert not route.called
+
+
+def test_reading_stops_at_one_byte_past_the_noted_size(tmp_path: Path) -> None:
+    grown = tmp_path / "grown.bin"
+    grown.write_bytes(b"x" * 100)
+    blob = att.FileBlob(str(grown), 10, 0)  # as if it grew between fstat and read
+    fd = os.open(grown, os.O_RDONLY)
+    try:
+        with pytest.raises(att.AttachmentError, match="more than the 10 bytes"):
+            blob._read(fd, None)
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 11  # read no further than the size and a byte
+    finally:
+        os.close(fd)
+    shrunk = att.FileBlob(str(grown), 200, 0)
+    fd = os.open(grown, os.O_RDONLY)
+    try:
+        with pytest.raises(att.AttachmentError, match="fewer than the 200 bytes"):
+            shrunk._read(fd, None)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs procfs")
+def test_a_regular_file_that_reports_no_size_is_not_read_to_its_end() -> None:
+    # procfs files are regular but stat says 0 bytes, like /dev/zero did.
+    req = WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"]})
+    req.add_attachment("/proc/self/status")
+    with pytest.raises(att.AttachmentError, match="more than the 0 bytes"):
+        req.get_final_json()
+
+
+def test_reading_stops_at_its_deadline(tmp_path: Path) -> None:
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"abc")
+    st = path.stat()
+    blob = att.FileBlob(str(path), st.st_size, st.st_mtime_ns)
+    with pytest.raises(att.AttachmentError, match="took longer than its timeout"):
+        blob.load(deadline=time.monotonic() - 1)
+    assert blob.load(deadline=time.monotonic() + 60)[0] == base64.b64encode(b"abc")
+    got = att.load_now([blob], read_timeout=-1)  # a deadline already passed
+    assert "took longer" in str(got[blob.key])
+    assert att.load_now([blob], read_timeout=None)[blob.key] == (base64.b64encode(b"abc"), b"abc")
+
+
+async def test_a_read_that_blocks_gives_up_at_the_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "slow.bin"
+    path.write_bytes(b"abc")
+    st = path.stat()
+    blob = att.FileBlob(str(path), st.st_size, st.st_mtime_ns)
+    release = threading.Event()
+    deadlines: list[float | None] = []
+
+    def stuck_load(self: att.FileBlob, deadline: float | None = None) -> tuple[bytes, bytes]:
+        deadlines.append(deadline)
+        release.wait(30)  # a read stuck on a network file system
+        raise att.AttachmentError("unblocked")
+
+    monkeypatch.setattr(att.FileBlob, "load", stuck_load)
+    cache = att.BlobCache()
+    try:
+        with anyio.fail_after(20):  # a guard; the timeout below ends it
+            got = await cache.ensure([blob], read_timeout=0.2)
+    finally:
+        release.set()
+    assert got[blob.key] == "reading took longer than the 0.2 s allowed"
+    assert deadlines[0] is not None  # the thread was told the same deadline
+    # The failure is remembered for the run: a shared file is not waited for again.
+    assert (await cache.ensure([blob], read_timeout=0.2))[blob.key] == got[blob.key]
+    assert len(deadlines) == 1
+
+
+def test_a_socket_is_refused_too(tmp_path: Path) -> None:
+    path = tmp_path / "s.sock"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        req = WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"]})
+        with pytest.raises(att.AttachmentError, match="is a socket, not a regular file"):
+            req.add_attachment(str(path))
+
+
+def test_an_error_while_reading_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "disk.bin"
+    path.write_bytes(b"abc")
+    req = WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"]})
+    req.add_attachment(str(path))
+
+    def failing_read(fd: int, n: int) -> bytes:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "read", failing_read)
+    with pytest.raises(att.AttachmentError, match=f"cannot read {path}: Input/output error"):
+        req.get_final_json()

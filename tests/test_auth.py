@@ -57,7 +57,6 @@ def test_http_date_format_ignores_locale() -> None:
     )
 
 
-@pytest.mark.anyio
 async def test_signed_request_on_the_wire(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     route = api.post("trigger/").respond(202, json={"status": "success"})
     await client.workflows.trigger(WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"]}))
@@ -76,7 +75,6 @@ async def test_signed_request_on_the_wire(api: respx.MockRouter, client: AsyncSu
     assert request.headers["user-agent"].startswith("suprsend-async/")
 
 
-@pytest.mark.anyio
 async def test_base_url_path_prefix_is_signed() -> None:
     with respx.mock() as router:
         route = router.post("http://proxy.test/ss/api/trigger/").respond(202, json={})
@@ -94,7 +92,6 @@ async def test_base_url_path_prefix_is_signed() -> None:
         )
 
 
-@pytest.mark.anyio
 async def test_api_key_auth(api: respx.MockRouter) -> None:
     route = api.post("ws-uid/trigger/").respond(202, json="Accepted - OK")
     new = api.post("trigger/").respond(202, json={"status": "success"})
@@ -120,7 +117,6 @@ def test_auth_reprs_hide_secrets() -> None:
     assert "api-key-1" not in repr(ApiKeyAuth("u", "api-key-1"))
 
 
-@pytest.mark.anyio
 async def test_every_attempt_is_signed_afresh(
     api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:

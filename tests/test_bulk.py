@@ -26,8 +26,6 @@ from suprsend_async._requests import PreparedRecord
 
 from .conftest import BASE, KEY, SECRET, bulk_answer, trigger_body
 
-pytestmark = pytest.mark.anyio
-
 
 def item(i: int, size: int) -> _Item:
     return _Item(i, PreparedRecord("trigger", {}, b"", size, None))

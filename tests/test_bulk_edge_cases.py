@@ -18,8 +18,6 @@ from suprsend_async import AsyncSuprsend, RecordOutcome, WorkflowTriggerRequest
 
 from .conftest import bulk_answer, trigger_body
 
-pytestmark = pytest.mark.anyio
-
 
 async def test_failing_on_outcome_does_not_break_the_account(
     api: respx.MockRouter, client: AsyncSuprsend, caplog: pytest.LogCaptureFixture

@@ -74,7 +74,6 @@ def test_bulk_progress_bar_shown(
     assert "120/120" in capsys.readouterr().err
 
 
-@pytest.mark.anyio
 async def test_emulator_command_serves(capsys: pytest.CaptureFixture[str]) -> None:
     from suprsend_async.cli import _cmd_emulator
 
@@ -116,8 +115,3 @@ async def test_emulator_command_serves(capsys: pytest.CaptureFixture[str]) -> No
             )
             assert r.status_code == 202
         tg.cancel_scope.cancel()
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"

@@ -39,8 +39,6 @@ LEGACY = {
     "users": [{"distinct_id": "u", "$email": ["u@example.com"]}],
 }
 
-pytestmark = pytest.mark.anyio
-
 
 async def test_trigger_success(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     route = api.post("trigger/").respond(

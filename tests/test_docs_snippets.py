@@ -205,6 +205,11 @@ def _event_stream(run: Run) -> None:
     assert set(run.emulator.accepted_by_key) == {f"read-{n}" for n in range(250)}
 
 
+def _errors_deadline(run: Run) -> None:
+    [trigger] = run.emulator.triggers
+    assert trigger.workflow == "otp" and run.out.strip() == "True None 1"
+
+
 def _fastapi(run: Run) -> None:
     app = run.namespace["app"]
 
@@ -330,12 +335,13 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "bulk.md#2": _bulk_stream,
     "emulator.md#1": _emulator_from_python,
     "errors.md#1": _errors_raise,
+    "errors.md#2": _errors_settings,
+    "errors.md#3": _errors_deadline,
     "events.md#1": _event_single,
     "events.md#2": _event_sync,
     "events.md#3": _event_reserved,
     "events.md#4": _event_bulk,
     "events.md#5": _event_stream,
-    "errors.md#2": _errors_settings,
     "fastapi.md#1": _fastapi,
     "getting-started.md#1": _async_trigger,
     "getting-started.md#2": _sync_trigger,

@@ -13,7 +13,7 @@ import pytest
 
 from suprsend_async.emulator import Emulator
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

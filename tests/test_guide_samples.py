@@ -262,7 +262,6 @@ def test_legacy_bulk_sample(ws: tuple[str, str, str], suprsend_emulator: Emulato
     assert len(suprsend_emulator.triggers) == 4
 
 
-@pytest.mark.anyio
 async def test_async_twin_of_the_first_sample(ws: tuple[str, str, str]) -> None:
     key, secret, base_url = ws
     from suprsend_async import AsyncSuprsend, WorkflowTriggerRequest
@@ -274,11 +273,6 @@ async def test_async_twin_of_the_first_sample(ws: tuple[str, str, str]) -> None:
         )
         response = await supr_client.workflows.trigger(w1)
     assert response.success
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def test_attachment_sample(

@@ -10,7 +10,7 @@ import pytest
 from suprsend_async import BulkResponse, FailedRecord, TriggerResponse, WorkflowTriggerRequest
 from suprsend_async.emulator import Emulator
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = pytest.mark.integration
 
 
 async def test_a_trigger_result_is_a_mapping(suprsend_emulator: Emulator) -> None:

@@ -56,7 +56,6 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00") is None  # no zone: ambiguous
 
 
-@pytest.mark.anyio
 async def test_shared_backoff_pauses_and_extends(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(retry_mod, "_waits_disabled", 0)
     backoff = SharedBackoff()
@@ -70,11 +69,6 @@ async def test_shared_backoff_pauses_and_extends(monkeypatch: pytest.MonkeyPatch
     with retry_waits_disabled():
         backoff.pause(10)
     assert backoff.remaining == 0.0
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def test_field_error_value_semantics() -> None:

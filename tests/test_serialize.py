@@ -8,6 +8,7 @@ import math
 import uuid
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -163,7 +164,7 @@ def test_both_paths_give_the_same_record(data: dict[str, Any]) -> None:
 
 def test_a_lone_surrogate_takes_the_general_path_and_is_refused() -> None:
     assert encode_plain({"x": "\ud800"}) is None
-    with pytest.raises(SuprsendValidationError, match="surrogates not allowed"):
+    with pytest.raises(SuprsendValidationError, match=r"data\.x: a lone surrogate"):
         sent_data({"x": "\ud800"})
 
 
@@ -174,3 +175,95 @@ def test_tiny_floats_are_written_as_json_dumps_writes_them() -> None:
         .content
     )
     assert b"1e-05" in content  # pydantic-core would write 1e-5
+
+
+def test_a_huge_integer_is_refused_with_its_path() -> None:
+    with pytest.raises(SuprsendValidationError) as info:
+        sent_data({"n": 10**5000})
+    assert str(info.value.errors[0]) == "data.n: integer has more than 4300 digits"
+    with pytest.raises(SuprsendValidationError) as info:
+        sent_data({"list": [1, {"deep": -(10**4300)}]})  # 4,301 digits
+    assert info.value.errors[0].path == "data.list[1].deep"
+    assert sent_data({"n": 10**4299}) == {"n": 10**4299}  # 4,300 digits: allowed
+
+
+def test_a_lone_surrogate_is_refused_with_its_path() -> None:
+    with pytest.raises(SuprsendValidationError) as info:
+        sent_data({"s": "a\ud800b"})
+    error = info.value.errors[0]
+    assert error.path == "data.s"
+    assert "lone surrogate '\\ud800' at position 1" in error.message
+    with pytest.raises(SuprsendValidationError) as info:
+        sent_data({"k": {"x\udfff": 1}})  # in a key
+    assert info.value.errors[0].path == "data.k"
+    assert "key 'x\\udfff'" in info.value.errors[0].message
+
+
+def test_a_lone_surrogate_elsewhere_in_the_body_names_its_field() -> None:
+    body = {"workflow": "w", "recipients": [{"distinct_id": "u\ud800"}]}
+    with pytest.raises(SuprsendValidationError) as info:
+        WorkflowTriggerRequest(body).prepare()
+    assert info.value.errors[0].path == "recipients[0].distinct_id"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (Fraction(1, 3), "1/3"),
+        (Fraction(-4, 2), "-2"),
+        (Fraction(0), "0"),
+        (Fraction(1, 100000), "1/100000"),
+        (Decimal("12.50"), "12.50"),
+        (Decimal("1E+2"), "1E+2"),
+        (Decimal("-0"), "-0"),
+        (Decimal("0.00001"), "0.00001"),
+    ],
+)
+def test_fraction_and_decimal_are_sent_alike_on_both_paths(value: Any, text: str) -> None:
+    assert sent_data({"v": value}) == {"v": text}  # quick path when plain enough
+    assert sent_data({"v": value, "t": ()}) == {"v": text, "t": []}  # the general path
+    assert json.loads(encode({"v": value})) == {"v": text}
+
+
+def _outcome(data: dict[str, Any]) -> tuple[str, Any]:
+    try:
+        return "sent", sent_data(data)
+    except SuprsendValidationError as exc:
+        return "refused", [str(e) for e in exc.errors]
+
+
+odd_values = st.recursive(
+    st.one_of(
+        plain_json,
+        st.text(),  # surrogates included
+        st.integers(),
+        st.sampled_from([4299, 4300, 5000]).map(lambda digits: -(10**digits)),
+        st.fractions(),
+        st.decimals(),
+        st.floats(),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=4), odd_values, max_size=4))
+def test_acceptance_is_the_same_on_both_paths(data: dict[str, Any]) -> None:
+    """Whatever the value, the quick path and the general one (forced by a tuple) agree: the
+    same data sent, or the same errors, each naming a path."""
+    quick = _outcome(data)
+    general = _outcome({**data, "~tuple~": ()})
+    if quick[0] == "sent":
+        assert general == ("sent", {**quick[1], "~tuple~": []})
+    else:
+        assert general == quick
+        assert all(message.startswith("data") for message in quick[1])
+
+
+def test_a_key_that_is_not_a_string_is_refused_with_its_path() -> None:
+    with pytest.raises(SuprsendValidationError) as info:
+        sent_data({"m": {("a", 1): "tuple key"}})
+    assert str(info.value.errors[0]) == "data.m: object keys must be strings, not tuple"

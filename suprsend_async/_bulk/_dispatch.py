@@ -482,10 +482,13 @@ class Run:
         if not any(item.prepared.placeholders is not None for item in batch):
             return batch, _join([item.prepared.content for item in batch])
         loaded = await self.blobs.ensure(
-            blob
-            for item in batch
-            if item.prepared.placeholders is not None
-            for blob in item.prepared.placeholders.blobs()
+            (
+                blob
+                for item in batch
+                if item.prepared.placeholders is not None
+                for blob in item.prepared.placeholders.blobs()
+            ),
+            read_timeout=self.sender.core.settings.attempt_limit,
         )
         kept: list[Item] = []
         records: list[bytes] = []

@@ -34,7 +34,7 @@ from suprsend_async import AsyncSuprsend, RecordOutcome, RetryPolicy
 from ..conftest import KEY, SECRET
 from ..scripted_server import STEPS, ScriptedServer
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = pytest.mark.integration
 
 SEEDS = int(os.environ.get("SUPRSEND_ACCOUNTING_SEEDS", "60"))
 

@@ -14,7 +14,7 @@ import pytest
 from suprsend_async import Event, WorkflowTriggerRequest
 from suprsend_async.emulator import Emulator, Faults
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = pytest.mark.integration
 
 RECORDS = int(os.environ.get("SUPRSEND_CHAOS_RECORDS", "2000"))
 SINGLES = max(RECORDS // 10, 50)

@@ -32,7 +32,7 @@ from suprsend_async import (
 
 from ..conftest import KEY, SECRET
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = pytest.mark.integration
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 BODY = {"workflow": "w", "recipients": ["u"]}

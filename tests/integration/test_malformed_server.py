@@ -14,7 +14,7 @@ import pytest
 
 from suprsend_async import APIConnectionError, APITimeoutError, AsyncSuprsend, RetryPolicy
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = pytest.mark.integration
 
 Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]
 

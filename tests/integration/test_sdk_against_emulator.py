@@ -9,7 +9,7 @@ import pytest
 from suprsend_async import AsyncSuprsend, Suprsend, Workflow, WorkflowTriggerRequest
 from suprsend_async.emulator import Emulator, EmulatorProcess, Faults
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = pytest.mark.integration
 
 LEGACY = {
     "name": "wf",
