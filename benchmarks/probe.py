@@ -36,6 +36,15 @@ def record(i: int) -> dict[str, Any]:
     }
 
 
+def event_record(i: int) -> tuple[str, str, dict[str, Any]]:
+    """A realistic event: who, what, and a few properties for the templates."""
+    return (
+        f"user-{i}",
+        "order_shipped",
+        {"order_id": f"ord-{i}", "items": ["alpha", "beta"], "total": "$42.00", "rid": i},
+    )
+
+
 def records(n: int) -> Iterator[dict[str, Any]]:
     for i in range(n):
         yield record(i)
@@ -96,6 +105,23 @@ def ours_bulk(url: str, n: int, concurrency: int | None, attach: str | None, str
     asyncio.run(main())
 
 
+def ours_events(url: str, n: int, concurrency: int | None) -> None:
+    from suprsend_async import AsyncSuprsend, Event
+
+    # Built before the clock starts, as the official side's are.
+    events = [Event(*event_record(i)) for i in range(n)]
+
+    async def main() -> None:
+        async with AsyncSuprsend(KEY, SECRET, url) as client:
+            started = start_clock()
+            # As the workflow rows: the streaming call, outcomes not kept.
+            result = await client.bulk_events.bulk_trigger(events, concurrency=concurrency)
+            seconds = time.perf_counter() - started
+        emit(seconds=seconds, records=n, success=result.success, requests=result.requests)
+
+    asyncio.run(main())
+
+
 def ours_singles(url: str, n: int) -> None:
     from suprsend_async import AsyncSuprsend, WorkflowTriggerRequest
 
@@ -144,6 +170,19 @@ def official_bulk(url: str, n: int) -> None:
     bulk = client.workflows.bulk_trigger_instance()
     for body in bodies:
         bulk.append(WorkflowTriggerRequest(body=body))
+    result = bulk.trigger()
+    seconds = time.perf_counter() - started
+    emit(seconds=seconds, records=n, success=result.success)
+
+
+def official_events(url: str, n: int) -> None:
+    from suprsend import Event
+
+    client = official_client(url)
+    events = [Event(*event_record(i)) for i in range(n)]
+    started = start_clock()
+    bulk = client.bulk_events.new_instance()
+    bulk.append(*events)
     result = bulk.trigger()
     seconds = time.perf_counter() - started
     emit(seconds=seconds, records=n, success=result.success)
@@ -235,6 +274,10 @@ def main() -> None:
         ours_cost(args.records)
     elif kind == "official":
         official_bulk(args.url, args.records)
+    elif kind == "ours-events":
+        ours_events(args.url, args.records, args.concurrency)
+    elif kind == "official-events":
+        official_events(args.url, args.records)
     elif kind == "official-singles":
         official_singles(args.url, args.records)
     elif kind == "official-cost":

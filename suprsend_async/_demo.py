@@ -17,7 +17,7 @@ import anyio
 
 from ._client import AsyncSuprsend
 from ._progress import ProgressBar
-from ._requests import Workflow, WorkflowTriggerRequest
+from ._requests import Event, Workflow, WorkflowTriggerRequest
 
 __all__ = ["run_demo"]
 
@@ -109,7 +109,8 @@ async def run_demo(*, records: int = 10_000, progress: bool = True, keep_open: b
         stats = emu.stats
         out.write(
             f"\nemulator totals: {stats['requests']:,} requests, {stats['records_accepted']:,}"
-            f" triggers accepted, {stats['duplicates_skipped']:,} duplicate(s) skipped,"
+            f" records accepted ({stats['events_accepted']:,} of them events),"
+            f" {stats['duplicates_skipped']:,} duplicate(s) skipped,"
             f" {stats['rejected_auth']:,} refused for auth, {stats['rejected_invalid']:,} invalid\n"
         )
         passed = sum(s.ok for s in steps)
@@ -284,6 +285,41 @@ def _scenarios(
         sent = emu.stats["requests"] - requests_before
         return f"{accepted:,} triggers in {sent} bulk requests, every one accounted for"
 
+    async def single_event() -> str:
+        before = len(emu.events)
+        event = Event(
+            distinct_id=str(RECIPIENT["distinct_id"]),
+            event_name="product_purchased",
+            properties={"first_name": "User", "invoice_amount": "$5000"},
+            idempotency_key="purchase-1234",
+            tenant_id="tenant_id1",
+        )
+        event.add_attachment_bytes(b"%PDF-1.4 demo invoice", "invoice.pdf")
+        result = await client.track_event(event)
+        _expect(result.success and result.status_code == 202, f"answer {result!r}")
+        got = list(emu.events[before:])
+        _expect(len(got) == 1, f"{len(got)} events recorded")
+        sent = got[0]
+        _expect(sent.event == "product_purchased" and sent.tenant_id == "tenant_id1", "changed")
+        _expect(sent.distinct_id == RECIPIENT["distinct_id"], f"distinct_id {sent.distinct_id!r}")
+        _expect(sent.body["properties"]["invoice_amount"] == "$5000", "properties changed")
+        _expect([a.filename for a in sent.attachments] == ["invoice.pdf"], "attachment lost")
+        return f"1 event '{sent.event}' at {sent.path} with 1 attachment ({result.message})"
+
+    async def bulk_events() -> str:
+        n = max(records // 10, 1)
+        before = len(emu.events)
+        requests_before = emu.stats["event_requests"]
+        bulk = client.bulk_events.new_instance()
+        bulk.append(*(Event(f"user-{i}", "page_viewed", {"page": i % 7}) for i in range(n)))
+        result = await bulk.trigger()
+        got = list(emu.events[before:])
+        _expect(result.success == n and result.failure == 0, f"{result!r}")
+        _expect(len(got) == n, f"emulator accepted {len(got):,}")
+        _expect({e.distinct_id for e in got} == {f"user-{i}" for i in range(n)}, "events changed")
+        sent = emu.stats["event_requests"] - requests_before
+        return f"{n:,} events in {sent} bulk request(s) to {got[0].path}, each once"
+
     return [
         ("actor, user and object recipients", actor_user_object),
         ("inline channels (every form)", inline_channels),
@@ -292,5 +328,7 @@ def _scenarios(
         ("idempotent retry", idempotent_retry),
         ("legacy dynamic workflow", legacy),
         ("API-key authentication", api_key_auth),
+        ("event with an attachment", single_event),
+        ("bulk events", bulk_events),
         (f"bulk of {records:,} records", bulk),
     ]

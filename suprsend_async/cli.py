@@ -1,4 +1,4 @@
-"""The ``suprsend-async`` command line: trigger, bulk, emulator, demo.
+"""The ``suprsend-async`` command line: trigger, event, bulk, emulator, demo.
 
 Exit codes: 0 when everything succeeded, 1 when any trigger or record failed, 2 for bad usage
 or configuration (missing credentials, unreadable file), 3 when the service refused the
@@ -30,7 +30,7 @@ from ._bulk_results import BulkProgress, BulkResponse, RecordOutcome
 from ._client import AsyncSuprsend
 from ._errors import ConfigurationError, SuprsendValidationError
 from ._progress import ProgressBar
-from ._requests import Workflow, WorkflowTriggerRequest
+from ._requests import Event, Workflow, WorkflowTriggerRequest
 from ._retry import is_transient
 from ._version import __version__
 
@@ -39,7 +39,8 @@ __all__ = ["main"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTH = 0, 1, 2, 3
 
 DESCRIPTION = """\
-Trigger SuprSend workflows from the command line, or run a local SuprSend-compatible emulator.
+Trigger SuprSend workflows and send events from the command line, or run a local
+SuprSend-compatible emulator.
 
 Credentials come from flags or the environment: SUPRSEND_WORKSPACE_KEY and
 SUPRSEND_WORKSPACE_SECRET (or SUPRSEND_WORKSPACE_UID and SUPRSEND_API_KEY), and
@@ -52,6 +53,7 @@ Try it with no account at all:
   export SUPRSEND_WORKSPACE_SECRET=emulator_workspace_secret
   export SUPRSEND_BASE_URL=http://127.0.0.1:8080/
   suprsend-async trigger body.json
+  suprsend-async event event.json
   suprsend-async bulk records.jsonl --failed-out failed.jsonl
 """
 
@@ -163,6 +165,51 @@ def _is_legacy(body: Any) -> bool:
     )
 
 
+def _is_event(body: Any) -> bool:
+    """An event record: ``event`` and ``distinct_id``, and neither ``workflow`` nor ``name``."""
+    return (
+        isinstance(body, dict)
+        and "event" in body
+        and "distinct_id" in body
+        and "workflow" not in body
+        and "name" not in body
+    )
+
+
+_Kind = str  # "workflow", "legacy" or "event": which API a record belongs to
+
+
+def _kind_of(body: Any) -> _Kind:
+    if _is_event(body):
+        return "event"
+    return "legacy" if _is_legacy(body) else "workflow"
+
+
+_KIND_NAMES = {
+    "workflow": "new-API (workflow)",
+    "legacy": "legacy (name/template)",
+    "event": "event (event/distinct_id)",
+}
+
+
+def _event_for(
+    body: Any, idempotency_key: str | None, tenant_id: str | None, *, own_wins: bool = True
+) -> Event:
+    """An :class:`Event` from a JSON record; the record's own key and tenant win when
+    ``own_wins``, else the given ones do."""
+    event = Event.from_dict(body)
+    key = event.idempotency_key if own_wins and event.idempotency_key else idempotency_key
+    tenant = event.tenant_id if own_wins and event.tenant_id is not None else tenant_id
+    return Event(
+        event.distinct_id,
+        event.event_name,
+        event.properties,
+        idempotency_key=key or event.idempotency_key,
+        tenant_id=tenant if tenant is not None else event.tenant_id,
+        brand_id=event.brand_id,
+    )
+
+
 def _request_for(body: Any, args: argparse.Namespace) -> WorkflowTriggerRequest | Workflow:
     tenant = getattr(args, "tenant_id", None)
     key = getattr(args, "idempotency_key", None)
@@ -238,6 +285,39 @@ async def _cmd_trigger(args: argparse.Namespace) -> int:
     return EXIT_OK if response.success else EXIT_FAILED
 
 
+async def _cmd_event(args: argparse.Namespace) -> int:
+    payload = _read_json(args.file)
+    async with _make_client(args) as client:
+        if isinstance(payload, list):
+            events = [
+                _event_for(record, None, args.tenant_id) for record in payload
+            ]  # a record that is no event is refused here, naming its fields
+            bulk = client.bulk_events.new_instance()
+            bulk.append(*events)
+            result = await bulk.trigger(concurrency=args.concurrency)
+            _print_bulk(result, sys.stdout)
+            if any(f.code in _AUTH_CODES for f in result.failed_records):
+                return EXIT_AUTH
+            return EXIT_OK if result.failure == 0 else EXIT_FAILED
+        # Flags win over the file for a single event, as for ``trigger``.
+        event = _event_for(payload, args.idempotency_key, args.tenant_id, own_wins=False)
+        for path in args.attach or []:
+            event.add_attachment(path)
+        response = await client.track_event(event)
+    out = {
+        **response.to_dict(),
+        "message_id": response.message_id,
+        "idempotency_key": response.idempotency_key,
+        "attempts": response.attempts,
+    }
+    if response.error_type:
+        out["error_type"] = response.error_type
+    sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    if response.status_code in _AUTH_CODES:
+        return EXIT_AUTH
+    return EXIT_OK if response.success else EXIT_FAILED
+
+
 # -- bulk -------------------------------------------------------------------------------
 #
 # A bulk run keeps a journal next to its file: a header naming the run, then one entry per line
@@ -288,7 +368,7 @@ class _BulkFile:
     succeeded_before: set[int] = field(default_factory=set)
     failed_before: dict[int, bool] = field(default_factory=dict)
     skip_failed: bool = False
-    legacy: bool = False  # what the file's first record is (see peek_legacy)
+    kind: _Kind = "workflow"  # what the file's first record is (see peek_kind)
     bad_lines: list[_BadLine] = field(default_factory=list)
     skipped_succeeded: int = 0
     skipped_failed: int = 0
@@ -327,9 +407,8 @@ class _BulkFile:
                         )
                     )
                     continue
-                if _is_legacy(body) != self.legacy:
-                    kind = "legacy (name/template)" if self.legacy else "new-API (workflow)"
-                    error = f"the file holds {kind} records; this one is not"
+                if _kind_of(body) != self.kind:
+                    error = f"the file holds {_KIND_NAMES[self.kind]} records; this one is not"
                     self.bad_lines.append(
                         _BadLine(number, body, text.decode(errors="replace"), error, error)
                     )
@@ -343,15 +422,15 @@ class _BulkFile:
             return f"{self.path.name}:{number}:{digest}"
         return f"{self.run_id}:{number}:{digest}"
 
-    def peek_legacy(self) -> bool:
-        """Whether the file's first JSON record is a legacy (name/template) one."""
+    def peek_kind(self) -> _Kind:
+        """What the file's first JSON record is: workflow, legacy (name/template) or event."""
         with self.path.open("rb") as fh:
             for raw in fh:
                 try:
-                    return _is_legacy(json.loads(raw))
+                    return _kind_of(json.loads(raw))
                 except ValueError:
                     continue  # blank or not JSON: the next line decides
-        return False
+        return "workflow"
 
     def count_to_send(self) -> int:
         with self.path.open("rb") as fh:
@@ -470,7 +549,7 @@ def _bulk_setup(args: argparse.Namespace) -> _BulkJob:
         skip_failed=args.skip_failed,
     )
     # The first record decides which API the whole file uses; a record of the other kind fails.
-    source.legacy = source.peek_legacy()
+    source.kind = source.peek_kind()
     total = source.count_to_send()
     # Every check passed: from here on, files are written.
     new_run = not (args.resume and exists)
@@ -571,25 +650,35 @@ async def _run_bulk(client: AsyncSuprsend, job: _BulkJob, args: argparse.Namespa
                 )
             )
 
-    def requests() -> Iterator[WorkflowTriggerRequest | Workflow]:
-        for index, line in enumerate(source.records()):
-            lines_by_index[index] = line
+    def requests() -> Iterator[WorkflowTriggerRequest | Workflow | Event]:
+        index = 0
+        for line in source.records():
             # The record's own key wins; then the field named by --idempotency-key-from (derived
             # by the engine); then the line's key for this run. The record's own tenant wins too.
             key = _own_key(line.body) or (None if args.idempotency_key_from else line.key)
             tenant = None if _own_tenant(line.body) else args.tenant_id
-            request: WorkflowTriggerRequest | Workflow = (
-                Workflow(line.body, idempotency_key=key, tenant_id=tenant)
-                if source.legacy
-                else WorkflowTriggerRequest(line.body, idempotency_key=key, tenant_id=tenant)
-            )
+            request: WorkflowTriggerRequest | Workflow | Event
+            if kind == "event":
+                try:
+                    request = _event_for(line.body, key, tenant)
+                except SuprsendValidationError as exc:  # a field no event has
+                    text = json.dumps(line.body, ensure_ascii=False)
+                    error = f"not an event: {exc}"
+                    source.bad_lines.append(_BadLine(line.number, line.body, text, error, error))
+                    continue
+            elif kind == "legacy":
+                request = Workflow(line.body, idempotency_key=key, tenant_id=tenant)
+            else:
+                request = WorkflowTriggerRequest(line.body, idempotency_key=key, tenant_id=tenant)
             # This generator is read in a worker thread, so the stat() stays off the loop;
             # the file itself is read once per run, however many records share it.
             for path in attach:
                 request.add_attachment(path)
+            lines_by_index[index] = line
+            index += 1
             yield request
 
-    legacy = source.legacy
+    kind = source.kind
     attach = args.attach or []
     result: BulkResponse | None = None
     try:
@@ -598,7 +687,10 @@ async def _run_bulk(client: AsyncSuprsend, job: _BulkJob, args: argparse.Namespa
                 # SIGTERM (a polite stop) cancels the bulk as Ctrl-C does: at an await, so every
                 # record's state and the journal are settled before the process ends.
                 tg.start_soon(_cancel_on_sigterm, tg.cancel_scope)
-                namespace = client.bulk_workflows if legacy else client.workflows
+                namespace: Any = {
+                    "event": client.bulk_events,
+                    "legacy": client.bulk_workflows,
+                }.get(kind, client.workflows)
                 result = await namespace.bulk_trigger(
                     requests(),
                     concurrency=args.concurrency,
@@ -806,10 +898,36 @@ def build_parser() -> argparse.ArgumentParser:
     _client_options(p)
 
     p = sub.add_parser(
+        "event",
+        help="send one event from a JSON file (a JSON list is sent as a bulk of events)",
+        description="Send an event from FILE.json ('-' reads stdin): an object with"
+        " 'distinct_id', 'event' (or 'event_name'), and optionally 'properties',"
+        " '$idempotency_key', 'tenant_id' and 'brand_id'. A list of such objects is sent"
+        " through the bulk events API.",
+    )
+    p.add_argument("file", metavar="FILE.json")
+    p.add_argument("--tenant-id", help="tenant to send the event for")
+    p.add_argument("--idempotency-key", help="idempotency key (default: generated)")
+    p.add_argument(
+        "--attach",
+        action="append",
+        metavar="PATH",
+        help="attach a local file or an http(s) URL (repeatable)",
+    )
+    p.add_argument(
+        "--concurrency", type=_at_least(1), default=None, help="requests in flight for a list"
+    )
+    _client_options(p)
+
+    p = sub.add_parser(
         "bulk",
-        help="stream a JSONL file of workflow bodies through concurrent bulk requests",
+        help="stream a JSONL file of workflow bodies or events through concurrent bulk requests",
         description="Send every line of FILE.jsonl (one JSON body per line) in concurrent bulk"
-        " requests with a progress bar. Each run has a run id, kept in a journal"
+        " requests with a progress bar. The first record decides the API for the whole file:"
+        " a record with 'event' and 'distinct_id' and neither 'workflow' nor 'name' is an event"
+        " (sent to the bulk events API); one with 'name' and 'template' and no 'workflow' a"
+        " legacy dynamic workflow; anything else a workflow trigger. A line of another kind"
+        " fails. Each run has a run id, kept in a journal"
         " (FILE.jsonl.journal) with every line it settled; a line's default idempotency key holds"
         " the run id. --resume continues the same run: it sends every line that did not succeed,"
         " under the key it had, so nothing is processed twice. A new run (or --restart) is new to"
@@ -859,9 +977,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "emulator",
         help="run the local SuprSend-compatible emulator",
-        description="Serve the SuprSend trigger API locally: HMAC and API-key auth, validation,"
-        " 202/207 answers, idempotency, and fault injection. GET /_emulator/triggers lists what"
-        " it accepted; DELETE it to reset; PUT /_emulator/faults changes faults while running.",
+        description="Serve the SuprSend trigger and event APIs locally: HMAC and API-key auth,"
+        " validation, 202/207 answers, idempotency, and fault injection. GET /_emulator/triggers"
+        " and /_emulator/events list what it accepted; DELETE either to reset; PUT"
+        " /_emulator/faults changes faults while running.",
     )
     _emulator_options(p)
 
@@ -883,6 +1002,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 _COMMANDS = {
     "trigger": _cmd_trigger,
+    "event": _cmd_event,
     "bulk": _cmd_bulk,
     "emulator": _cmd_emulator,
     "demo": _cmd_demo,

@@ -200,7 +200,7 @@ def test_help_is_usable(capsys: pytest.CaptureFixture[str]) -> None:
     for word in ("trigger", "bulk", "emulator", "demo", "SUPRSEND_WORKSPACE_KEY"):
         assert word in text
     parser = build_parser()
-    for command in ("trigger", "bulk", "emulator", "demo"):
+    for command in ("trigger", "event", "bulk", "emulator", "demo"):
         with pytest.raises(SystemExit):
             parser.parse_args([command, "--help"])
         assert "usage: suprsend-async " + command in capsys.readouterr().out
@@ -209,7 +209,8 @@ def test_help_is_usable(capsys: pytest.CaptureFixture[str]) -> None:
 def test_demo_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--records", "500", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "all 8 steps passed" in out and "idempotent retry" in out
+    assert "all 10 steps passed" in out and "idempotent retry" in out
+    assert "event with an attachment" in out and "50 events in 1 bulk request" in out
 
 
 def test_module_entry_and_emulator_command(tmp_path: Path) -> None:

@@ -165,6 +165,46 @@ def _errors_settings(run: Run) -> None:
     assert trigger.workflow == "otp" and "success=True" in run.out
 
 
+def _event_single(run: Run) -> None:
+    [event] = run.emulator.events
+    assert (event.event, event.distinct_id, event.tenant_id) == (
+        "product_purchased",
+        "user-42",
+        "acme",
+    )
+    assert event.idempotency_key == "ord-1001-purchased"
+    assert [a.filename for a in event.attachments] == ["receipt.pdf"]
+    assert run.out.strip() == f"True 202 {event.message_id}"
+    assert run.emulator.triggers == []
+
+
+def _event_sync(run: Run) -> None:
+    [event] = run.emulator.events
+    assert event.event == "password_reset_requested" and event.api == "event"
+    assert run.out.strip() == "True 202"
+
+
+def _event_reserved(run: Run) -> None:
+    lines = run.out.splitlines()
+    assert lines[0].startswith("event - names starting with $ or ss_ are reserved")
+    assert lines[1] == "True"
+    assert [e.event for e in run.emulator.events] == ["$app_launched"]
+
+
+def _event_bulk(run: Run) -> None:
+    lines = run.out.splitlines()
+    assert lines[0] == "partial 3 2 1"
+    assert lines[1].startswith("2 400 ") and "event" in lines[1]
+    assert [e.distinct_id for e in run.emulator.events] == ["user-1", "user-2"]
+    assert {e.api for e in run.emulator.events} == {"bulk_event"}
+
+
+def _event_stream(run: Run) -> None:
+    events = run.emulator.events
+    assert len(events) == 250 and run.out.strip() == "250 250 0 []"
+    assert set(run.emulator.accepted_by_key) == {f"read-{n}" for n in range(250)}
+
+
 def _errors_deadline(run: Run) -> None:
     [trigger] = run.emulator.triggers
     assert trigger.workflow == "otp" and run.out.strip() == "True None 1"
@@ -305,6 +345,11 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "errors.md#1": _errors_raise,
     "errors.md#2": _errors_settings,
     "errors.md#3": _errors_deadline,
+    "events.md#1": _event_single,
+    "events.md#2": _event_sync,
+    "events.md#3": _event_reserved,
+    "events.md#4": _event_bulk,
+    "events.md#5": _event_stream,
     "fastapi.md#1": _fastapi,
     "getting-started.md#1": _async_trigger,
     "getting-started.md#2": _sync_trigger,

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from suprsend_async import SuprsendValidationError, Workflow, WorkflowTriggerRequest
-from suprsend_async._models import WorkflowBody, WorkflowTriggerBody
+from suprsend_async import Event, SuprsendValidationError, Workflow, WorkflowTriggerRequest
+from suprsend_async._models import EventBody, WorkflowBody, WorkflowTriggerBody
 from suprsend_async._precheck import precheck
 
 from .test_models import shows_no_pattern
@@ -391,3 +391,93 @@ def test_precheck_agrees_on_each_rule(change: dict[str, Any]) -> None:
         WorkflowTriggerRequest(body).prepare()
     else:
         assert precheck(WorkflowTriggerBody).accepts(body) == model_says
+
+
+# -- events -------------------------------------------------------------------------------------
+
+EVENT_SCHEMA = jsonschema.Draft7Validator(json.loads((SCHEMAS / "event.json").read_text()))
+# The official schema wants ``env`` (the workspace key) of at least 20 characters, as real
+# workspace keys are.
+EVENT_ENV = "fuzz_workspace_key_0001"
+
+event_names = mostly(
+    ["signed_up", "Product Purchased", "$identify", "$app_launched", "ab", " trimmed "],
+    ["", "a", " a ", "$custom", "ss_custom", "$", "SS_upper", "\u00e9v\u00e9nement"],
+)
+distinct_ids = mostly(["u1", "user@example.com", " padded ", "\u7528\u6237"], ["", "   "])
+event_properties = st.one_of(
+    st.none(),
+    st.dictionaries(st.text(max_size=6), json_value, max_size=4),
+    st.fixed_dictionaries({"record_id": st.integers(), "nested": json_value}),
+)
+short_ids = mostly([None, "t1", "x" * 64], ["", "y" * 65])
+event_keys = mostly([None, "k-1", "z" * 255], ["", "w" * 256])
+events = st.builds(
+    Event,
+    maybe(distinct_ids),
+    maybe(event_names),
+    maybe(event_properties),
+    maybe(event_keys),
+    maybe(short_ids),
+    maybe(short_ids),
+)
+
+
+@FUZZ
+@given(events, st.booleans())
+def test_event_bodies_fuzzed(event: Event, auto_key: bool) -> None:
+    """Every event body the SDK would send, the official ``event.json`` schema accepts."""
+    try:
+        prepared = event.prepare(auto_idempotency_key=auto_key, env=EVENT_ENV)
+    except SuprsendValidationError as exc:
+        assert exc.errors and "Traceback" not in str(exc)  # noqa: PT017 - either outcome is fine
+        return
+    sent = json.loads(prepared.content)
+    errors = sorted(EVENT_SCHEMA.iter_errors(sent), key=str)
+    assert not errors, f"the SDK accepted what the official schema refuses: {errors[0].message}"
+    assert sent["env"] == EVENT_ENV and sent["properties"]["$ss_sdk_version"]
+    assert sent["event"] == event.event_name.strip()
+    assert sent["distinct_id"] == event.distinct_id.strip()
+    assert EventBody.model_validate(sent, by_alias=True, by_name=False)
+
+
+@FUZZ
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["distinct_id", "event", "event_name", "properties", "$idempotency_key", "tenant_id"]
+        ),
+        json_value,
+        max_size=5,
+    ).map(lambda d: {"distinct_id": "u1", "event": "signed_up", **d})
+)
+def test_event_dicts_fuzzed(record: dict[str, Any]) -> None:
+    """``Event.from_dict`` plus ``prepare``: the SDK's error, or a body the schema accepts."""
+    try:
+        prepared = Event.from_dict(record).prepare(env=EVENT_ENV)
+    except SuprsendValidationError as exc:
+        assert exc.errors  # noqa: PT017 - either outcome is fine
+        return
+    sent = json.loads(prepared.content)
+    assert not list(EVENT_SCHEMA.iter_errors(sent))
+
+
+@pytest.mark.parametrize(
+    ("name", "accepted"),
+    [
+        ("$identify", True),
+        ("$user_logout", True),
+        ("signed_up", True),
+        ("$custom", False),
+        ("ss_custom", False),
+        ("a", False),
+    ],
+)
+def test_event_names_reserved_as_documented(name: str, accepted: bool) -> None:
+    event = Event("u1", name)
+    if accepted:
+        sent = json.loads(event.prepare(env=EVENT_ENV).content)
+        assert not list(EVENT_SCHEMA.iter_errors(sent))
+    else:
+        with pytest.raises(SuprsendValidationError, match="event"):
+            event.prepare(env=EVENT_ENV)

@@ -1,8 +1,11 @@
 """Every code sample of the user guide, as written there, against the emulator.
 
-Only the import lines are changed (``from suprsend_async import ...``), placeholders are filled
-with real values, and the client is given the emulator's ``base_url``. One slip of the guide is
-corrected: its first sample writes JSON's ``true`` where Python needs ``True``.
+Only the import lines are changed (``from suprsend_async import ...``: the guide's workflow
+samples begin ``from suprsend import Event`` and ``from suprsend import WorkflowTriggerRequest``,
+and those lines run here with only the package name changed), placeholders are filled with real
+values, and the client is given the emulator's ``base_url``. Two slips of the guide are corrected:
+its first sample writes JSON's ``true`` where Python needs ``True``, and its samples use
+``Suprsend`` without importing it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,12 @@ def ws(suprsend_emulator: Emulator) -> tuple[str, str, str]:
 
 def test_payload_schema_sample(ws: tuple[str, str, str], suprsend_emulator: Emulator) -> None:
     key, secret, base_url = ws
-    from suprsend_async import Suprsend, WorkflowTriggerRequest
+    from suprsend_async import Suprsend  # the guide leaves this import out
+
+    # isort: off
+    from suprsend_async import Event  # noqa: F401 - the guide's own lines
+    from suprsend_async import WorkflowTriggerRequest
+    # isort: on
 
     supr_client = Suprsend(key, secret, base_url=base_url)
 
@@ -68,7 +76,12 @@ def test_payload_schema_sample(ws: tuple[str, str, str], suprsend_emulator: Emul
 
 def test_anonymous_user_sample(ws: tuple[str, str, str]) -> None:
     key, secret, base_url = ws
-    from suprsend_async import Suprsend, WorkflowTriggerRequest
+    from suprsend_async import Suprsend  # the guide leaves this import out
+
+    # isort: off
+    from suprsend_async import Event  # noqa: F401 - the guide's own lines
+    from suprsend_async import WorkflowTriggerRequest
+    # isort: on
 
     supr_client = Suprsend(key, secret, base_url=base_url)
 
@@ -95,7 +108,12 @@ def test_anonymous_user_sample(ws: tuple[str, str, str]) -> None:
 
 def test_multi_tenant_sample(ws: tuple[str, str, str], suprsend_emulator: Emulator) -> None:
     key, secret, base_url = ws
-    from suprsend_async import Suprsend, WorkflowTriggerRequest
+    from suprsend_async import Suprsend  # the guide leaves this import out
+
+    # isort: off
+    from suprsend_async import Event  # noqa: F401 - the guide's own lines
+    from suprsend_async import WorkflowTriggerRequest
+    # isort: on
 
     supr_client = Suprsend(key, secret, base_url=base_url)
 
@@ -116,7 +134,12 @@ def test_multi_tenant_sample(ws: tuple[str, str, str], suprsend_emulator: Emulat
 
 def test_bulk_trigger_sample(ws: tuple[str, str, str], suprsend_emulator: Emulator) -> None:
     key, secret, base_url = ws
-    from suprsend_async import Suprsend, WorkflowTriggerRequest
+    from suprsend_async import Suprsend  # the guide leaves this import out
+
+    # isort: off
+    from suprsend_async import Event  # noqa: F401 - the guide's own lines
+    from suprsend_async import WorkflowTriggerRequest
+    # isort: on
 
     supr_client = Suprsend(key, secret, base_url=base_url)
 

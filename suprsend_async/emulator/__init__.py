@@ -16,6 +16,7 @@ from ._state import (
     AttachmentInfo,
     EmulatorConfig,
     EmulatorState,
+    EventRecord,
     Faults,
     TriggerRecord,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "EmulatorConfig",
     "EmulatorProcess",
     "EmulatorState",
+    "EventRecord",
     "Faults",
     "TriggerRecord",
     "create_app",

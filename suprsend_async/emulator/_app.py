@@ -16,8 +16,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._inbox import InboxQuery, api_for_path
-from ._state import Answer, Api, EmulatorState, Faults
+from ._inbox import Api, InboxQuery, api_for_path
+from ._state import Answer, EmulatorState, Faults
 
 __all__ = ["create_app"]
 
@@ -69,7 +69,8 @@ async def _trigger(request: Request, api: Api) -> Response:
         request.method, _request_uri(request.scope), request.headers, body, workspace
     )
     if answer is None:
-        answer = state.handle(api, request.url.path, body)
+        env = state.workspace_identifier(request.headers)
+        answer = state.handle(api, request.url.path, body, env)
     payload = _encode(answer.body)
     _record(state, request.scope, api, body, answer, payload)
     return Response(
@@ -85,6 +86,14 @@ async def legacy_trigger(request: Request) -> Response:
     return await _trigger(request, "legacy")
 
 
+async def track_event(request: Request) -> Response:
+    return await _trigger(request, "event")
+
+
+async def bulk_events(request: Request) -> Response:
+    return await _trigger(request, "bulk_event")
+
+
 async def list_triggers(request: Request) -> Response:
     state: EmulatorState = request.app.state.emulator
     records = [r.to_json() for r in state.snapshot()]
@@ -92,6 +101,15 @@ async def list_triggers(request: Request) -> Response:
     if api:
         records = [r for r in records if r["api"] == api]
     return JSONResponse({"count": len(records), "triggers": records})
+
+
+async def list_events(request: Request) -> Response:
+    state: EmulatorState = request.app.state.emulator
+    records = [r.to_json() for r in state.event_snapshot()]
+    api = request.query_params.get("api")
+    if api:
+        records = [r for r in records if r["api"] == api]
+    return JSONResponse({"count": len(records), "events": records})
 
 
 async def reset(request: Request) -> Response:
@@ -226,7 +244,7 @@ async def inbox_stream(request: Request) -> Response:
 
 
 class FastPath:
-    """Trigger routes as a bare ASGI handler, for fast (benchmark) mode.
+    """Trigger and event routes as a bare ASGI handler, for fast (benchmark) mode.
 
     Same authentication and answers, minus Starlette's request machinery, so that a benchmark
     measures the client and not the emulator.
@@ -238,14 +256,11 @@ class FastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] != "http" or scope["method"] != "POST" or not path.endswith("/trigger/"):
+        api = api_for_path(path) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if api is None:
             await self.app(scope, receive, send)
             return
         segments = path.strip("/").split("/")
-        if len(segments) > 2:
-            await self.app(scope, receive, send)
-            return
-        api: Api = "trigger" if len(segments) == 1 else "legacy"
         chunks = []
         more = True
         while more:
@@ -259,7 +274,7 @@ class FastPath:
             "POST", _request_uri(scope), headers, body, segments[0] if api == "legacy" else None
         )
         if answer is None:
-            answer = state.handle(api, path, body)
+            answer = state.handle(api, path, body, state.workspace_identifier(headers))
         payload = _encode(answer.body)
         _record(state, scope, api, body, answer, payload)  # O(1): references, no parsing
         await _send_bytes(send, answer.status, payload, answer.headers)
@@ -374,7 +389,11 @@ def create_app(state: EmulatorState) -> ASGIApp:
         routes=[
             Route("/trigger/", trigger, methods=["POST"]),
             Route("/{workspace}/trigger/", legacy_trigger, methods=["POST"]),
+            Route("/v2/event/", track_event, methods=["POST"]),
+            Route("/v2/bulk/event/", bulk_events, methods=["POST"]),
             Route("/_emulator/triggers", list_triggers, methods=["GET"]),
+            Route("/_emulator/events", list_events, methods=["GET"]),
+            Route("/_emulator/events", reset, methods=["DELETE"]),
             Route("/_emulator/triggers", reset, methods=["DELETE"]),
             Route("/_emulator/reset", reset, methods=["POST"]),
             Route("/_emulator/stats", stats, methods=["GET"]),

@@ -27,6 +27,9 @@ from typing import Any, Literal
 __all__ = ["CHANNELS", "STATUSES", "Exchange", "Inbox", "InboxQuery", "api_for_path"]
 
 Status = Literal["accepted", "duplicate", "refused", "fault"]
+# The APIs the emulator serves: workflow triggers (``/trigger/`` and the legacy
+# ``/{workspace}/trigger/``) and events (``/v2/event/`` and ``/v2/bulk/event/``).
+Api = Literal["trigger", "legacy", "event", "bulk_event"]
 STATUSES: tuple[Status, ...] = ("accepted", "duplicate", "refused", "fault")
 
 # The channels a recipient can carry inline as ``$<channel>``, and the values ``$channels`` takes.
@@ -57,8 +60,12 @@ FAST_MAX_EXCHANGES = 1_000
 FAST_MAX_BYTES = 2 * 1024 * 1024
 
 
-def api_for_path(path: str) -> str | None:
+def api_for_path(path: str) -> Api | None:
     """The API a request path belongs to (``None``: not one the inbox shows)."""
+    if path == "/v2/event/":
+        return "event"
+    if path == "/v2/bulk/event/":
+        return "bulk_event"
     if not path.endswith("/trigger/"):
         return None
     segments = path.strip("/").split("/")

@@ -27,6 +27,7 @@ from ._state import (
     DEFAULT_WORKSPACE_SECRET,
     EmulatorConfig,
     EmulatorState,
+    EventRecord,
     Faults,
     TriggerRecord,
 )
@@ -140,22 +141,28 @@ class Emulator:
         return self.state.snapshot()
 
     @property
+    def events(self) -> list[EventRecord]:
+        """Every event accepted since the start or the last :meth:`reset`, in order."""
+        return self.state.event_snapshot()
+
+    @property
     def stats(self) -> dict[str, int]:
         """Counters: requests, records received/accepted, duplicates skipped, faults injected."""
         return dict(self.state.stats)
 
     @property
     def accepted_by_key(self) -> dict[str, int]:
-        """How many times each idempotency key was processed (never more than once)."""
+        """How many times each idempotency key (of a trigger or an event) was processed."""
         return dict(self.state.accepted_by_key)
 
     @property
     def accepted_by_record(self) -> dict[Any, int]:
-        """How many times each ``data[record_id_field]`` value was processed."""
+        """How many times each ``data[record_id_field]`` value (``properties[...]`` for an
+        event) was processed."""
         return dict(self.state.accepted_by_record)
 
     def reset(self) -> None:
-        """Forget recorded triggers, idempotency keys and counters."""
+        """Forget recorded triggers and events, idempotency keys and counters."""
         self.state.reset()
 
     def set_faults(self, faults: Faults | None = None, **settings: Any) -> None:

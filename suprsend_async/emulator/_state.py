@@ -18,13 +18,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .._models import WorkflowBody, WorkflowTriggerBody
+from .._models import EventBody, WorkflowBody, WorkflowTriggerBody
 from .._serialize import MAX_APPARENT_SIZE, SIZE_ALLOWANCE, field_errors_from_pydantic
-from ._inbox import Inbox
+from ._inbox import Api, Inbox
 
 __all__ = [
     "DEFAULT_WORKSPACE_KEY",
@@ -33,6 +33,7 @@ __all__ = [
     "AttachmentInfo",
     "EmulatorConfig",
     "EmulatorState",
+    "EventRecord",
     "Faults",
     "TriggerRecord",
 ]
@@ -43,7 +44,7 @@ MAX_RECORDS = 100
 CLOCK_SKEW = 15 * 60  # seconds a request's Date may differ from the emulator's clock
 IDEMPOTENCY_WINDOW = 24 * 3600
 
-Api = Literal["trigger", "legacy"]
+EVENT_APIS: frozenset[str] = frozenset({"event", "bulk_event"})
 
 
 @dataclass
@@ -162,6 +163,30 @@ class TriggerRecord:
         return out
 
 
+@dataclass(frozen=True)
+class EventRecord:
+    """One event the emulator accepted (a bulk request gives one per event)."""
+
+    message_id: str
+    api: Api
+    path: str
+    event: str
+    distinct_id: str
+    body: dict[str, Any]
+    tenant_id: str | None
+    brand_id: str | None
+    idempotency_key: str | None
+    insert_id: str
+    received_at: str
+    attachments: tuple[AttachmentInfo, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as ``GET /_emulator/events`` returns it."""
+        out = asdict(self)
+        out["attachments"] = [asdict(a) for a in self.attachments]
+        return out
+
+
 @dataclass
 class Answer:
     """What to send back: status, JSON body, extra headers."""
@@ -192,8 +217,8 @@ def apparent_size(record: Any) -> int:
     return len(json.dumps(record, ensure_ascii=False).encode()) + SIZE_ALLOWANCE
 
 
-def _decode_attachments(body: Mapping[str, Any]) -> tuple[AttachmentInfo, ...]:
-    data = body.get("data")
+def _decode_attachments(body: Mapping[str, Any], key: str = "data") -> tuple[AttachmentInfo, ...]:
+    data = body.get(key)
     items = data.get("$attachments") if isinstance(data, Mapping) else None
     if not isinstance(items, list):
         return ()
@@ -238,14 +263,16 @@ class EmulatorState:
     # -- inspection ---------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget recorded triggers, idempotency keys, counters and the inbox's history."""
+        """Forget recorded triggers and events, idempotency keys, counters and the inbox."""
         self._forget()
         self.inbox.reset()
 
     def _forget(self) -> None:
         with self._lock:
             self.triggers: list[TriggerRecord] = []
-            self._seen_keys: dict[str, tuple[str, float]] = {}
+            self.events: list[EventRecord] = []
+            # Keys are remembered per kind of API: a workflow trigger and an event may share one.
+            self._seen_keys: dict[tuple[bool, str], tuple[str, float]] = {}
             self.stats: dict[str, int] = dict.fromkeys(
                 (
                     "requests",
@@ -258,6 +285,13 @@ class EmulatorState:
                     "injected_5xx",
                     "injected_record_5xx",
                     "injected_drop",
+                    # The share of the counters above that was events (``v2/event/`` and
+                    # ``v2/bulk/event/``).
+                    "event_requests",
+                    "events_received",
+                    "events_accepted",
+                    "event_duplicates_skipped",
+                    "events_rejected_invalid",
                 ),
                 0,
             )
@@ -288,6 +322,16 @@ class EmulatorState:
     def snapshot(self) -> list[TriggerRecord]:
         with self._lock:
             return list(self.triggers)
+
+    def event_snapshot(self) -> list[EventRecord]:
+        with self._lock:
+            return list(self.events)
+
+    def workspace_identifier(self, headers: Mapping[str, str]) -> str | None:
+        """What an event's ``env`` must be for an authentic request with these headers."""
+        if headers.get("authorization", "").startswith("Bearer "):
+            return self.config.workspace_uid
+        return self.config.workspace_key
 
     # -- authentication -----------------------------------------------------------------
 
@@ -343,28 +387,52 @@ class EmulatorState:
 
     # -- triggers -----------------------------------------------------------------------
 
-    def handle(self, api: Api, path: str, body: bytes) -> Answer:
-        """Handle an authenticated trigger request body."""
+    def handle(self, api: Api, path: str, body: bytes, env: str | None = None) -> Answer:
+        """Handle an authenticated trigger or event request body.
+
+        ``env`` is the workspace identifier an event's ``env`` must carry (``None``: any).
+        """
+        is_event = api in EVENT_APIS
         self.count("requests")
+        if is_event:
+            self.count("event_requests")
         try:
             payload = json.loads(body)
         except ValueError:
-            self.count("rejected_invalid")
+            self._invalid(api)
             return _fail(400, "request body is not valid JSON", "invalid_json")
         if self.config.fast:
-            return self._fast(payload)
-        if isinstance(payload, dict):
-            self.count("records_received")
-            return self._single(api, path, payload)
-        if isinstance(payload, list):
-            return self._bulk(api, path, payload)
-        self.count("rejected_invalid")
-        return _fail(400, "request body must be a JSON object or array", "invalid_json")
+            return self._fast(api, payload)
+        if isinstance(payload, dict) and api != "bulk_event":
+            self._received(api)
+            return self._single(api, path, payload, env)
+        if isinstance(payload, list) and api != "event":
+            return self._bulk(api, path, payload, env)
+        self._invalid(api)
+        expected = {
+            "event": "a JSON object (one event)",
+            "bulk_event": "a JSON array of events",
+        }.get(api, "a JSON object or array")
+        return _fail(400, f"request body must be {expected}", "invalid_json")
 
-    def _fast(self, payload: Any) -> Answer:
+    def _received(self, api: Api, n: int = 1) -> None:
+        with self._lock:
+            self.stats["records_received"] += n
+            if api in EVENT_APIS:
+                self.stats["events_received"] += n
+
+    def _invalid(self, api: Api, n: int = 1) -> None:
+        with self._lock:
+            self.stats["rejected_invalid"] += n
+            if api in EVENT_APIS:
+                self.stats["events_rejected_invalid"] += n
+
+    def _fast(self, api: Api, payload: Any) -> Answer:
         n = len(payload) if isinstance(payload, list) else 1
-        self.count("records_received", n)
+        self._received(api, n)
         self.count("records_accepted", n)
+        if api in EVENT_APIS:
+            self.count("events_accepted", n)
         if isinstance(payload, list):
             first = next(self._ids)
             records = [
@@ -374,41 +442,70 @@ class EmulatorState:
             return Answer(207, {"status": "success", "records": records})
         return Answer(202, {"status": "success", "message_id": f"fast-{next(self._ids)}"})
 
-    def _check(self, api: Api, record: Any) -> tuple[int, str] | None:
+    def _check(self, api: Api, record: Any, env: str | None = None) -> tuple[int, str] | None:
         """``(status, message)`` when a record must be refused, else ``None``."""
         if not isinstance(record, dict):
             return 400, "each record must be a JSON object"
         size = apparent_size(record)
         if size > MAX_APPARENT_SIZE:
             return 413, f"body too big: apparent size {size} bytes is over {MAX_APPARENT_SIZE}"
-        model: type[BaseModel] = WorkflowBody if api == "legacy" else WorkflowTriggerBody
+        model: type[BaseModel]
+        if api in EVENT_APIS:
+            model = EventBody
+        else:
+            model = WorkflowBody if api == "legacy" else WorkflowTriggerBody
         try:
             model.model_validate(record, by_alias=True, by_name=False)
         except ValidationError as exc:
             return 400, "; ".join(str(e) for e in field_errors_from_pydantic(exc))
+        if api in EVENT_APIS and env is not None and record["env"] != env:
+            return 400, "env: must be the workspace the request is signed for"
         return None
 
     def _accept(self, api: Api, path: str, record: dict[str, Any]) -> tuple[str, bool]:
         """Process one valid record; ``(message_id, duplicate)``."""
+        is_event = api in EVENT_APIS
         key = record.get("$idempotency_key")
         key = key.strip() if isinstance(key, str) and key.strip() else None
         now = time.time()
         with self._lock:
             if key is not None:
-                seen = self._seen_keys.get(key)
+                seen = self._seen_keys.get((is_event, key))
                 if seen is not None and now - seen[1] < IDEMPOTENCY_WINDOW:
                     self.stats["duplicates_skipped"] += 1
+                    if is_event:
+                        self.stats["event_duplicates_skipped"] += 1
                     return seen[0], True
             message_id = f"emu-{next(self._ids):08d}"
             if key is not None:
-                self._seen_keys[key] = (message_id, now)
+                self._seen_keys[(is_event, key)] = (message_id, now)
                 self.accepted_by_key[key] = self.accepted_by_key.get(key, 0) + 1
             self.stats["records_accepted"] += 1
-            data = record.get("data")
+            data = record.get("properties" if is_event else "data")
             if isinstance(data, dict):
                 rid = data.get(self.config.record_id_field)
                 if rid is not None and not isinstance(rid, dict | list):
                     self.accepted_by_record[rid] = self.accepted_by_record.get(rid, 0) + 1
+            received_at = datetime.fromtimestamp(now, UTC).isoformat()
+            if is_event:
+                self.stats["events_accepted"] += 1
+                self.events.append(
+                    EventRecord(
+                        message_id=message_id,
+                        api=api,
+                        path=path,
+                        event=record["event"],
+                        distinct_id=record["distinct_id"],
+                        body=record,
+                        tenant_id=record.get("tenant_id"),
+                        brand_id=record.get("brand_id"),
+                        idempotency_key=key,
+                        insert_id=record["$insert_id"],
+                        received_at=received_at,
+                        attachments=_decode_attachments(record, "properties"),
+                    )
+                )
+                return message_id, False
             workflow = record.get("workflow") if api == "trigger" else record.get("name")
             self.triggers.append(
                 TriggerRecord(
@@ -419,16 +516,16 @@ class EmulatorState:
                     body=record,
                     tenant_id=record.get("tenant_id"),
                     idempotency_key=key,
-                    received_at=datetime.fromtimestamp(now, UTC).isoformat(),
+                    received_at=received_at,
                     attachments=_decode_attachments(record),
                 )
             )
         return message_id, False
 
-    def _single(self, api: Api, path: str, record: dict[str, Any]) -> Answer:
-        problem = self._check(api, record)
+    def _single(self, api: Api, path: str, record: dict[str, Any], env: str | None) -> Answer:
+        problem = self._check(api, record, env)
         if problem is not None:
-            self.count("rejected_invalid")
+            self._invalid(api)
             status, message = problem
             return _fail(status, message, "validation_error" if status == 400 else "too_large")
         message_id, duplicate = self._accept(api, path, record)
@@ -437,19 +534,19 @@ class EmulatorState:
             return Answer(202, "Accepted - OK", outcomes=outcomes)
         return Answer(202, {"status": "success", "message_id": message_id}, outcomes=outcomes)
 
-    def _bulk(self, api: Api, path: str, records: list[Any]) -> Answer:
-        self.count("records_received", len(records))
+    def _bulk(self, api: Api, path: str, records: list[Any], env: str | None) -> Answer:
+        self._received(api, len(records))
         if not records:
-            self.count("rejected_invalid")
+            self._invalid(api)
             return _fail(400, "a bulk request needs at least one record", "validation_error")
         if len(records) > MAX_RECORDS:
-            self.count("rejected_invalid")
+            self._invalid(api)
             return _fail(
                 413, f"at most {MAX_RECORDS} records per request, got {len(records)}", "too_large"
             )
         total = sum(apparent_size(r) for r in records)
         if total > MAX_APPARENT_SIZE:
-            self.count("rejected_invalid")
+            self._invalid(api)
             return _fail(
                 413,
                 f"records' apparent size {total} bytes is over {MAX_APPARENT_SIZE}",
@@ -460,9 +557,9 @@ class EmulatorState:
         out = []
         outcomes = []
         for record in records:
-            problem = self._check(api, record)
+            problem = self._check(api, record, env)
             if problem is not None:
-                self.count("rejected_invalid")
+                self._invalid(api)
                 status, message = problem
                 out.append(_record_error(status, message, "validation_error"))
                 outcomes.append("refused")
