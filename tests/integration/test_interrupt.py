@@ -21,6 +21,8 @@ SCRIPT = textwrap.dedent(
     from suprsend_async.emulator import Emulator
 
     RECORDS = {records}
+    # A process started in the background by a shell inherits SIGINT ignored: restore Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with Emulator() as emu:
         emu.set_faults(latency_ms=300)
         client = emu.sync_client(max_retries=0)
