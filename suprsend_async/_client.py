@@ -339,7 +339,8 @@ class _Pipe:
         except httpx.TimeoutException as exc:
             return Answer(None, "timeout", f"timed out: {type(exc).__name__}")
         except httpx.TransportError as exc:
-            return Answer(None, "connection", f"connection error: {_describe(exc)}")
+            where = endpoint.parsed.netloc.decode("ascii", "replace")
+            return Answer(None, "connection", f"connection error: {_describe(exc)} ({where})")
         except httpx.RequestError as exc:  # an answer that could not be read (bad encoding...)
             return Answer(None, "connection", f"unreadable answer: {_describe(exc)}")
 

@@ -89,7 +89,14 @@ async def run_demo(*, records: int = 10_000, progress: bool = True, keep_open: b
         out.write(
             "suprsend-async demo: the user guide's scenarios, sent over HTTP to a local"
             f" SuprSend emulator at {emu.base_url}\n"
-            f"watch every request live in the inbox: {emu.inbox_url}\n\n"
+            f"watch every request live in the inbox: {emu.inbox_url}"
+            + (
+                "\n"
+                if keep_open
+                else " (it closes with the demo; add --keep-open, or"
+                " `nox -s demo -- --keep-open`, to browse it afterwards)\n"
+            )
+            + "\n"
         )
         out.flush()
         steps: list[_Step] = []

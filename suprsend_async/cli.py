@@ -31,6 +31,7 @@ from ._client import AsyncSuprsend
 from ._errors import ConfigurationError, SuprsendValidationError
 from ._progress import ProgressBar
 from ._requests import Event, Workflow, WorkflowTriggerRequest
+from ._responses import TriggerResponse
 from ._retry import is_transient
 from ._version import __version__
 
@@ -271,6 +272,11 @@ async def _cmd_trigger(args: argparse.Namespace) -> int:
             response = await client.trigger_workflow(request)
         else:
             response = await client.workflows.trigger(request)
+    return _print_single(response)
+
+
+def _print_single(response: TriggerResponse) -> int:
+    """Print one call's result as JSON; the exit code, with a hint on stderr for 401/403."""
     out = {
         **response.to_dict(),
         "message_id": response.message_id,
@@ -281,6 +287,10 @@ async def _cmd_trigger(args: argparse.Namespace) -> int:
         out["error_type"] = response.error_type
     sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     if response.status_code in _AUTH_CODES:
+        sys.stderr.write(
+            f"the service refused the credentials ({response.status_code}: {response.message})."
+            " Check the workspace key and secret (or API key) and the base URL.\n"
+        )
         return EXIT_AUTH
     return EXIT_OK if response.success else EXIT_FAILED
 
@@ -304,18 +314,7 @@ async def _cmd_event(args: argparse.Namespace) -> int:
         for path in args.attach or []:
             event.add_attachment(path)
         response = await client.track_event(event)
-    out = {
-        **response.to_dict(),
-        "message_id": response.message_id,
-        "idempotency_key": response.idempotency_key,
-        "attempts": response.attempts,
-    }
-    if response.error_type:
-        out["error_type"] = response.error_type
-    sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
-    if response.status_code in _AUTH_CODES:
-        return EXIT_AUTH
-    return EXIT_OK if response.success else EXIT_FAILED
+    return _print_single(response)
 
 
 # -- bulk -------------------------------------------------------------------------------

@@ -83,3 +83,14 @@ def test_verdicts_keep_the_servers_words() -> None:
     assert result.retry_after == 2.0
     whole = classify(answer(500, {"status": "fail", "message": "boom"}), 1, legacy=False)
     assert (whole.verdicts[0].status_code, whole.verdicts[0].error) == (500, "boom")
+
+
+def test_without_details_accepted_records_share_one_verdict() -> None:
+    records = [{"status": "success", "status_code": 202, "message_id": f"m{i}"} for i in range(3)]
+    records.append({"status": "error", "status_code": 503, "error": {"message": "down"}})
+    result = classify(answer(207, {"records": records}), 4, legacy=False, details=False)
+    first, second, third, last = result.verdicts
+    assert first is second is third and first.kind == "succeeded"
+    assert (last.kind, last.status_code, last.error) == ("retry", 503, "down")
+    detailed = classify(answer(207, {"records": records}), 4, legacy=False)
+    assert [v.message_id for v in detailed.verdicts[:3]] == ["m0", "m1", "m2"]

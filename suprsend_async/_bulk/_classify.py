@@ -40,6 +40,9 @@ class Verdict:
     error_type: ErrorType | None = None
 
 
+_ACCEPTED = Verdict("succeeded", 202)
+
+
 @dataclass(frozen=True, slots=True)
 class Classified:
     """The verdicts for one request's records, in request order, and a warning if any."""
@@ -49,8 +52,12 @@ class Classified:
     warning: str | None = None
 
 
-def classify(answer: Answer, count: int, *, legacy: bool) -> Classified:
-    """The verdict for each of the ``count`` records of the request that got ``answer``."""
+def classify(answer: Answer, count: int, *, legacy: bool, details: bool = True) -> Classified:
+    """The verdict for each of the ``count`` records of the request that got ``answer``.
+
+    ``details=False``: nobody will read an accepted record's message id, so accepted records
+    share one verdict (the common case of a large bulk, with no object built per record).
+    """
     response = answer.response
     if response is None:
         lost = Verdict("lost", None, None, answer.error, answer.error_type)
@@ -77,6 +84,14 @@ def classify(answer: Answer, count: int, *, legacy: bool) -> Classified:
         unknown = Verdict("unknown", code, None, f"unknown: the {code} answer {problem}", "http")
         return Classified([unknown] * count, warning=warning)
     assert isinstance(records, list)
+    if not details:
+        return Classified(
+            [
+                _ACCEPTED if rec.get("status") == "success" else record_verdict(rec, code)
+                for rec in records
+            ],
+            answer.retry_after,
+        )
     return Classified([record_verdict(rec, code) for rec in records], answer.retry_after)
 
 

@@ -315,6 +315,8 @@ class Run:
             total=total,
             keep_failed=keep_failed_records,
         )
+        # Outcomes of accepted records are built only when someone reads them.
+        self.details = on_outcome is not None
         self.preparer = Preparer(
             core.settings.auto_idempotency_keys, kind, self.ledger.warnings, core.env
         )
@@ -468,7 +470,9 @@ class Run:
             answer = await self.sender.attempt(
                 self.endpoint, payload, functools.partial(ledger.writing, batch), call
             )
-            classified = classify(answer, len(batch), legacy=self.kind == "legacy")
+            classified = classify(
+                answer, len(batch), legacy=self.kind == "legacy", details=self.details
+            )
             pending = ledger.answered(batch, classified)
             if observer.hooks.on_bulk_progress is not None:
                 await observer.bulk_progress(ledger.snapshot())
