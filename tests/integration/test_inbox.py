@@ -412,6 +412,9 @@ def test_cli_emulator_keeps_history_in_db_across_restarts(tmp_path: Path) -> Non
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # Ctrl-C as a terminal delivers it, even when this run was started in the
+            # background (a shell's background jobs start with SIGINT ignored).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             assert proc.stdout is not None
