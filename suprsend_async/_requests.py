@@ -505,6 +505,9 @@ class Event(_BaseRequest):
         ):
             if value is not None:
                 wire[key] = value
+        for key in ("event", "distinct_id"):
+            if wire[key] is None:
+                del wire[key]  # reported as required, not as a wrong type
         return wire
 
     def __repr__(self) -> str:

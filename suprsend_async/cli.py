@@ -935,7 +935,11 @@ def build_parser() -> argparse.ArgumentParser:
         " (stops at once; fix them and --resume), 130 interrupted.",
     )
     p.add_argument("file", metavar="FILE.jsonl")
-    p.add_argument("--failed-out", metavar="PATH", help="write failed records (JSONL) here")
+    p.add_argument(
+        "--failed-out",
+        metavar="PATH",
+        help="write failed records (JSONL) here; --resume appends to it",
+    )
     p.add_argument("--journal", metavar="PATH", help="journal file (default FILE.jsonl.journal)")
     resume = p.add_mutually_exclusive_group()
     resume.add_argument(
