@@ -35,7 +35,12 @@ def _chromium(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Unit and integration tests, with branch coverage of the package enforced."""
+    """Unit and integration tests, with branch coverage of the package enforced.
+
+    The suite runs on pytest-asyncio in auto mode (pyproject.toml) and then again in strict
+    mode, the two modes users' suites run in (every async test and fixture says so itself).
+    Arguments after ``--`` go to both runs.
+    """
     _chromium(session)
     session.install("-e", ".[tests]")
     session.run(
@@ -46,6 +51,7 @@ def tests(session: nox.Session) -> None:
         "--cov-fail-under=95",
         *session.posargs,
     )
+    session.run("pytest", "-q", "-o", "asyncio_mode=strict", *session.posargs)
 
 
 def _pydantic_requirement() -> tuple[str, str]:

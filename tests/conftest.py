@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 import respx
 from hypothesis import settings
 
@@ -48,7 +49,7 @@ def api() -> Iterator[respx.MockRouter]:
         yield router
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def client(api: respx.MockRouter) -> AsyncIterator[AsyncSuprsend]:
     async with AsyncSuprsend(KEY, SECRET, BASE) as c:
         yield c

@@ -42,6 +42,7 @@ def sent_attachments(request: httpx.Request, index: int | None = None) -> list[d
     return result
 
 
+@pytest.mark.asyncio
 async def test_wire_format_file_bytes_url(
     api: respx.MockRouter, client: AsyncSuprsend, pdf: Path
 ) -> None:
@@ -101,6 +102,7 @@ async def test_wire_format_file_bytes_url(
     assert json.loads(route.calls.last.request.content)["data"]["x"] == 1
 
 
+@pytest.mark.asyncio
 async def test_existing_attachments_in_data_are_kept(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -158,6 +160,7 @@ def test_mime_from_name_and_content(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert att.sniff_type(PNG) is None  # no library: no sniffing
 
 
+@pytest.mark.asyncio
 async def test_file_is_read_off_the_event_loop(
     api: respx.MockRouter, client: AsyncSuprsend, pdf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,6 +204,7 @@ def test_oversize_single_names_the_attachment(tmp_path: Path) -> None:
     assert "URL" in str(info.value)
 
 
+@pytest.mark.asyncio
 async def test_attachments_counted_in_chunks_and_oversize_fails_alone(
     api: respx.MockRouter, client: AsyncSuprsend, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -230,6 +234,7 @@ async def test_attachments_counted_in_chunks_and_oversize_fails_alone(
     assert caplog.text.count("mid.bin is") == 1
 
 
+@pytest.mark.asyncio
 async def test_file_gone_before_sending(
     api: respx.MockRouter, client: AsyncSuprsend, tmp_path: Path
 ) -> None:
@@ -256,6 +261,7 @@ async def test_file_gone_before_sending(
         await client.workflows.trigger(req)
 
 
+@pytest.mark.asyncio
 async def test_legacy_workflow_attachment(
     api: respx.MockRouter, client: AsyncSuprsend, pdf: Path
 ) -> None:
@@ -273,6 +279,7 @@ async def test_legacy_workflow_attachment(
     assert sent_attachments(route.calls.last.request)[0]["filename"] == "billing.pdf"
 
 
+@pytest.mark.asyncio
 async def test_shared_file_is_encoded_once_in_bounded_memory(tmp_path: Path) -> None:
     shared = tmp_path / "terms.pdf"
     shared.write_bytes(os.urandom(40 * 1024))
@@ -354,6 +361,7 @@ def test_only_regular_files_can_be_attached(
     assert f"attachment skipped (ignore_if_error): {path} is {what}" in caplog.text
 
 
+@pytest.mark.asyncio
 async def test_a_file_replaced_by_a_fifo_is_refused_without_blocking(
     api: respx.MockRouter, client: AsyncSuprsend, tmp_path: Path
 ) -> None:
@@ -370,6 +378,7 @@ async def test_a_file_replaced_by_a_fifo_is_refused_without_blocking(
     assert not route.called
 
 
+@pytest.mark.asyncio
 async def test_a_file_that_grew_after_it_was_added_is_refused(
     api: respx.MockRouter, client: AsyncSuprsend, tmp_path: Path
 ) -> None:
@@ -433,6 +442,7 @@ def test_reading_stops_at_its_deadline(tmp_path: Path) -> None:
     assert att.load_now([blob], read_timeout=None)[blob.key] == (base64.b64encode(b"abc"), b"abc")
 
 
+@pytest.mark.asyncio
 async def test_a_read_that_blocks_gives_up_at_the_timeout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

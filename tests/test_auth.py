@@ -57,6 +57,7 @@ def test_http_date_format_ignores_locale() -> None:
     )
 
 
+@pytest.mark.asyncio
 async def test_signed_request_on_the_wire(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     route = api.post("trigger/").respond(202, json={"status": "success"})
     await client.workflows.trigger(WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"]}))
@@ -75,6 +76,7 @@ async def test_signed_request_on_the_wire(api: respx.MockRouter, client: AsyncSu
     assert request.headers["user-agent"].startswith("suprsend-async/")
 
 
+@pytest.mark.asyncio
 async def test_base_url_path_prefix_is_signed() -> None:
     with respx.mock() as router:
         route = router.post("http://proxy.test/ss/api/trigger/").respond(202, json={})
@@ -92,6 +94,7 @@ async def test_base_url_path_prefix_is_signed() -> None:
         )
 
 
+@pytest.mark.asyncio
 async def test_api_key_auth(api: respx.MockRouter) -> None:
     route = api.post("ws-uid/trigger/").respond(202, json="Accepted - OK")
     new = api.post("trigger/").respond(202, json={"status": "success"})
@@ -117,6 +120,7 @@ def test_auth_reprs_hide_secrets() -> None:
     assert "api-key-1" not in repr(ApiKeyAuth("u", "api-key-1"))
 
 
+@pytest.mark.asyncio
 async def test_every_attempt_is_signed_afresh(
     api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:

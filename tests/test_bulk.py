@@ -113,6 +113,7 @@ def test_a_record_over_the_limit_by_its_bound_only_is_accepted() -> None:
 # -- the instance API ------------------------------------------------------------------
 
 
+@pytest.mark.asyncio
 async def test_instance_sends_in_chunks_and_accounts(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -136,6 +137,7 @@ async def test_instance_sends_in_chunks_and_accounts(
     assert "$idempotency_key" not in bodies[3]
 
 
+@pytest.mark.asyncio
 async def test_invalid_records_fail_alone(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     route = api.post("trigger/").mock(side_effect=bulk_answer())
     bulk = client.workflows.bulk_trigger_instance()
@@ -158,6 +160,7 @@ async def test_invalid_records_fail_alone(api: respx.MockRouter, client: AsyncSu
     assert "use client.bulk_workflows" in failed[4].error
 
 
+@pytest.mark.asyncio
 async def test_partial_207_keeps_per_record_detail(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -191,6 +194,7 @@ async def test_partial_207_keeps_per_record_detail(
     ]
 
 
+@pytest.mark.asyncio
 async def test_all_failed_is_fail(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     api.post("trigger/").respond(401, json={"status": "fail", "message": "bad signature"})
     bulk = client.workflows.bulk_trigger_instance()
@@ -200,6 +204,7 @@ async def test_all_failed_is_fail(api: respx.MockRouter, client: AsyncSuprsend) 
     assert {(f.code, f.error) for f in result.failed_records} == {(401, "bad signature")}
 
 
+@pytest.mark.asyncio
 async def test_per_record_transient_errors_retried_alone(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -227,6 +232,7 @@ async def test_per_record_transient_errors_retried_alone(
     assert result.outcomes is not None and result.outcomes[2].attempts == 2
 
 
+@pytest.mark.asyncio
 async def test_per_record_transient_errors_give_up(api: respx.MockRouter) -> None:
     api.post("trigger/").mock(
         side_effect=bulk_answer(
@@ -241,6 +247,7 @@ async def test_per_record_transient_errors_give_up(api: respx.MockRouter) -> Non
     assert api.calls.call_count == 2
 
 
+@pytest.mark.asyncio
 async def test_lost_answer_retried_with_same_keys(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -262,6 +269,7 @@ async def test_lost_answer_retried_with_same_keys(
     assert set(processed.values()) == {2}
 
 
+@pytest.mark.asyncio
 async def test_whole_request_failure_reported_per_record(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -287,6 +295,7 @@ async def test_whole_request_failure_reported_per_record(
         (httpx.Response(207, content=b""), "was not a JSON object"),
     ],
 )
+@pytest.mark.asyncio
 async def test_malformed_2xx_never_raises(
     api: respx.MockRouter, client: AsyncSuprsend, response: httpx.Response, warning: str
 ) -> None:
@@ -298,6 +307,7 @@ async def test_malformed_2xx_never_raises(
     assert len(result.warnings) == 1 and warning in result.warnings[0]
 
 
+@pytest.mark.asyncio
 async def test_record_entries_without_status(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     records = [
         {"status_code": 202},
@@ -315,6 +325,7 @@ async def test_record_entries_without_status(api: respx.MockRouter, client: Asyn
     ]
 
 
+@pytest.mark.asyncio
 async def test_entries_that_are_not_objects_make_the_request_unknown(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -327,6 +338,7 @@ async def test_entries_that_are_not_objects_make_the_request_unknown(
     assert "not objects" in result.warnings[0]
 
 
+@pytest.mark.asyncio
 async def test_trigger_twice_sends_nothing_twice(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -343,6 +355,7 @@ async def test_trigger_twice_sends_nothing_twice(
     assert (third.total, third.success) == (6, 6)
 
 
+@pytest.mark.asyncio
 async def test_concurrent_triggers_of_one_instance(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -362,6 +375,7 @@ async def test_concurrent_triggers_of_one_instance(
     assert [(r.total, r.success) for r in results] == [(50, 50)] * 3
 
 
+@pytest.mark.asyncio
 async def test_cancellation_leaves_truthful_account(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -393,6 +407,7 @@ async def test_cancellation_leaves_truthful_account(
     assert len(unknown) == 200 and "answer" in unknown[0].error
 
 
+@pytest.mark.asyncio
 async def test_legacy_bulk(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     route = api.post(f"{KEY}/trigger/").respond(202, json={"status": "success"})
     bulk = client.bulk_workflows.new_instance()
@@ -415,6 +430,7 @@ async def test_legacy_bulk(api: respx.MockRouter, client: AsyncSuprsend) -> None
 # -- streaming -------------------------------------------------------------------------
 
 
+@pytest.mark.asyncio
 async def test_streaming_from_sync_generator_with_bounded_read_ahead(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -456,6 +472,7 @@ async def test_streaming_from_sync_generator_with_bounded_read_ahead(
     assert max_ahead <= (4 + 4 + 1) * 100 + (_READ_AHEAD + 2) * _SOURCE_BATCH
 
 
+@pytest.mark.asyncio
 async def test_streaming_from_async_generator_with_progress(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -475,6 +492,7 @@ async def test_streaming_from_async_generator_with_progress(
     assert dones == sorted(dones)
 
 
+@pytest.mark.asyncio
 async def test_streaming_list_knows_its_total(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     api.post("trigger/").mock(side_effect=bulk_answer())
     progress: list[BulkProgress] = []
@@ -484,6 +502,7 @@ async def test_streaming_list_knows_its_total(api: respx.MockRouter, client: Asy
     assert progress[-1].total == 150 and progress[-1].fraction == 1.0
 
 
+@pytest.mark.asyncio
 async def test_idempotency_keys_derived_from_a_field(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -507,6 +526,7 @@ async def test_idempotency_keys_derived_from_a_field(
     assert r2.failure == 1
 
 
+@pytest.mark.asyncio
 async def test_concurrency_is_bounded(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     in_flight = 0
     peak = 0
@@ -529,6 +549,7 @@ async def test_concurrency_is_bounded(api: respx.MockRouter, client: AsyncSuprse
         await client.workflows.bulk_trigger([], concurrency=0)
 
 
+@pytest.mark.asyncio
 async def test_rate_limit_spaces_requests(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     api.post("trigger/").mock(side_effect=bulk_answer())
     started = anyio.current_time()
@@ -541,6 +562,7 @@ async def test_rate_limit_spaces_requests(api: respx.MockRouter, client: AsyncSu
         await client.workflows.bulk_trigger([trigger_body(1)], max_records_per_second=-1)
 
 
+@pytest.mark.asyncio
 async def test_429_pauses_every_worker(
     api: respx.MockRouter, client: AsyncSuprsend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -585,6 +607,7 @@ async def test_429_pauses_every_worker(
     assert len(after) - len(in_time) > 15
 
 
+@pytest.mark.asyncio
 async def test_legacy_streaming(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     api.post(f"{KEY}/trigger/").respond(202, json={})
     body = {
@@ -597,6 +620,7 @@ async def test_legacy_streaming(api: respx.MockRouter, client: AsyncSuprsend) ->
     assert result.success == 5
 
 
+@pytest.mark.asyncio
 async def test_bulk_response_repr_and_dict_reads(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -610,6 +634,7 @@ async def test_bulk_response_repr_and_dict_reads(
     assert result.to_dict()["failure"] == 5
 
 
+@pytest.mark.asyncio
 async def test_long_retry_after_keeps_each_records_own_status(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:

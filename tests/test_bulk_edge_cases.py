@@ -19,6 +19,7 @@ from suprsend_async import AsyncSuprsend, RecordOutcome, WorkflowTriggerRequest
 from .conftest import bulk_answer, trigger_body
 
 
+@pytest.mark.asyncio
 async def test_failing_on_outcome_does_not_break_the_account(
     api: respx.MockRouter, client: AsyncSuprsend, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -38,6 +39,7 @@ async def test_failing_on_outcome_does_not_break_the_account(
     assert any("250 times" in w for w in result.warnings)
 
 
+@pytest.mark.asyncio
 async def test_failing_on_progress_is_contained(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -52,6 +54,7 @@ async def test_failing_on_progress_is_contained(
     assert result.success == 120 and any("progress bar broke" in w for w in result.warnings)
 
 
+@pytest.mark.asyncio
 async def test_failing_source_sends_what_it_gave_then_raises(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -71,6 +74,7 @@ async def test_failing_source_sends_what_it_gave_then_raises(
     assert any("after 700 records" in note for note in info.value.__notes__)
 
 
+@pytest.mark.asyncio
 async def test_failing_async_source(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     api.post("trigger/").mock(side_effect=bulk_answer())
     outcomes: list[RecordOutcome] = []
@@ -85,6 +89,7 @@ async def test_failing_async_source(api: respx.MockRouter, client: AsyncSuprsend
     assert len(outcomes) == 90
 
 
+@pytest.mark.asyncio
 async def test_key_function_that_raises_fails_its_record_only(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -100,6 +105,7 @@ async def test_key_function_that_raises_fails_its_record_only(
     assert failed.index == 120 and "idempotency_key_from: raised TypeError" in failed.error
 
 
+@pytest.mark.asyncio
 async def test_records_appended_during_trigger_are_sent_next_time(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -122,6 +128,7 @@ async def test_records_appended_during_trigger_are_sent_next_time(
     assert [len(json.loads(c.request.content)) for c in route.calls] == [3, 1]
 
 
+@pytest.mark.asyncio
 async def test_bad_trigger_arguments_lose_nothing(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -135,6 +142,7 @@ async def test_bad_trigger_arguments_lose_nothing(
     assert (await bulk.trigger()).success == 5
 
 
+@pytest.mark.asyncio
 async def test_cancel_before_anything_left_means_not_sent(
     api: respx.MockRouter, client: AsyncSuprsend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -151,6 +159,7 @@ async def test_cancel_before_anything_left_means_not_sent(
     assert (await bulk.trigger()).success == 3
 
 
+@pytest.mark.asyncio
 async def test_in_memory_attachments_never_cross_records(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:

@@ -74,6 +74,7 @@ def test_bulk_progress_bar_shown(
     assert "120/120" in capsys.readouterr().err
 
 
+@pytest.mark.asyncio
 async def test_emulator_command_serves(capsys: pytest.CaptureFixture[str]) -> None:
     from suprsend_async.cli import _cmd_emulator
 

@@ -40,6 +40,7 @@ LEGACY = {
 }
 
 
+@pytest.mark.asyncio
 async def test_trigger_success(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     route = api.post("trigger/").respond(
         202, json={"status": "success", "message_id": "msg-1"}, headers={"x-request-id": "req-9"}
@@ -78,12 +79,14 @@ async def test_trigger_success(api: respx.MockRouter, client: AsyncSuprsend) -> 
     assert "msg-1" in repr(result)
 
 
+@pytest.mark.asyncio
 async def test_plain_dict_accepted(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     api.post("trigger/").respond(202, json={"status": "success"})
     result = await client.workflows.trigger(BODY)
     assert result.success and json.loads(result.message) == {"status": "success"}
 
 
+@pytest.mark.asyncio
 async def test_legacy_trigger(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     route = api.post(f"{KEY}/trigger/").respond(202, json="Accepted - OK")
     result = await client.trigger_workflow(
@@ -95,6 +98,7 @@ async def test_legacy_trigger(api: respx.MockRouter, client: AsyncSuprsend) -> N
     assert (await client.trigger_workflow(LEGACY)).success
 
 
+@pytest.mark.asyncio
 async def test_validation_error_sends_nothing(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     route = api.post("trigger/").respond(202)
     with pytest.raises(SuprsendValidationError) as info:
@@ -130,6 +134,7 @@ async def test_validation_error_sends_nothing(api: respx.MockRouter, client: Asy
         ),
     ],
 )
+@pytest.mark.asyncio
 async def test_error_shapes(
     api: respx.MockRouter,
     client: AsyncSuprsend,
@@ -151,6 +156,7 @@ async def test_error_shapes(
     assert message in str(err)
 
 
+@pytest.mark.asyncio
 async def test_5xx_retried_then_reported(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     route = api.post("trigger/").respond(500, json={"status": "fail", "message": "boom"})
     result = await client.workflows.trigger(BODY)
@@ -160,6 +166,7 @@ async def test_5xx_retried_then_reported(api: respx.MockRouter, client: AsyncSup
         result.raise_for_status()
 
 
+@pytest.mark.asyncio
 async def test_connection_error_is_not_a_500(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     api.post("trigger/").mock(side_effect=httpx.ConnectError("refused"))
     result = await client.workflows.trigger(BODY)
@@ -171,6 +178,7 @@ async def test_connection_error_is_not_a_500(api: respx.MockRouter, client: Asyn
     assert not isinstance(info.value, APITimeoutError)
 
 
+@pytest.mark.asyncio
 async def test_timeout_told_apart(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     api.post("trigger/").mock(side_effect=httpx.ReadTimeout("slow"))
     result = await client.workflows.trigger(BODY)
@@ -179,6 +187,7 @@ async def test_timeout_told_apart(api: respx.MockRouter, client: AsyncSuprsend) 
         result.raise_for_status()
 
 
+@pytest.mark.asyncio
 async def test_idempotency_key_generated_once_and_reused(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
@@ -199,6 +208,7 @@ async def test_idempotency_key_generated_once_and_reused(
     assert body_of(route.calls.last.request)["$idempotency_key"] not in keys
 
 
+@pytest.mark.asyncio
 async def test_idempotency_keys_can_be_turned_off(api: respx.MockRouter) -> None:
     route = api.post("trigger/").respond(202, json={})
     async with AsyncSuprsend(KEY, SECRET, BASE, auto_idempotency_keys=False) as c:
@@ -207,6 +217,7 @@ async def test_idempotency_keys_can_be_turned_off(api: respx.MockRouter) -> None
     assert result.idempotency_key is None
 
 
+@pytest.mark.asyncio
 async def test_retry_after_honoured(
     api: respx.MockRouter, client: AsyncSuprsend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -233,6 +244,7 @@ async def test_retry_after_honoured(
     assert paused == [3.0]  # every worker of the client was told to hold off too
 
 
+@pytest.mark.asyncio
 async def test_retry_after_above_cap_returns_the_429(api: respx.MockRouter) -> None:
     route = api.post("trigger/").respond(
         429, headers={"Retry-After": "3600"}, json={"message": "slow down"}
@@ -246,6 +258,7 @@ async def test_retry_after_above_cap_returns_the_429(api: respx.MockRouter) -> N
     assert info.value.retry_after == 3600
 
 
+@pytest.mark.asyncio
 async def test_retry_after_http_date(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     route = api.post("trigger/").mock(
         side_effect=[
@@ -257,6 +270,7 @@ async def test_retry_after_http_date(api: respx.MockRouter, client: AsyncSuprsen
     assert route.call_count == 2
 
 
+@pytest.mark.asyncio
 async def test_max_retries_zero(api: respx.MockRouter) -> None:
     route = api.post("trigger/").respond(503)
     async with AsyncSuprsend(KEY, SECRET, BASE, max_retries=0) as c:
@@ -264,6 +278,7 @@ async def test_max_retries_zero(api: respx.MockRouter) -> None:
     assert route.call_count == 1 and result.attempts == 1 and result.status_code == 503
 
 
+@pytest.mark.asyncio
 async def test_with_options_shares_the_pool(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     route = api.post("trigger/").respond(503)
     quick = client.with_options(max_retries=0, timeout=2.5)
@@ -280,6 +295,7 @@ async def test_with_options_shares_the_pool(api: respx.MockRouter, client: Async
         await quick.workflows.trigger(BODY)
 
 
+@pytest.mark.asyncio
 async def test_callers_http_client_is_never_closed(api: respx.MockRouter) -> None:
     api.post("trigger/").respond(202, json={})
     mine = httpx.AsyncClient()
@@ -289,6 +305,7 @@ async def test_callers_http_client_is_never_closed(api: respx.MockRouter) -> Non
     await mine.aclose()
 
 
+@pytest.mark.asyncio
 async def test_closed_client_refuses(api: respx.MockRouter) -> None:
     c = AsyncSuprsend(KEY, SECRET, BASE)
     await c.aclose()
@@ -297,6 +314,7 @@ async def test_closed_client_refuses(api: respx.MockRouter) -> None:
         await c.workflows.trigger(BODY)
 
 
+@pytest.mark.asyncio
 async def test_fork_is_detected(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     client._pool.pid = -1
     with pytest.raises(SuprsendError, match="forked child"):
@@ -336,6 +354,7 @@ def test_configuration_errors() -> None:
         AsyncSuprsend("k", "s", max_retries=-1)
 
 
+@pytest.mark.asyncio
 async def test_debug_logs_hold_no_secrets_or_bodies(
     api: respx.MockRouter, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -355,6 +374,7 @@ async def test_debug_logs_hold_no_secrets_or_bodies(
     assert SECRET not in repr(result)
 
 
+@pytest.mark.asyncio
 async def test_bodies_logged_only_when_asked(
     api: respx.MockRouter, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -365,11 +385,13 @@ async def test_bodies_logged_only_when_asked(
     assert "person-77" in caplog.text
 
 
+@pytest.mark.asyncio
 async def test_library_does_not_configure_logging() -> None:
     logger = logging.getLogger("suprsend_async")
     assert logger.handlers == [] and logger.level == logging.NOTSET
 
 
+@pytest.mark.asyncio
 async def test_response_for_non_json_success(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     api.post("trigger/").respond(202, text="OK")
     result = await client.workflows.trigger(BODY)
@@ -384,6 +406,7 @@ async def test_response_for_non_json_success(api: respx.MockRouter, client: Asyn
     assert json.loads((await client.workflows.trigger(BODY)).message) == {"status": "success"}
 
 
+@pytest.mark.asyncio
 async def test_redirects_are_not_followed(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     api.post("trigger/").respond(307, headers={"Location": "http://elsewhere.test/steal"})
     elsewhere = api.post("http://elsewhere.test/steal").respond(202)
@@ -401,6 +424,7 @@ def test_trigger_response_equality_and_repr() -> None:
     assert "error_type='timeout'" in r and "retry_after=1.0" in r
 
 
+@pytest.mark.asyncio
 async def test_over_cap_retry_after_does_not_freeze_the_client(
     api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -421,6 +445,7 @@ async def test_over_cap_retry_after_does_not_freeze_the_client(
             assert (await c.workflows.trigger(BODY)).success
 
 
+@pytest.mark.asyncio
 async def test_undecodable_answer_is_a_result(api: respx.MockRouter, client: AsyncSuprsend) -> None:
     api.post("trigger/").mock(
         side_effect=lambda request: httpx.Response(
@@ -432,6 +457,7 @@ async def test_undecodable_answer_is_a_result(api: respx.MockRouter, client: Asy
     assert result.message.startswith("unreadable answer: DecodingError")
 
 
+@pytest.mark.asyncio
 async def test_derived_client_closes_with_its_original(api: respx.MockRouter) -> None:
     api.post("trigger/").respond(202, json={})
     original = AsyncSuprsend(KEY, SECRET, BASE)
@@ -456,6 +482,7 @@ def test_retry_policy_retries_are_kept_unless_overridden() -> None:
     assert AsyncSuprsend(KEY, SECRET).retry_policy.max_retries == 2
 
 
+@pytest.mark.asyncio
 async def test_callers_client_keeps_its_timeout() -> None:
     async with httpx.AsyncClient(timeout=7.0) as mine:
         assert AsyncSuprsend(KEY, SECRET, http_client=mine).timeout.read == 7.0

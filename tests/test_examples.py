@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+@pytest.mark.asyncio
 async def test_fastapi_app(suprsend_env: Emulator) -> None:
     from examples.fastapi_app import app
 
@@ -51,6 +52,7 @@ async def test_fastapi_app(suprsend_env: Emulator) -> None:
     assert {t.idempotency_key for t in triggers[1:]} == {f"INV-9-c{i}" for i in range(120)}
 
 
+@pytest.mark.asyncio
 async def test_fastapi_app_notifies_every_comment(suprsend_env: Emulator) -> None:
     from examples.fastapi_app import app
 
@@ -72,6 +74,7 @@ async def test_fastapi_app_notifies_every_comment(suprsend_env: Emulator) -> Non
     assert [t.message_id for t in triggers] == [first["message_id"], second["message_id"]]
 
 
+@pytest.mark.asyncio
 async def test_fastapi_app_reports_refusals(suprsend_env: Emulator) -> None:
     from examples.fastapi_app import app
 
@@ -85,6 +88,7 @@ async def test_fastapi_app_reports_refusals(suprsend_env: Emulator) -> None:
     assert r.status_code == 502 and "not accepted" in r.json()["detail"]
 
 
+@pytest.mark.asyncio
 async def test_anyio_worker(suprsend_env: Emulator) -> None:
     from examples.worker import run_anyio_worker
 
@@ -107,6 +111,7 @@ async def test_anyio_worker(suprsend_env: Emulator) -> None:
     assert len(suprsend_env.triggers) == 30  # the redelivered job was not processed again
 
 
+@pytest.mark.asyncio
 async def test_taskiq_worker(suprsend_env: Emulator) -> None:
     from examples.worker import broker, send_welcome
 

@@ -262,6 +262,7 @@ def test_legacy_bulk_sample(ws: tuple[str, str, str], suprsend_emulator: Emulato
     assert len(suprsend_emulator.triggers) == 4
 
 
+@pytest.mark.asyncio
 async def test_async_twin_of_the_first_sample(ws: tuple[str, str, str]) -> None:
     key, secret, base_url = ws
     from suprsend_async import AsyncSuprsend, WorkflowTriggerRequest

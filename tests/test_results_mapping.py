@@ -13,6 +13,7 @@ from suprsend_async.emulator import Emulator
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.asyncio
 async def test_a_trigger_result_is_a_mapping(suprsend_emulator: Emulator) -> None:
     async with suprsend_emulator.client() as client:
         result = await client.workflows.trigger(
@@ -29,6 +30,7 @@ async def test_a_trigger_result_is_a_mapping(suprsend_emulator: Emulator) -> Non
     assert json.loads(json.dumps(dict(result))) == expected
 
 
+@pytest.mark.asyncio
 async def test_a_bulk_result_serialises_with_its_failed_records(
     suprsend_emulator: Emulator,
 ) -> None:

@@ -56,6 +56,7 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00") is None  # no zone: ambiguous
 
 
+@pytest.mark.asyncio
 async def test_shared_backoff_pauses_and_extends(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(retry_mod, "_waits_disabled", 0)
     backoff = SharedBackoff()

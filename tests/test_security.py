@@ -35,6 +35,7 @@ def body() -> dict[str, object]:
     }
 
 
+@pytest.mark.asyncio
 async def test_no_secret_signature_or_body_in_logs_reprs_or_errors(
     api: respx.MockRouter, everything_logged: pytest.LogCaptureFixture
 ) -> None:
@@ -69,6 +70,7 @@ async def test_no_secret_signature_or_body_in_logs_reprs_or_errors(
         assert EMAIL not in text and PHONE not in text
 
 
+@pytest.mark.asyncio
 async def test_api_key_never_leaks(
     api: respx.MockRouter, everything_logged: pytest.LogCaptureFixture
 ) -> None:
@@ -81,6 +83,7 @@ async def test_api_key_never_leaks(
             assert API_KEY not in text
 
 
+@pytest.mark.asyncio
 async def test_bulk_results_and_logs_hold_no_secret(
     api: respx.MockRouter, everything_logged: pytest.LogCaptureFixture
 ) -> None:
@@ -114,6 +117,7 @@ def test_emulator_records_no_credentials(suprsend_emulator: Emulator) -> None:
     assert "authorization" not in text.lower()
 
 
+@pytest.mark.asyncio
 async def test_bodies_logged_only_on_opt_in(
     api: respx.MockRouter, everything_logged: pytest.LogCaptureFixture
 ) -> None:
@@ -124,6 +128,7 @@ async def test_bodies_logged_only_on_opt_in(
     assert SECRET not in everything_logged.text
 
 
+@pytest.mark.asyncio
 async def test_redirect_is_not_followed(api: respx.MockRouter) -> None:
     api.post("trigger/").respond(308, headers={"Location": "https://attacker.example/collect"})
     stolen = api.post("https://attacker.example/collect").respond(200)
@@ -150,6 +155,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
     return ca_file, cert_file, key_file
 
 
+@pytest.mark.asyncio
 async def test_tls_untrusted_fails_trusted_works(tls_files: tuple[Path, Path, Path]) -> None:
     ca_file, cert_file, key_file = tls_files
     async with Emulator(ssl_certfile=str(cert_file), ssl_keyfile=str(key_file)) as emu:

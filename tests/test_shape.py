@@ -236,6 +236,7 @@ def test_timeout_none_means_no_limit_in_both(api: respx.MockRouter) -> None:
     assert AsyncSuprsend(KEY, SECRET, BASE).timeout == httpx.Timeout(30.0, connect=5.0)
 
 
+@pytest.mark.asyncio
 async def test_derived_clients_share_only_the_pool(api: respx.MockRouter) -> None:
     async with AsyncSuprsend(KEY, SECRET, BASE) as client:
         quick = client.with_options(timeout=1, max_retries=0)

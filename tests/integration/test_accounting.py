@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+import pytest_asyncio
 
 import suprsend_async._retry as retry_mod
 from suprsend_async import AsyncSuprsend, RecordOutcome, RetryPolicy
@@ -43,7 +44,7 @@ def body(i: int) -> dict[str, Any]:
     return {"workflow": "wf", "recipients": [f"u{i}"], "data": {"i": i, "nested": {"v": i}}}
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def server() -> AsyncIterator[ScriptedServer]:
     srv = ScriptedServer()
     srv.url = await srv.start()  # type: ignore[attr-defined]
@@ -84,6 +85,7 @@ def succeeded(outcomes: list[RecordOutcome], server: ScriptedServer) -> Counter[
     return Counter({key: server.received[key] for key in keys})
 
 
+@pytest.mark.asyncio
 async def test_records_waiting_for_a_connection_stay_not_sent(server: ScriptedServer) -> None:
     server.delay = lambda n: 0.3
     scope = anyio.CancelScope()
@@ -116,6 +118,7 @@ async def test_records_waiting_for_a_connection_stay_not_sent(server: ScriptedSe
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.asyncio
 async def test_cancelled_stream_reports_every_record_it_read(
     server: ScriptedServer, kind: str
 ) -> None:
@@ -152,6 +155,7 @@ async def test_cancelled_stream_reports_every_record_it_read(
             assert o.idempotency_key and o.record["$idempotency_key"] == o.idempotency_key
 
 
+@pytest.mark.asyncio
 async def test_cancelling_a_stream_does_not_wait_for_a_blocked_source(
     server: ScriptedServer,
 ) -> None:
@@ -181,6 +185,7 @@ async def test_cancelling_a_stream_does_not_wait_for_a_blocked_source(
     assert {o.state for o in seen} == {"succeeded", "not_sent"}
 
 
+@pytest.mark.asyncio
 async def test_unmatched_answers_settle_records_as_unknown(server: ScriptedServer) -> None:
     server.script = lambda n: "mismatch"
     async with AsyncSuprsend(KEY, SECRET, url(server), max_retries=0) as client:
@@ -194,6 +199,7 @@ async def test_unmatched_answers_settle_records_as_unknown(server: ScriptedServe
         assert again.success == 10
 
 
+@pytest.mark.asyncio
 async def test_reported_records_are_snapshots_of_what_was_sent(server: ScriptedServer) -> None:
     server.script = lambda n: "whole_400"
     records = [body(i) for i in range(3)]
@@ -212,6 +218,7 @@ async def test_reported_records_are_snapshots_of_what_was_sent(server: ScriptedS
 
 
 @pytest.mark.parametrize("seed", range(SEEDS))
+@pytest.mark.asyncio
 async def test_account_holds_wherever_the_run_stops(
     seed: int, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

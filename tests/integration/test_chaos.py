@@ -42,6 +42,7 @@ async def run_chaos(emu: Emulator, max_retries: int) -> tuple[Any, list[Any]]:
     return bulk, list(singles)
 
 
+@pytest.mark.asyncio
 async def test_generous_budget_loses_nothing_and_duplicates_nothing(
     suprsend_emulator: Emulator,
 ) -> None:
@@ -59,6 +60,7 @@ async def test_generous_budget_loses_nothing_and_duplicates_nothing(
     assert stats["duplicates_skipped"] > 0  # dropped answers were retried and recognised
 
 
+@pytest.mark.asyncio
 async def test_default_budget_accounts_for_every_record(suprsend_emulator: Emulator) -> None:
     emu = suprsend_emulator
     bulk, singles = await run_chaos(emu, max_retries=2)
@@ -97,6 +99,7 @@ async def run_event_chaos(emu: Emulator, max_retries: int) -> tuple[Any, list[An
     return bulk, list(singles)
 
 
+@pytest.mark.asyncio
 async def test_events_under_chaos_counted_exactly_once(suprsend_emulator: Emulator) -> None:
     emu = suprsend_emulator
     bulk, singles = await run_event_chaos(emu, max_retries=8)
@@ -116,6 +119,7 @@ async def test_events_under_chaos_counted_exactly_once(suprsend_emulator: Emulat
     assert stats["events_accepted"] == RECORDS + SINGLES
 
 
+@pytest.mark.asyncio
 async def test_events_default_budget_account_for_every_event(suprsend_emulator: Emulator) -> None:
     emu = suprsend_emulator
     bulk, _ = await run_event_chaos(emu, max_retries=2)

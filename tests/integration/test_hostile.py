@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 import pytest
+import pytest_asyncio
 
 from suprsend_async import (
     AsyncSuprsend,
@@ -79,7 +80,7 @@ class Server:
         self._server.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[tuple[Server, str]]]]:
     servers: list[Server] = []
 
@@ -115,6 +116,7 @@ def answer(code: int, body: Any) -> bytes:
 
 
 @pytest.mark.parametrize("where", ["headers", "body"])
+@pytest.mark.asyncio
 async def test_a_dripping_server_cannot_hold_an_attempt_past_its_timeout(
     serve: Callable[[Handler], Awaitable[tuple[Server, str]]], where: str
 ) -> None:
@@ -143,6 +145,7 @@ async def test_a_dripping_server_cannot_hold_an_attempt_past_its_timeout(
     )
 
 
+@pytest.mark.asyncio
 async def test_a_deadline_caps_a_call_with_its_retries(
     serve: Callable[[Handler], Awaitable[tuple[Server, str]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -176,6 +179,7 @@ async def test_a_deadline_caps_a_call_with_its_retries(
             await client.workflows.trigger(BODY, deadline=0)
 
 
+@pytest.mark.asyncio
 async def test_a_deadline_during_an_attempt_is_a_timeout_result(
     serve: Callable[[Handler], Awaitable[tuple[Server, str]]],
 ) -> None:
@@ -192,6 +196,7 @@ async def test_a_deadline_during_an_attempt_is_a_timeout_result(
 # -- closing -------------------------------------------------------------------------------
 
 
+@pytest.mark.asyncio
 async def test_aclose_stops_a_pending_retry_and_leaves_no_connection(
     serve: Callable[[Handler], Awaitable[tuple[Server, str]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -229,6 +234,7 @@ async def test_aclose_stops_a_pending_retry_and_leaves_no_connection(
         await client.workflows.trigger(BODY)
 
 
+@pytest.mark.asyncio
 async def test_sync_close_cancels_a_call_on_another_thread(
     serve: Callable[[Handler], Awaitable[tuple[Server, str]]],
 ) -> None:
@@ -261,6 +267,7 @@ async def test_sync_close_cancels_a_call_on_another_thread(
     assert len(outcome) == 1 and isinstance(outcome[0], SuprsendError), outcome
 
 
+@pytest.mark.asyncio
 async def test_sync_close_races_raise_only_library_errors(
     serve: Callable[[Handler], Awaitable[tuple[Server, str]]],
 ) -> None:
@@ -300,6 +307,7 @@ async def test_sync_close_races_raise_only_library_errors(
 # -- bounded answers -----------------------------------------------------------------------
 
 
+@pytest.mark.asyncio
 async def test_a_gzip_bomb_is_read_only_up_to_the_cap(
     serve: Callable[[Handler], Awaitable[tuple[Server, str]]],
 ) -> None:
@@ -327,6 +335,7 @@ async def test_a_gzip_bomb_is_read_only_up_to_the_cap(
     assert "too big to read" in account.warnings[0]
 
 
+@pytest.mark.asyncio
 async def test_an_endless_chunked_answer_is_cut_off(
     serve: Callable[[Handler], Awaitable[tuple[Server, str]]],
 ) -> None:
@@ -345,6 +354,7 @@ async def test_an_endless_chunked_answer_is_cut_off(
     assert not server.finished
 
 
+@pytest.mark.asyncio
 async def test_answers_nested_too_deep_are_malformed_not_a_crash(
     serve: Callable[[Handler], Awaitable[tuple[Server, str]]],
 ) -> None:
@@ -389,6 +399,7 @@ def test_inputs_nested_too_deep_or_cyclic_name_their_path() -> None:
     assert "contains itself" in loop.value.errors[0].message
 
 
+@pytest.mark.asyncio
 async def test_bulk_append_never_raises_on_deep_or_cyclic_records() -> None:
     cyclic: dict[str, Any] = {}
     cyclic["me"] = cyclic
@@ -424,6 +435,7 @@ def test_a_client_used_from_a_second_event_loop_says_why() -> None:
 # -- no secret in any frame ------------------------------------------------------------------
 
 
+@pytest.mark.asyncio
 async def test_no_credentials_or_attachment_bytes_in_frame_locals(
     serve: Callable[[Handler], Awaitable[tuple[Server, str]]],
 ) -> None:

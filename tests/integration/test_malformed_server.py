@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from suprsend_async import APIConnectionError, APITimeoutError, AsyncSuprsend, RetryPolicy
 
@@ -28,7 +29,7 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
     return await reader.readexactly(length)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def server() -> AsyncIterator[Callable[[Behaviour], Any]]:
     servers: list[asyncio.base_events.Server] = []
 
@@ -80,6 +81,7 @@ def client(url: str, **kw: Any) -> AsyncSuprsend:
 BODY = {"workflow": "w", "recipients": ["u"]}
 
 
+@pytest.mark.asyncio
 async def test_stall_past_read_timeout(server: Any) -> None:
     async def stall(reader: Any, writer: Any) -> None:
         await asyncio.sleep(30)
@@ -97,6 +99,7 @@ async def test_stall_past_read_timeout(server: Any) -> None:
     assert {f.error_type for f in outcome.failed_records} == {"timeout"}
 
 
+@pytest.mark.asyncio
 async def test_close_mid_response(server: Any) -> None:
     async def cut(reader: Any, writer: asyncio.StreamWriter) -> None:
         writer.write(
@@ -117,6 +120,7 @@ async def test_close_mid_response(server: Any) -> None:
     assert all(f.code is None and "Traceback" not in f.error for f in streamed.failed_records)
 
 
+@pytest.mark.asyncio
 async def test_close_without_answer(server: Any) -> None:
     async def hang_up(reader: Any, writer: asyncio.StreamWriter) -> None:
         writer.close()
@@ -147,6 +151,7 @@ async def test_close_without_answer(server: Any) -> None:
         ),
     ],
 )
+@pytest.mark.asyncio
 async def test_odd_single_answers(server: Any, raw: bytes, success: bool, message: str) -> None:
     async def answer(reader: Any, writer: asyncio.StreamWriter) -> None:
         writer.write(raw)
@@ -169,6 +174,7 @@ async def test_odd_single_answers(server: Any, raw: bytes, success: bool, messag
         b"",
     ],
 )
+@pytest.mark.asyncio
 async def test_malformed_bulk_answers_account_for_every_record(server: Any, payload: bytes) -> None:
     async def answer(reader: Any, writer: asyncio.StreamWriter) -> None:
         writer.write(response("207 Multi-Status", payload))

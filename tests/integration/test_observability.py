@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.integration
 BODY = {"workflow": "wf", "recipients": ["u"]}
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def server() -> AsyncIterator[ScriptedServer]:
     srv = ScriptedServer()
     srv.url = await srv.start()  # type: ignore[attr-defined]
@@ -64,6 +65,7 @@ def metric_points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
     return out
 
 
+@pytest.mark.asyncio
 async def test_span_tree_of_a_bulk_that_met_a_429_and_a_lost_answer(
     server: ScriptedServer, spans: tuple[TracerProvider, InMemorySpanExporter]
 ) -> None:
@@ -106,6 +108,7 @@ async def test_span_tree_of_a_bulk_that_met_a_429_and_a_lost_answer(
     assert sum(p.count for p in points["suprsend.attempt.duration"]) == 3
 
 
+@pytest.mark.asyncio
 async def test_single_trigger_span_and_metrics(
     server: ScriptedServer, spans: tuple[TracerProvider, InMemorySpanExporter]
 ) -> None:
@@ -130,6 +133,7 @@ async def test_single_trigger_span_and_metrics(
     assert [(dict(p.attributes)["suprsend.outcome"], p.value) for p in records] == [("failed", 1)]
 
 
+@pytest.mark.asyncio
 async def test_hooks_see_attempts_retries_and_progress(server: ScriptedServer) -> None:
     steps: dict[int, Step] = {0: "whole_503"}
     server.script = lambda n: steps.get(n, "ok")
@@ -169,6 +173,7 @@ async def test_hooks_see_attempts_retries_and_progress(server: ScriptedServer) -
         assert len(other) == 1
 
 
+@pytest.mark.asyncio
 async def test_hooks_that_raise_never_stop_a_send(
     server: ScriptedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -206,6 +211,7 @@ def server_url_sync() -> Any:
         yield emulator.base_url
 
 
+@pytest.mark.asyncio
 async def test_attempt_logs_carry_request_id_and_key(
     server: ScriptedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -220,6 +226,7 @@ async def test_attempt_logs_carry_request_id_and_key(
     assert SECRET not in caplog.text and "Authorization" not in caplog.text
 
 
+@pytest.mark.asyncio
 async def test_global_httpx_instrumentation_sees_the_sdks_transport(
     server: ScriptedServer, spans: tuple[TracerProvider, InMemorySpanExporter]
 ) -> None:

@@ -23,6 +23,7 @@ def body(i: int) -> dict[str, Any]:
     return {"workflow": "wf", "recipients": [f"user-{i}"], "data": {"rid": i}}
 
 
+@pytest.mark.asyncio
 async def test_every_path_over_sockets(suprsend_emulator: Emulator) -> None:
     emu = suprsend_emulator
     async with emu.client() as client:
@@ -44,6 +45,7 @@ async def test_every_path_over_sockets(suprsend_emulator: Emulator) -> None:
     assert emu.stats["rejected_auth"] == emu.stats["rejected_invalid"] == 0
 
 
+@pytest.mark.asyncio
 async def test_api_key_auth_over_sockets() -> None:
     async with Emulator(api_key="ak", workspace_uid="uid") as emu:
         async with AsyncSuprsend.with_workspace_api_key("uid", "ak", emu.base_url) as client:
@@ -56,6 +58,7 @@ async def test_api_key_auth_over_sockets() -> None:
         assert refused.status_code == 401 and "API key" in refused.message
 
 
+@pytest.mark.asyncio
 async def test_wrong_secret_is_401(suprsend_emulator: Emulator) -> None:
     async with AsyncSuprsend(
         suprsend_emulator.config.workspace_key, "wrong", suprsend_emulator.base_url
@@ -74,6 +77,7 @@ async def test_wrong_secret_is_401(suprsend_emulator: Emulator) -> None:
         (Faults(latency_ms=20, latency_jitter_ms=10), None),
     ],
 )
+@pytest.mark.asyncio
 async def test_each_fault_is_survived(
     suprsend_emulator: Emulator, faults: Faults, stat: str | None
 ) -> None:
@@ -91,6 +95,7 @@ async def test_each_fault_is_survived(
         assert emu.stats[stat] > 0
 
 
+@pytest.mark.asyncio
 async def test_default_budget_reports_what_it_gave_up_on(suprsend_emulator: Emulator) -> None:
     emu = suprsend_emulator
     emu.set_faults(rate_5xx=0.6, seed=11)

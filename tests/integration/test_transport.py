@@ -24,6 +24,7 @@ from suprsend_async.emulator import Emulator
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.asyncio
 async def test_concurrent_triggers_balance_and_release(suprsend_emulator: Emulator) -> None:
     limits = httpx.Limits(max_connections=12, max_keepalive_connections=6)
     async with suprsend_emulator.client(limits=limits) as client:
@@ -48,6 +49,7 @@ async def test_concurrent_triggers_balance_and_release(suprsend_emulator: Emulat
     assert len(suprsend_emulator.triggers) == 300
 
 
+@pytest.mark.asyncio
 async def test_failed_requests_release_their_shard() -> None:
     async with AsyncSuprsend("k", "s", "http://127.0.0.1:9/", max_retries=0) as client:
         transport = client._pool.http._transport
@@ -71,6 +73,7 @@ def test_shard_sizes_follow_the_limits() -> None:
     assert sum(limit.max_keepalive_connections or 0 for limit in kept._limits) == 4
 
 
+@pytest.mark.asyncio
 async def test_shards_open_as_concurrency_needs_them(suprsend_emulator: Emulator) -> None:
     async with suprsend_emulator.client() as client:
         transport = client._pool.http._transport
@@ -85,6 +88,7 @@ async def test_shards_open_as_concurrency_needs_them(suprsend_emulator: Emulator
         assert set(transport._busy) == {0}
 
 
+@pytest.mark.asyncio
 async def test_an_http_client_loads_no_ca_files_and_refuses_https(
     suprsend_emulator: Emulator,
 ) -> None:
@@ -169,6 +173,7 @@ async def until_queued(transport: ShardedTransport, count: int) -> None:
         await anyio.lowlevel.checkpoint()
 
 
+@pytest.mark.asyncio
 async def test_a_queued_request_takes_the_first_connection_that_frees() -> None:
     """2 connections, 3 requests: the third goes out as soon as the short one is answered,
     not behind the long one (which holds the first shard opened)."""
@@ -204,6 +209,7 @@ async def test_a_queued_request_takes_the_first_connection_that_frees() -> None:
     assert transport._busy == [0, 0] and not transport._waiters
 
 
+@pytest.mark.asyncio
 async def test_queued_requests_are_served_in_arrival_order() -> None:
     release = anyio.Event()
     server = HoldingServer({"/first": release})
@@ -223,6 +229,7 @@ async def test_queued_requests_are_served_in_arrival_order() -> None:
     assert server.most_active == 1
 
 
+@pytest.mark.asyncio
 async def test_a_queued_request_honours_the_pool_timeout_and_leaks_nothing() -> None:
     release = anyio.Event()
     server = HoldingServer({"/held": release})
@@ -247,6 +254,7 @@ async def test_a_queued_request_honours_the_pool_timeout_and_leaks_nothing() -> 
     assert transport._busy == [0] and transport._spare == [0]
 
 
+@pytest.mark.asyncio
 async def test_a_slot_handed_to_a_cancelled_waiter_goes_to_the_next() -> None:
     transport = ShardedTransport(limits=httpx.Limits(max_connections=1), verify=False, tls=False)
     request = httpx.Request("GET", "http://127.0.0.1:9/")
@@ -276,6 +284,7 @@ async def test_a_slot_handed_to_a_cancelled_waiter_goes_to_the_next() -> None:
     assert transport._busy == [0] and transport._spare == [0]
 
 
+@pytest.mark.asyncio
 async def test_closing_fails_queued_requests() -> None:
     transport = ShardedTransport(limits=httpx.Limits(max_connections=1), verify=False, tls=False)
     request = httpx.Request("GET", "http://127.0.0.1:9/")
@@ -337,6 +346,7 @@ async def fetch_over_tls(server_ctx: ssl.SSLContext) -> int:
     return outcome
 
 
+@pytest.mark.asyncio
 async def test_tls_trusts_the_ca_named_by_ssl_cert_file(
     ca: tuple[trustme.CA, ssl.SSLContext, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -374,6 +384,7 @@ def hashed_ca_dir(ca: tuple[trustme.CA, ssl.SSLContext, Path], tmp_path: Path) -
     return directory
 
 
+@pytest.mark.asyncio
 async def test_tls_trusts_the_cas_in_ssl_cert_dir(
     ca: tuple[trustme.CA, ssl.SSLContext, Path],
     hashed_ca_dir: Path,
@@ -392,6 +403,7 @@ async def test_tls_trusts_the_cas_in_ssl_cert_dir(
         await fetch_over_tls(server_ctx)
 
 
+@pytest.mark.asyncio
 async def test_a_shard_of_several_connections_fills_before_anyone_waits() -> None:
     transport = ShardedTransport(
         limits=httpx.Limits(max_connections=2), verify=False, tls=False, per_shard=2
