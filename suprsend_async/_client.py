@@ -190,11 +190,12 @@ class _Pool:
         self.backoff.pause(0)
         for scope in list(self.operations):
             scope.cancel()
-        with anyio.move_on_after(grace):
-            while self.operations:  # noqa: ASYNC110 - each settles in its own task
-                await anyio.sleep(0.005)
-        if self.owned:
-            with anyio.CancelScope(shield=True):
+        # Shielded: closing inside a cancelled scope (a shutdown timeout) still closes.
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(grace):
+                while self.operations:  # noqa: ASYNC110 - each settles in its own task
+                    await anyio.sleep(0.005)
+            if self.owned:
                 await self.http.aclose()
 
 

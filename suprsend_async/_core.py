@@ -19,6 +19,7 @@ from typing import Literal, Protocol
 import anyio
 import httpx
 
+from ._attachments import READ_TIMEOUT
 from ._auth import ApiKeyAuth, Auth, HmacAuth
 from ._errors import ConfigurationError
 from ._observe import Hooks, Observer
@@ -234,6 +235,12 @@ class Settings:
     def attempt_limit(self) -> float | None:
         """The wall-clock cap of one attempt (see :func:`attempt_limit`)."""
         return attempt_limit(self.timeout)
+
+    @property
+    def read_limit(self) -> float:
+        """How long reading an attachment may take: the attempt's cap, at most READ_TIMEOUT."""
+        limit = self.attempt_limit
+        return READ_TIMEOUT if limit is None else min(limit, READ_TIMEOUT)
 
 
 class ClientCore:

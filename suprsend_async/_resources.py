@@ -86,7 +86,7 @@ async def _send_single(
         await sender.retried(event, call)
 
     with sender.operation(deadline) as scope:
-        payload = await _payload(prepared, sender.core.settings.attempt_limit)
+        payload = await _payload(prepared, sender.core.settings.read_limit)
         answer, _ = await retry_loop(
             lambda: sender.attempt(endpoint, payload, None, call),
             lambda answer: answer.advice(),

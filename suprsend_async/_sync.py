@@ -53,6 +53,7 @@ class _LoopThread:
     def __init__(self) -> None:
         self._pid = os.getpid()
         self._ready = threading.Event()
+        self.closing = threading.Lock()
         self._portal: BlockingPortal | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name="suprsend-async-loop", daemon=True)
@@ -151,9 +152,12 @@ class BulkWorkflowTrigger:
     and leaves the account in ``outcomes``.
     """
 
-    def __init__(self, inner: AsyncBulkWorkflowTrigger, loop: _LoopThread) -> None:
+    def __init__(
+        self, inner: AsyncBulkWorkflowTrigger, loop: _LoopThread, client: object = None
+    ) -> None:
         self._inner = inner
         self._loop = loop
+        self._client = client  # keeps the client (and so its loop and pool) alive
 
     def append(self, *requests: Any) -> None:
         """Add records; invalid ones become failed outcomes (nothing raises)."""
@@ -204,7 +208,7 @@ class _SyncStreaming:
         return namespace
 
     def _wrap(self, inner: AsyncBulkWorkflowTrigger) -> BulkWorkflowTrigger:
-        return BulkWorkflowTrigger(inner, self._owner._loop)
+        return BulkWorkflowTrigger(inner, self._owner._loop, self._owner)
 
     def bulk_trigger(
         self,
@@ -330,9 +334,21 @@ class Suprsend:
         # its connections before the interpreter goes, so nothing warns at exit.
         self._finalizer = weakref.finalize(self, _close, client, loop)
 
-    def _bind(self, client: AsyncSuprsend, loop: _LoopThread, *, owner: bool) -> None:
-        """Every piece of per-facade state, set in one place for new and derived facades."""
+    def _bind(
+        self,
+        client: AsyncSuprsend,
+        loop: _LoopThread,
+        *,
+        owner: bool,
+        parent: Suprsend | None = None,
+    ) -> None:
+        """Every piece of per-facade state, set in one place for new and derived facades.
+
+        A derived facade keeps its ``parent`` alive: the parent's finalizer closes the pool
+        and the loop they share.
+        """
         self._owner = owner
+        self._parent = parent
         self._loop = loop
         self._async = client
         self.workflows = _Workflows(self)
@@ -412,6 +428,7 @@ class Suprsend:
             ),
             self._loop,
             owner=False,
+            parent=self,
         )
         return derived
 
@@ -450,7 +467,12 @@ class Suprsend:
         :data:`CLOSE_GRACE` seconds), then raise :class:`SuprsendError`; nothing is sent once
         closing has started.
         """
-        if self._owner:
+        if not self._owner:
+            return
+        if threading.current_thread() is self._loop.thread:
+            raise SuprsendError("close() cannot be called from a client callback")
+        # One close at a time: a second caller waits until the first has finished.
+        with self._loop.closing:
             self._finalizer()
 
     def __enter__(self) -> Self:

@@ -514,7 +514,7 @@ class Run:
                 if item.prepared.placeholders is not None
                 for blob in item.prepared.placeholders.blobs()
             ),
-            read_timeout=self.sender.core.settings.attempt_limit,
+            read_timeout=self.sender.core.settings.read_limit,
         )
         kept: list[Item] = []
         records: list[bytes] = []

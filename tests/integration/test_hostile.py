@@ -9,6 +9,7 @@ while the server was still dripping) or a quantity (memory, connections, attempt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import sys
@@ -507,3 +508,90 @@ def test_a_script_that_never_closes_prints_no_resource_warning() -> None:
     )
     assert out.stdout.strip() == "True", out.stderr
     assert "ResourceWarning" not in out.stderr and "unclosed" not in out.stderr, out.stderr
+
+
+# -- the sync facade's life cycle ----------------------------------------------------------
+
+
+def test_what_a_client_made_keeps_working_after_the_client_is_dropped(
+    suprsend_emulator: Any,
+) -> None:
+    import gc
+
+    def derived() -> Suprsend:
+        return suprsend_emulator.sync_client().with_options(max_retries=0)  # type: ignore[no-any-return]
+
+    def instance() -> Any:
+        return suprsend_emulator.sync_client().workflows.bulk_trigger_instance()
+
+    client = derived()
+    bulk = instance()
+    gc.collect()
+    assert client.workflows.trigger(BODY).success
+    bulk.append(BODY)
+    assert bulk.trigger().success == 1
+
+
+def test_close_from_a_callback_is_refused_and_a_later_close_still_closes(
+    suprsend_emulator: Any,
+) -> None:
+    client = suprsend_emulator.sync_client()
+    refused: list[BaseException] = []
+
+    def on_outcome(outcome: Any) -> None:
+        try:
+            client.close()
+        except SuprsendError as exc:
+            refused.append(exc)
+
+    client.workflows.bulk_trigger([BODY], on_outcome=on_outcome)
+    assert refused and "callback" in str(refused[0])
+    client.close()
+    assert client.async_client.is_closed and not client._loop.thread.is_alive()
+
+
+def test_a_second_close_waits_for_the_first(suprsend_emulator: Any) -> None:
+    suprsend_emulator.set_faults(latency_ms=800)
+    client = suprsend_emulator.sync_client(max_retries=0)
+    calling = threading.Thread(target=lambda: _swallow(client.workflows.trigger, BODY))
+    calling.start()
+    while suprsend_emulator.stats.get("requests", 0) == 0 and not suprsend_emulator.triggers:
+        threading.Event().wait(0.01)
+    first = threading.Thread(target=client.close)
+    first.start()
+    threading.Event().wait(0.05)
+    client.close()  # returns only once the client is closed, whoever started closing it
+    assert not client._loop.thread.is_alive() and client.async_client.is_closed
+    first.join()
+    calling.join()
+
+
+def _swallow(func: Callable[..., Any], *args: Any) -> None:
+    with contextlib.suppress(SuprsendError):
+        func(*args)
+
+
+@pytest.mark.asyncio
+async def test_aclose_inside_a_cancelled_scope_still_closes_the_connections(
+    serve: Callable[[Handler], Awaitable[tuple[Server, str]]],
+) -> None:
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+
+    _, url = await serve(stall)
+    client = AsyncSuprsend(KEY, SECRET, url, max_retries=0)
+    errors: list[BaseException] = []
+
+    async def call() -> None:
+        try:
+            await client.workflows.trigger(BODY)
+        except SuprsendError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call)
+        await anyio.sleep(0.1)
+        with anyio.move_on_after(0.05):  # a shutdown timeout around the close
+            async with client:
+                await anyio.sleep(10)
+    assert errors and client._pool.http.is_closed
