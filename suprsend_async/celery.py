@@ -206,24 +206,8 @@ def plan_records(
     batch: list[Any] = []
     first = 0
     position = 0
-    for record in records:
-        batch.append(dict(record) if isinstance(record, Mapping) else record)
-        position += 1
-        if len(batch) == records_per_shard:
-            shards.append(
-                _shard(
-                    job_id,
-                    len(shards),
-                    "records",
-                    key_from,
-                    legacy,
-                    len(batch),
-                    records=batch,
-                    first=first,
-                )
-            )
-            batch, first = [], position
-    if batch:
+
+    def close_shard() -> None:
         shards.append(
             _shard(
                 job_id,
@@ -236,6 +220,15 @@ def plan_records(
                 first=first,
             )
         )
+
+    for record in records:
+        batch.append(dict(record) if isinstance(record, Mapping) else record)
+        position += 1
+        if len(batch) == records_per_shard:
+            close_shard()
+            batch, first = [], position
+    if batch:
+        close_shard()
     return JobPlan(job_id, tuple(shards), position)
 
 

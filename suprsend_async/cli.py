@@ -131,6 +131,23 @@ def _positive(kind: type[float]) -> Callable[[str], float]:
 # -- client from flags ------------------------------------------------------------------
 
 
+def _single_options(p: argparse.ArgumentParser, tenant_help: str) -> None:
+    """The options of the commands that send one JSON file: ``trigger`` and ``event``."""
+    p.add_argument("file", metavar="FILE.json")
+    p.add_argument("--tenant-id", help=tenant_help)
+    p.add_argument("--idempotency-key", help="idempotency key (default: generated)")
+    p.add_argument(
+        "--attach",
+        action="append",
+        metavar="PATH",
+        help="attach a local file or an http(s) URL (repeatable)",
+    )
+    p.add_argument(
+        "--concurrency", type=_at_least(1), default=None, help="requests in flight for a list"
+    )
+    _client_options(p)
+
+
 def _client_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("connection (flags win over the environment)")
     g.add_argument("--workspace-key", help="workspace key (env SUPRSEND_WORKSPACE_KEY)")
@@ -882,19 +899,7 @@ def build_parser() -> argparse.ArgumentParser:
         " 'workflow' uses the workflow API; one with 'name' and 'template' the legacy dynamic"
         " workflow API; a list of objects is sent as a bulk.",
     )
-    p.add_argument("file", metavar="FILE.json")
-    p.add_argument("--tenant-id", help="tenant to trigger for")
-    p.add_argument("--idempotency-key", help="idempotency key (default: generated)")
-    p.add_argument(
-        "--attach",
-        action="append",
-        metavar="PATH",
-        help="attach a local file or an http(s) URL (repeatable)",
-    )
-    p.add_argument(
-        "--concurrency", type=_at_least(1), default=None, help="requests in flight for a list"
-    )
-    _client_options(p)
+    _single_options(p, "tenant to trigger for")
 
     p = sub.add_parser(
         "event",
@@ -904,19 +909,7 @@ def build_parser() -> argparse.ArgumentParser:
         " '$idempotency_key', 'tenant_id' and 'brand_id'. A list of such objects is sent"
         " through the bulk events API.",
     )
-    p.add_argument("file", metavar="FILE.json")
-    p.add_argument("--tenant-id", help="tenant to send the event for")
-    p.add_argument("--idempotency-key", help="idempotency key (default: generated)")
-    p.add_argument(
-        "--attach",
-        action="append",
-        metavar="PATH",
-        help="attach a local file or an http(s) URL (repeatable)",
-    )
-    p.add_argument(
-        "--concurrency", type=_at_least(1), default=None, help="requests in flight for a list"
-    )
-    _client_options(p)
+    _single_options(p, "tenant to send the event for")
 
     p = sub.add_parser(
         "bulk",

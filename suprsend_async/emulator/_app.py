@@ -94,22 +94,23 @@ async def bulk_events(request: Request) -> Response:
     return await _trigger(request, "bulk_event")
 
 
-async def list_triggers(request: Request) -> Response:
-    state: EmulatorState = request.app.state.emulator
-    records = [r.to_json() for r in state.snapshot()]
+def _listing(request: Request, recorded: Any, key: str) -> Response:
+    """Recorded requests as JSON, optionally only those of one ``?api=``."""
+    records = [r.to_json() for r in recorded]
     api = request.query_params.get("api")
     if api:
         records = [r for r in records if r["api"] == api]
-    return JSONResponse({"count": len(records), "triggers": records})
+    return JSONResponse({"count": len(records), key: records})
+
+
+async def list_triggers(request: Request) -> Response:
+    state: EmulatorState = request.app.state.emulator
+    return _listing(request, state.snapshot(), "triggers")
 
 
 async def list_events(request: Request) -> Response:
     state: EmulatorState = request.app.state.emulator
-    records = [r.to_json() for r in state.event_snapshot()]
-    api = request.query_params.get("api")
-    if api:
-        records = [r for r in records if r["api"] == api]
-    return JSONResponse({"count": len(records), "events": records})
+    return _listing(request, state.event_snapshot(), "events")
 
 
 async def reset(request: Request) -> Response:
