@@ -30,12 +30,10 @@ from ._core import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_TIMEOUT,
-    NOT_GIVEN,
     Answer,
     Call,
     ClientCore,
     Endpoint,
-    NotGiven,
     Payload,
     Settings,
     api_key_auth,
@@ -60,6 +58,7 @@ from ._resources import (
 from ._responses import ErrorType, TriggerResponse
 from ._retry import RetryEvent, RetryPolicy, SharedBackoff, parse_retry_after
 from ._transport import ShardedTransport, tls_setting
+from ._types import NOT_GIVEN, NotGiven
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from typing import Protocol
 
 import anyio
 import httpx
@@ -31,21 +31,19 @@ from ._responses import (
     success_message,
 )
 from ._retry import RetryAdvice, RetryEvent, RetryPolicy, is_transient
+from ._types import NOT_GIVEN, NotGiven, RequestKind
 from ._version import __version__
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_ANSWER_BYTES",
     "DEFAULT_TIMEOUT",
-    "NOT_GIVEN",
     "USER_AGENT",
     "Answer",
     "Call",
     "ClientCore",
     "Endpoint",
-    "NotGiven",
     "Payload",
-    "RequestKind",
     "Sender",
     "Settings",
     "forked_message",
@@ -57,27 +55,6 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 DEFAULT_MAX_ANSWER_BYTES = 4 * 1024 * 1024
 """Answers are read up to 4 MiB once decoded (a bulk answer of 100 records is about 10 KiB)."""
 USER_AGENT = f"suprsend-async/{__version__} (python/{platform.python_version()}; {sys.platform})"
-
-
-class NotGiven:
-    """The type of :data:`NOT_GIVEN`: an option left out, as opposed to one set to ``None``."""
-
-    __slots__ = ()
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __repr__(self) -> str:
-        return "NOT_GIVEN"
-
-
-NOT_GIVEN = NotGiven()
-"""The default of options where ``None`` has a meaning of its own (``timeout=None``: no
-limit), in the async client and the sync facade alike."""
-
-
-RequestKind = Literal["trigger", "legacy", "event"]
-"""A workflow trigger, a legacy dynamic workflow, or an event."""
 
 
 def env(name: str, value: str | None) -> str | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._bulk_results import BulkProgress
+from ._types import RequestKind
 from ._version import __version__
 
 __all__ = ["AttemptEnd", "AttemptStart", "Hooks", "Observer", "RetryInfo"]
@@ -34,8 +35,9 @@ class AttemptStart:
     url: str
     attempt: int
     """1 for the first attempt of a call (or of a bulk request), 2 for its first retry..."""
-    kind: str
-    """``"trigger"``, ``"legacy"`` (a dynamic workflow) or ``"event"``."""
+    kind: RequestKind
+    """``"trigger"``, ``"legacy"`` (a dynamic workflow), ``"event"`` or ``"api"`` (a
+    management call)."""
     bulk: bool
     records: int
     idempotency_key: str | None
@@ -59,7 +61,7 @@ class AttemptEnd:
 class RetryInfo:
     """A retry about to happen: why, after which attempt, and the wait before it."""
 
-    kind: str
+    kind: RequestKind
     attempt: int
     reason: str
     """``"timeout"``, ``"connection"`` or the status that asked for it (``"429"``, ``"503"``)."""
@@ -164,7 +166,7 @@ class Observer:
             finally:
                 span.set_attributes(ending)
 
-    def outcomes(self, kind: str, counts: dict[str, int]) -> None:
+    def outcomes(self, kind: RequestKind, counts: dict[str, int]) -> None:
         """Count a call's records by outcome."""
         if self.otel is None:
             return

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import anyio
 from pydantic import BaseModel, ValidationError
@@ -31,6 +31,7 @@ from ._serialize import (
     field_errors_from_pydantic,
     separators_in_strings,
 )
+from ._types import RequestKind
 from ._version import __version__
 
 __all__ = [
@@ -40,8 +41,6 @@ __all__ = [
     "WorkflowTriggerRequest",
     "new_idempotency_key",
 ]
-
-Kind = Literal["trigger", "legacy", "event"]
 
 
 _KEYS: list[str] = []
@@ -72,7 +71,7 @@ class PreparedRecord:
     personal data and attachment bytes.
     """
 
-    kind: Kind
+    kind: RequestKind
     body: dict[str, Any]
     content: bytes
     size: int
@@ -128,7 +127,7 @@ def nesting_problem(body: Any) -> tuple[str, str] | None:
 
 
 class _BaseRequest:
-    _kind: ClassVar[Kind]
+    _kind: ClassVar[RequestKind]
     _model: ClassVar[type[BaseModel]]
     _subject: ClassVar[str]
     _attachments_into: ClassVar[str] = "data"

@@ -19,11 +19,12 @@ from ._bulk import (
     stream_bulk,
 )
 from ._bulk_results import BulkResponse
-from ._core import NOT_GIVEN, Call, Endpoint, NotGiven, Payload, RequestKind, Sender
+from ._core import Call, Endpoint, Payload, Sender
 from ._models import WorkflowTriggerBody
 from ._requests import Event, PreparedRecord, WorkflowTriggerRequest
 from ._responses import TriggerResponse
 from ._retry import RetryEvent, retry_loop
+from ._types import NOT_GIVEN, NotGiven, RequestKind
 
 __all__ = [
     "AsyncBulkEvents",

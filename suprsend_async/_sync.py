@@ -26,7 +26,7 @@ from anyio.from_thread import BlockingPortal
 from ._bulk import AsyncBulkWorkflowTrigger, KeyFrom, OutcomeCallback, ProgressCallback
 from ._bulk_results import BulkResponse, RecordOutcome
 from ._client import DEFAULT_LIMITS, AsyncSuprsend
-from ._core import DEFAULT_MAX_ANSWER_BYTES, NOT_GIVEN, NotGiven, forked_message
+from ._core import DEFAULT_MAX_ANSWER_BYTES, forked_message
 from ._errors import SuprsendError
 from ._models import WorkflowTriggerBody
 from ._observe import Hooks
@@ -34,6 +34,7 @@ from ._requests import Event, Workflow, WorkflowTriggerRequest
 from ._resources import _Streaming
 from ._responses import TriggerResponse
 from ._retry import RetryPolicy
+from ._types import NOT_GIVEN, NotGiven
 
 __all__ = ["BulkWorkflowTrigger", "Suprsend"]
 

@@ -34,10 +34,11 @@ from pydantic import BaseModel
 
 from .._attachments import INLINE_LIMIT, AttachmentError, BlobCache
 from .._bulk_results import RecordOutcome
-from .._core import NOT_GIVEN, Call, NotGiven, Payload, RequestKind, Sender
+from .._core import Call, Payload, Sender
 from .._errors import SuprsendValidationError
 from .._requests import Event, Workflow, WorkflowTriggerRequest, _BaseRequest
 from .._retry import RetryAdvice, RetryEvent, retry_loop
+from .._types import NOT_GIVEN, NotGiven, RequestKind
 from ._classify import classify
 from ._ledger import Ledger, OutcomeCallback, ProgressCallback
 from ._plan import ChunkPlanner, Item

@@ -9,7 +9,8 @@ from typing import Any
 import anyio
 
 from .._bulk_results import BulkResponse, FailedRecord, RecordOutcome
-from .._core import NOT_GIVEN, NotGiven, RequestKind, Sender
+from .._core import Sender
+from .._types import NOT_GIVEN, NotGiven, RequestKind
 from ._dispatch import KeyFrom, Preparer, Run
 from ._ledger import OutcomeCallback, ProgressCallback
 from ._plan import Item
