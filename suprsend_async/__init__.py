@@ -7,7 +7,13 @@ Async code uses :class:`AsyncSuprsend` (awaited); scripts use :class:`Suprsend`.
 
 from __future__ import annotations
 
-from ._bulk import DEFAULT_CONCURRENCY, AsyncBulkWorkflowTrigger
+from ._bulk import (
+    DEFAULT_CONCURRENCY,
+    AsyncBulkWorkflowTrigger,
+    KeyFrom,
+    OutcomeCallback,
+    ProgressCallback,
+)
 from ._bulk_results import BulkProgress, BulkResponse, FailedRecord, RecordOutcome
 from ._client import AsyncSuprsend
 from ._errors import (
@@ -18,7 +24,9 @@ from ._errors import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
+    ConflictError,
     FieldError,
+    NotFoundError,
     RateLimitError,
     ServerError,
     SuprsendError,
@@ -38,33 +46,55 @@ from ._models import (
     WorkflowTriggerBody,
 )
 from ._observe import AttemptEnd, AttemptStart, Hooks, RetryInfo
+from ._options import CallOptions, ClientOptions
+from ._pages import AsyncPage, AsyncPageRequest, SyncPage
 from ._requests import Event, Workflow, WorkflowTriggerRequest
-from ._resources import AsyncBulkEvents, AsyncBulkWorkflows, AsyncWorkflows
-from ._responses import TriggerResponse
+from ._responses import APIResult, TriggerResponse
 from ._retry import RetryPolicy
 from ._sync import BulkWorkflowTrigger, Suprsend
+from ._sync_resources import Brands, BulkEvents, BulkWorkflows, Tenants, Workflows
+from ._types import NOT_GIVEN, NotGiven, RequestKind
 from ._version import __version__
+from .resources import (
+    AsyncBrands,
+    AsyncBulkEvents,
+    AsyncBulkWorkflows,
+    AsyncTenants,
+    AsyncWorkflows,
+)
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "NOT_GIVEN",
     "APIConnectionError",
     "APIError",
+    "APIResult",
     "APIStatusError",
     "APITimeoutError",
     "AndroidPush",
+    "AsyncBrands",
     "AsyncBulkEvents",
     "AsyncBulkWorkflowTrigger",
     "AsyncBulkWorkflows",
+    "AsyncPage",
+    "AsyncPageRequest",
     "AsyncSuprsend",
+    "AsyncTenants",
     "AsyncWorkflows",
     "AttemptEnd",
     "AttemptStart",
     "AuthenticationError",
     "BadRequestError",
+    "Brands",
+    "BulkEvents",
     "BulkProgress",
     "BulkResponse",
     "BulkWorkflowTrigger",
+    "BulkWorkflows",
+    "CallOptions",
+    "ClientOptions",
     "ConfigurationError",
+    "ConflictError",
     "Delivery",
     "Event",
     "EventBody",
@@ -72,11 +102,17 @@ __all__ = [
     "FieldError",
     "Hooks",
     "IosPush",
+    "KeyFrom",
     "LegacyUser",
     "MsTeams",
+    "NotFoundError",
+    "NotGiven",
     "ObjectRecipient",
+    "OutcomeCallback",
+    "ProgressCallback",
     "RateLimitError",
     "RecordOutcome",
+    "RequestKind",
     "RetryInfo",
     "RetryPolicy",
     "ServerError",
@@ -84,11 +120,14 @@ __all__ = [
     "Suprsend",
     "SuprsendError",
     "SuprsendValidationError",
+    "SyncPage",
+    "Tenants",
     "TriggerResponse",
     "User",
     "Workflow",
     "WorkflowBody",
     "WorkflowTriggerBody",
     "WorkflowTriggerRequest",
+    "Workflows",
     "__version__",
 ]

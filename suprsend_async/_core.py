@@ -23,6 +23,7 @@ from ._attachments import READ_TIMEOUT
 from ._auth import ApiKeyAuth, Auth, HmacAuth
 from ._errors import ConfigurationError
 from ._observe import Hooks, Observer
+from ._options import DEFAULT_MAX_ANSWER_BYTES
 from ._responses import (
     ErrorType,
     TriggerResponse,
@@ -52,8 +53,6 @@ __all__ = [
 DEFAULT_BASE_URL = "https://hub.suprsend.com/"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 """30 s to read an answer, 5 s to connect."""
-DEFAULT_MAX_ANSWER_BYTES = 4 * 1024 * 1024
-"""Answers are read up to 4 MiB once decoded (a bulk answer of 100 records is about 10 KiB)."""
 USER_AGENT = f"suprsend-async/{__version__} (python/{platform.python_version()}; {sys.platform})"
 
 
@@ -107,11 +106,6 @@ def normalise_base_url(url: str) -> str:
     return url.rstrip("/") + "/"
 
 
-def as_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
-    """A timeout in seconds (``None``: no limit) or an ``httpx.Timeout`` as it is."""
-    return timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-
-
 def attempt_limit(timeout: httpx.Timeout) -> float | None:
     """The wall-clock cap of one attempt, from connecting to the answer's last byte: the
     longest of the timeout's parts (``None`` when none is set)."""
@@ -144,17 +138,19 @@ class Payload:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """A URL the client posts to, with the path (and query) that its signature covers."""
+    """A method and URL the client sends to, with the path (and query) its signature covers."""
 
     url: str
     uri: str
     parsed: httpx.URL
+    method: str = "POST"
 
     @classmethod
-    def at(cls, base_url: str, path: str) -> Endpoint:
+    def at(cls, base_url: str, path: str, method: str = "POST") -> Endpoint:
+        """``path`` (already percent-encoded, with its ``?query`` if any) under ``base_url``."""
         url = base_url + path
         parsed = httpx.URL(url)
-        return cls(url, parsed.raw_path.decode("ascii"), parsed)
+        return cls(url, parsed.raw_path.decode("ascii"), parsed, method)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +281,7 @@ class ClientCore:
 
     def headers(self, endpoint: Endpoint, content: bytes) -> dict[str, str]:
         """The headers of one attempt: content type, auth (signed now) and user agent."""
-        headers = self.auth.headers("POST", endpoint.uri, content)
+        headers = self.auth.headers(endpoint.method, endpoint.uri, content)
         headers["User-Agent"] = USER_AGENT
         return headers
 

@@ -17,7 +17,9 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
+    "ConflictError",
     "FieldError",
+    "NotFoundError",
     "RateLimitError",
     "ServerError",
     "SuprsendError",
@@ -120,6 +122,14 @@ class BadRequestError(APIStatusError):
     """The API refused the request as invalid (400, 404, 409, 413, 422 and other 4xx)."""
 
 
+class NotFoundError(BadRequestError):
+    """What the call names does not exist (404): a tenant, a brand, a user..."""
+
+
+class ConflictError(BadRequestError):
+    """The request conflicts with the resource's current state (409)."""
+
+
 class AuthenticationError(APIStatusError):
     """The credentials or the signature were refused (401 or 403)."""
 
@@ -144,4 +154,7 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
         return RateLimitError
     if status_code >= 500:
         return ServerError
-    return BadRequestError
+    return _BY_STATUS.get(status_code, BadRequestError)
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {404: NotFoundError, 409: ConflictError}

@@ -18,7 +18,7 @@ from ._errors import (
     status_error_class,
 )
 
-__all__ = ["ErrorType", "TriggerResponse", "error_message", "parse_body"]
+__all__ = ["APIResult", "ErrorType", "TriggerResponse", "error_message", "parse_body"]
 
 ErrorType = Literal["timeout", "connection", "http", "validation"]
 
@@ -152,6 +152,34 @@ class TriggerResponse(_DictReads):
                 message, retry_after=self.retry_after, status_code=self.status_code, **kw
             )
         raise error_cls(message, status_code=self.status_code, **kw)
+
+
+class APIResult(dict[str, Any]):
+    """The answer of a management call: the decoded JSON object, as the official SDK returns it.
+
+    It *is* a dict (``result["results"]``, ``json.dumps(result)``, ``result == {...}``), with
+    the answer's ``status_code``, ``headers`` and ``request_id`` as attributes beside it.
+    """
+
+    status_code: int
+    headers: Mapping[str, str]
+    request_id: str | None
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(data or {})
+        self.status_code = status_code
+        self.headers = headers or {}
+        self.request_id = request_id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({dict.__repr__(self)})"
 
 
 def parse_body(response: httpx.Response) -> Any:

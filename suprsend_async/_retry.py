@@ -31,7 +31,9 @@ __all__ = [
     "RetryEvent",
     "RetryPolicy",
     "SharedBackoff",
+    "is_idempotent",
     "is_transient",
+    "may_retry",
     "parse_retry_after",
     "retry_loop",
     "retry_waits_disabled",
@@ -47,6 +49,34 @@ def is_transient(status_code: int | None) -> bool:
     command line's resume all ask it.
     """
     return status_code is None or status_code == 429 or status_code >= 500
+
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+def is_idempotent(method: str, declared: bool | None = None) -> bool:
+    """Whether sending a call twice leaves the service as sending it once would.
+
+    By HTTP method (GET, HEAD, OPTIONS, PUT and DELETE are), unless the call says otherwise:
+    an upsert (POST) declares itself idempotent; an edit with ``$append`` or ``$increment``
+    (PATCH) or a merge does not.
+    """
+    return declared if declared is not None else method.upper() in IDEMPOTENT_METHODS
+
+
+def may_retry(idempotent: bool, status_code: int | None, maybe_sent: bool) -> bool:
+    """The rule by method: whether a failed attempt of a call may be tried again.
+
+    An idempotent call is retried as triggers are (:func:`is_transient`). One that is not is
+    retried only when it surely did not take effect: a 429 (the service refused it unread), or
+    no answer to a request that never started being written. A 5xx or a lost answer may come
+    after the service applied it, so it goes back to the caller.
+    """
+    if idempotent:
+        return is_transient(status_code)
+    if status_code is None:
+        return not maybe_sent
+    return status_code == 429
 
 
 _waits_disabled = 0

@@ -30,7 +30,10 @@ from functools import lru_cache
 import anyio
 import httpx
 
-__all__ = ["ShardedTransport", "default_ssl_context", "tls_setting"]
+__all__ = ["HANDED", "ShardedTransport", "default_ssl_context", "tls_setting"]
+
+HANDED = "suprsend.handed"
+"""A request extension: called when the request leaves the queue for a connection."""
 
 
 def default_ssl_context() -> ssl.SSLContext:
@@ -263,6 +266,9 @@ class ShardedTransport(httpx.AsyncBaseTransport):
             raise httpx.UnsupportedProtocol("this client was made for an http:// base URL")
         index = await self._acquire(request)
         release = _Release(self, index)
+        handed = request.extensions.get(HANDED)
+        if handed is not None:
+            handed()  # out of the queue: from here on it may be written to a connection
         try:
             response = await self._shards[index].handle_async_request(request)
         except BaseException:

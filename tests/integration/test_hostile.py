@@ -547,7 +547,7 @@ def test_close_from_a_callback_is_refused_and_a_later_close_still_closes(
     client.workflows.bulk_trigger([BODY], on_outcome=on_outcome)
     assert refused and "callback" in str(refused[0])
     client.close()
-    assert client.async_client.is_closed and not client._loop.thread.is_alive()
+    assert client.async_client.is_closed and not client._portal.alive
 
 
 def test_a_second_close_waits_for_the_first(suprsend_emulator: Any) -> None:
@@ -561,7 +561,7 @@ def test_a_second_close_waits_for_the_first(suprsend_emulator: Any) -> None:
     first.start()
     threading.Event().wait(0.05)
     client.close()  # returns only once the client is closed, whoever started closing it
-    assert not client._loop.thread.is_alive() and client.async_client.is_closed
+    assert not client._portal.alive and client.async_client.is_closed
     first.join()
     calling.join()
 

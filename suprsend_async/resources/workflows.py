@@ -1,4 +1,4 @@
-"""The client's namespaces: ``workflows`` and ``bulk_workflows``.
+"""``client.workflows`` and ``client.bulk_workflows``: workflow triggers, single and bulk.
 
 They depend on the :class:`~suprsend_async._core.Sender` interface alone (its core for the
 settings and endpoints, its ``attempt`` to send), never on the client's private attributes.
@@ -10,29 +10,23 @@ import math
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any, ClassVar
 
-from ._attachments import BlobCache
-from ._bulk import (
+from .._attachments import BlobCache
+from .._bulk import (
     AsyncBulkWorkflowTrigger,
     KeyFrom,
     OutcomeCallback,
     ProgressCallback,
     stream_bulk,
 )
-from ._bulk_results import BulkResponse
-from ._core import Call, Endpoint, Payload, Sender
-from ._models import WorkflowTriggerBody
-from ._requests import Event, PreparedRecord, WorkflowTriggerRequest
-from ._responses import TriggerResponse
-from ._retry import RetryEvent, retry_loop
-from ._types import NOT_GIVEN, NotGiven, RequestKind
+from .._bulk_results import BulkResponse
+from .._core import Call, Endpoint, Payload, Sender
+from .._models import WorkflowTriggerBody
+from .._requests import PreparedRecord, WorkflowTriggerRequest
+from .._responses import TriggerResponse
+from .._retry import RetryEvent, retry_loop
+from .._types import NOT_GIVEN, NotGiven, RequestKind
 
-__all__ = [
-    "AsyncBulkEvents",
-    "AsyncBulkWorkflows",
-    "AsyncWorkflows",
-    "track_event",
-    "trigger_single",
-]
+__all__ = ["AsyncBulkWorkflows", "AsyncWorkflows", "Streaming", "trigger_single"]
 
 
 async def _payload(prepared: PreparedRecord, read_timeout: float | None) -> Payload:
@@ -108,7 +102,7 @@ async def _send_single(
     )
 
 
-class _Streaming:
+class Streaming:
     """What every namespace has: the streaming bulk call, for its kind of record."""
 
     _kind: ClassVar[RequestKind]
@@ -161,7 +155,7 @@ class _Streaming:
         return AsyncBulkWorkflowTrigger(self._sender, kind=self._kind)
 
 
-class AsyncWorkflows(_Streaming):
+class AsyncWorkflows(Streaming):
     """``client.workflows``: trigger one workflow, or many in bulk."""
 
     _kind = "trigger"
@@ -191,7 +185,7 @@ class AsyncWorkflows(_Streaming):
         return self._instance()
 
 
-class AsyncBulkWorkflows(_Streaming):
+class AsyncBulkWorkflows(Streaming):
     """``client.bulk_workflows``: legacy bulk triggers of :class:`Workflow` records."""
 
     _kind = "legacy"
@@ -199,34 +193,3 @@ class AsyncBulkWorkflows(_Streaming):
     def new_instance(self) -> AsyncBulkWorkflowTrigger:
         """A legacy bulk instance: ``append(*workflows)`` then ``await trigger()``."""
         return self._instance()
-
-
-class AsyncBulkEvents(_Streaming):
-    """``client.bulk_events``: many :class:`Event` at once, through the bulk engine.
-
-    ``bulk_trigger`` takes :class:`Event` objects or dicts with ``distinct_id``, ``event``
-    and ``properties``.
-    """
-
-    _kind = "event"
-
-    def new_instance(self) -> AsyncBulkWorkflowTrigger:
-        """A bulk of events: ``append(*events)`` then ``await trigger()``.
-
-        Up to 100 events (and 800 KiB) go in one request to ``v2/bulk/event/``; the account,
-        retries, cancellation and ``trigger(resend_unknown=True)`` work as for workflows.
-        """
-        return self._instance()
-
-
-async def track_event(
-    sender: Sender,
-    event: Event | Mapping[str, Any],
-    deadline: float | NotGiven | None = NOT_GIVEN,
-) -> TriggerResponse:
-    """Send one event (``POST v2/event/``) with retries; see ``AsyncSuprsend.track_event``."""
-    if not isinstance(event, Event):
-        event = Event.from_dict(event)
-    core = sender.core
-    prepared = event.prepare(auto_idempotency_key=core.settings.auto_idempotency_keys, env=core.env)
-    return await trigger_single(sender, core.endpoints["event"], prepared, deadline)

@@ -1,0 +1,140 @@
+"""The client's options, declared once.
+
+:class:`CallOptions` are the settings a derived client may change (``with_options``);
+:class:`ClientOptions` adds what only a new client can choose (its pool, its observers). The
+constructor, ``with_workspace_api_key``, ``with_options`` and the sync facade all take them as
+``**options: Unpack[...]``, and :func:`resolve` turns them into a core's settings and a pool's
+parameters in one place: a new option is one line in a TypedDict and one in :func:`resolve`.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, replace
+from typing import Any, TypedDict
+
+import httpx
+
+from ._observe import Hooks
+from ._retry import RetryPolicy
+from ._types import NotGiven
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_MAX_ANSWER_BYTES",
+    "CallOptions",
+    "ClientOptions",
+    "PoolOptions",
+    "Resolved",
+    "as_timeout",
+    "resolve",
+]
+
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=50)
+DEFAULT_MAX_ANSWER_BYTES = 4 * 1024 * 1024
+"""Answers are read up to 4 MiB once decoded (a bulk answer of 100 records is about 10 KiB)."""
+
+
+def as_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
+    """A timeout in seconds (``None``: no limit) or an ``httpx.Timeout`` as it is."""
+    return timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+
+
+class CallOptions(TypedDict, total=False):
+    """Settings of a client that a derived client (``with_options``) may replace.
+
+    * ``timeout``: seconds, or an ``httpx.Timeout`` (default 30 s read, 5 s connect; with an
+      ``http_client``, that client's own); ``None`` means no limit. It also caps each attempt
+      as a whole, from connecting to the answer's last byte;
+    * ``max_retries``: retries of a transient failure (default 2; 0 turns retries off);
+    * ``retry_policy``: a :class:`RetryPolicy` that tunes the waits;
+    * ``deadline``: seconds a whole call may take, retries and waits included (default none);
+    * ``hooks``: a :class:`Hooks` of callbacks before and after each attempt, on each retry and
+      on bulk progress.
+    """
+
+    timeout: float | httpx.Timeout | NotGiven | None
+    max_retries: int | None
+    retry_policy: RetryPolicy | None
+    deadline: float | NotGiven | None
+    hooks: Hooks | None
+
+
+class ClientOptions(CallOptions, total=False):
+    """Every option of a new client: the :class:`CallOptions` and these.
+
+    * ``http_client``: an ``httpx.AsyncClient`` of yours to send through; never closed by the SDK;
+    * ``limits``: pool limits of the SDK's own HTTP client (default 100 connections);
+    * ``verify``: ``True`` (default), ``False``, a CA bundle path or an ``ssl.SSLContext``;
+    * ``auto_idempotency_keys``: generate a key for every trigger without one (default true);
+    * ``log_bodies``: log request bodies at DEBUG level (default false: they hold personal data);
+    * ``max_answer_bytes``: the most of an answer that is read, once decoded (default 4 MiB);
+    * ``tracer_provider`` / ``meter_provider``: OpenTelemetry providers (default: the global
+      ones, when ``opentelemetry-api`` is installed).
+    """
+
+    http_client: httpx.AsyncClient | None
+    limits: httpx.Limits
+    verify: bool | str | ssl.SSLContext
+    auto_idempotency_keys: bool
+    log_bodies: bool
+    max_answer_bytes: int
+    tracer_provider: Any
+    meter_provider: Any
+
+
+@dataclass(frozen=True, slots=True)
+class PoolOptions:
+    """What a new connection pool is built from."""
+
+    http_client: httpx.AsyncClient | None
+    limits: httpx.Limits
+    verify: bool | str | ssl.SSLContext
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A client's options with every default filled in."""
+
+    timeout: httpx.Timeout | None
+    """``None``: keep what there is (a derived client), or the default (a new one)."""
+    retry: RetryPolicy | None
+    deadline: float | NotGiven | None
+    hooks: Hooks | None
+    pool: PoolOptions
+    auto_idempotency_keys: bool
+    log_bodies: bool
+    max_answer_bytes: int
+    tracer_provider: Any
+    meter_provider: Any
+
+
+def resolve(options: ClientOptions, base_retry: RetryPolicy | None = None) -> Resolved:
+    """Options as given (any subset) into settings with the defaults filled in.
+
+    Raises ``TypeError`` naming an option that does not exist, as a signature would.
+    """
+    unknown = sorted(set(options) - set(ClientOptions.__annotations__))
+    if unknown:
+        raise TypeError(f"unexpected option(s): {', '.join(unknown)}")
+    retry = options.get("retry_policy") or base_retry
+    max_retries = options.get("max_retries")
+    if max_retries is not None:
+        retry = replace(retry or RetryPolicy(), max_retries=max_retries)
+    timeout = options.get("timeout", NotGiven())
+    return Resolved(
+        timeout=None if isinstance(timeout, NotGiven) else as_timeout(timeout),
+        retry=retry,
+        deadline=options.get("deadline", NotGiven()),
+        hooks=options.get("hooks"),
+        pool=PoolOptions(
+            options.get("http_client"),
+            options.get("limits", DEFAULT_LIMITS),
+            options.get("verify", True),
+        ),
+        auto_idempotency_keys=options.get("auto_idempotency_keys", True),
+        log_bodies=options.get("log_bodies", False),
+        max_answer_bytes=options.get("max_answer_bytes", DEFAULT_MAX_ANSWER_BYTES),
+        tracer_provider=options.get("tracer_provider"),
+        meter_provider=options.get("meter_provider"),
+    )

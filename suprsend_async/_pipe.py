@@ -1,0 +1,438 @@
+"""How requests reach the network: the pool a family of clients shares, and one attempt.
+
+Every request, single, bulk or a management call, is made by :meth:`Pipe.attempt`: sign
+(afresh per attempt) -> send -> read the answer under its cap. The retry loop (``_retry``)
+drives attempts; the namespaces and the bulk engine reach this module only through the
+:class:`~suprsend_async._core.Sender` interface.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import os
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import httpx
+
+from ._core import Answer, Call, ClientCore, Endpoint, Payload, check_deadline, forked_message
+from ._decode import read_capped
+from ._errors import SuprsendError
+from ._observe import AttemptEnd, AttemptStart, Observer, RetryInfo
+from ._options import PoolOptions
+from ._responses import ErrorType
+from ._retry import RetryEvent, SharedBackoff, parse_retry_after
+from ._transport import HANDED, ShardedTransport, tls_setting
+from ._types import NotGiven
+
+__all__ = ["CLOSE_GRACE", "Life", "Pipe", "Pool"]
+
+logger = logging.getLogger("suprsend_async")
+
+
+class Life(enum.Enum):
+    """Where a client is in its life: open, closing (nothing more is sent), closed."""
+
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+def _proxies_from_environment() -> bool:
+    proxies = urllib.request.getproxies_environment()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
+
+
+class Pool:
+    """The connection pool a family of clients shares: one owner, and those derived from it.
+
+    Holds the HTTP client, the SDK's own transport (when it built the client), the pause that
+    a 429 puts on every request of the family, and where the family is in its :class:`Life`.
+    """
+
+    __slots__ = (
+        "_idle",
+        "backoff",
+        "http",
+        "life",
+        "loop",
+        "operations",
+        "owned",
+        "pid",
+        "reports_sending",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        transport: ShardedTransport | None,
+        *,
+        owned: bool,
+    ) -> None:
+        self.http = http
+        self.transport = transport
+        self.owned = owned
+        self.reports_sending = False
+        """Whether a request through this pool has reported the start of its writing (the
+        ``trace`` extension). Until one has, a request counts as possibly sent once it is
+        handed over: a mocking library, or a transport of the caller's, may never report it."""
+        self.backoff = SharedBackoff()
+        self.life = Life.OPEN
+        self.pid = os.getpid()
+        self.loop: object = None  # the event loop the pool's connections belong to
+        self.operations: set[anyio.CancelScope] = set()  # calls running: close() cancels them
+        self._idle: anyio.Event | None = None  # set when closing and the last call has left
+
+    @classmethod
+    def build(cls, options: PoolOptions, *, timeout: httpx.Timeout, tls: bool) -> Pool:
+        if options.http_client is not None:
+            return cls(options.http_client, None, owned=False)
+        if _proxies_from_environment():
+            # HTTP(S)_PROXY is set: let httpx route through it (building the TLS context here,
+            # once, is the price of that rarer set-up).
+            http = httpx.AsyncClient(
+                limits=options.limits,
+                verify=tls_setting(options.verify)(),
+                trust_env=True,
+                follow_redirects=False,
+                timeout=timeout,
+            )
+            return cls(http, None, owned=True)
+        # With its own client the SDK sends straight through its transport: it sets every
+        # header itself and needs none of the client layer's per-request work (URL merging,
+        # cookie jars, auth and redirect flows), which costs more than the request.
+        transport = ShardedTransport(
+            limits=options.limits, verify=tls_setting(options.verify), tls=tls
+        )
+        http = httpx.AsyncClient(transport=transport, follow_redirects=False, timeout=timeout)
+        return cls(http, transport, owned=True)
+
+    def check_usable(self) -> None:
+        if self.life is not Life.OPEN:
+            raise SuprsendError("this client is closed; create a new one")
+        if os.getpid() != self.pid:
+            raise SuprsendError(forked_message(self.pid))
+        loop = anyio.lowlevel.current_token().native_token
+        if self.loop is None:
+            self.loop = loop
+        elif self.loop is not loop:
+            raise SuprsendError(
+                "this client was first used in another event loop, which owns its connections;"
+                " an AsyncSuprsend belongs to one event loop. Create the client inside the loop"
+                " that uses it (one per asyncio.run(), e.g. in a FastAPI lifespan), or use the"
+                " sync Suprsend, which keeps its own loop"
+            )
+
+    def left(self, scope: anyio.CancelScope) -> None:
+        """A call's scope has ended: when closing waits for the last one, wake it."""
+        self.operations.discard(scope)
+        if not self.operations and self._idle is not None:
+            self._idle.set()
+
+    async def close(self, grace: float) -> None:
+        """Stop everything: cancel running calls, wait (at most ``grace`` s) for them to
+        settle their accounts, then close the connections. Nothing is sent after this starts."""
+        self.life = Life.CLOSING
+        self.backoff.pause(0)
+        self._idle = anyio.Event()
+        if not self.operations:
+            self._idle.set()
+        for scope in list(self.operations):
+            scope.cancel()
+        # Shielded: closing inside a cancelled scope (a shutdown timeout) still closes.
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(grace):
+                await self._idle.wait()
+            if self.owned:
+                await self.http.aclose()
+        self.life = Life.CLOSED
+
+
+CLOSE_GRACE = 5.0
+"""Seconds ``aclose()``/``close()`` wait for cancelled calls to settle their accounts."""
+
+
+class Pipe:
+    """One client's way to the network: its core's settings over the family's pool.
+
+    The :class:`~suprsend_async._core.Sender` that namespaces and the bulk engine use.
+    """
+
+    __slots__ = ("_core", "_pool", "own_life")
+
+    def __init__(self, core: ClientCore, pool: Pool) -> None:
+        self._core = core
+        self._pool = pool
+        self.own_life = Life.OPEN  # this client's own aclose(); the pool's life is shared
+
+    @property
+    def core(self) -> ClientCore:
+        return self._core
+
+    @property
+    def life(self) -> Life:
+        """This client's life: its own close, else the family's."""
+        return self.own_life if self.own_life is not Life.OPEN else self._pool.life
+
+    def check_usable(self) -> None:
+        if self.own_life is not Life.OPEN:
+            raise SuprsendError("this client is closed; create a new one")
+        self._pool.check_usable()
+
+    @contextmanager
+    def operation(self, deadline: float | NotGiven | None) -> Iterator[anyio.CancelScope]:
+        self.check_usable()
+        pool = self._pool
+        if isinstance(deadline, NotGiven):
+            limit = self._core.settings.deadline
+        else:
+            limit = check_deadline(deadline)
+        scope = anyio.CancelScope(
+            deadline=anyio.current_time() + limit if limit is not None else math.inf
+        )
+        pool.operations.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            pool.left(scope)
+        if scope.cancelled_caught and self.life is not Life.OPEN:
+            raise SuprsendError("the client was closed while this call ran")
+
+    @property
+    def observer(self) -> Observer:
+        return self._core.observer
+
+    async def attempt(
+        self,
+        endpoint: Endpoint,
+        payload: Payload,
+        on_sent: Callable[[], None] | None = None,
+        call: Call | None = None,
+    ) -> Answer:
+        pool = self._pool
+        self.check_usable()
+        await pool.backoff.wait()
+        self.check_usable()  # closing may have started during the pause
+        core = self._core
+        if core.settings.log_bodies and logger.isEnabledFor(logging.DEBUG):
+            logger.debug("request body %s: %s", endpoint.uri, payload.data.decode(errors="replace"))
+        if call is None:
+            call = Call("trigger")
+        call.attempts += 1
+        started = time.perf_counter()
+        observer = core.observer
+        if observer.active:
+            answer = await self._observed(endpoint, payload, on_sent, call, started)
+        else:
+            answer = await self._exchange(endpoint, payload, on_sent)
+        if answer.status_code == 429:
+            self.pause(answer.retry_after)
+        if logger.isEnabledFor(logging.DEBUG):
+            response = answer.response
+            request_id = response.headers.get("x-request-id") if response is not None else None
+            logger.debug(
+                "%s %s -> %s in %.1f ms (attempt %d, request id %s)",
+                endpoint.method,
+                endpoint.uri,
+                answer.status_code if response is not None else answer.error,
+                (time.perf_counter() - started) * 1000,
+                call.attempts,
+                request_id,
+                extra={
+                    "suprsend_attempt": call.attempts,
+                    "suprsend_status_code": answer.status_code,
+                    "suprsend_request_id": request_id,
+                    "suprsend_idempotency_key": call.idempotency_key,
+                    "suprsend_records": call.records,
+                },
+            )
+        return answer
+
+    async def _observed(
+        self,
+        endpoint: Endpoint,
+        payload: Payload,
+        on_sent: Callable[[], None] | None,
+        call: Call,
+        started: float,
+    ) -> Answer:
+        observer = self._core.observer
+        parsed = endpoint.parsed
+        start = AttemptStart(
+            endpoint.method,
+            endpoint.url,
+            call.attempts,
+            call.kind,
+            call.bulk,
+            call.records,
+            call.idempotency_key,
+        )
+        await observer.before_attempt(start)
+        with observer.attempt_span(start, parsed.host, parsed.port) as span:
+            answer = await self._exchange(endpoint, payload, on_sent)
+            response = answer.response
+            end = AttemptEnd(
+                start,
+                answer.status_code,
+                response.headers.get("x-request-id") if response is not None else None,
+                time.perf_counter() - started,
+                answer.error_type,
+            )
+            await observer.after_attempt(end, span)
+        return answer
+
+    async def _exchange(
+        self, endpoint: Endpoint, payload: Payload, on_sent: Callable[[], None] | None
+    ) -> Answer:
+        """One request and its answer, any failure to get one turned into an :class:`Answer`."""
+        limit = self._core.settings.attempt_limit
+        try:
+            with anyio.fail_after(limit):
+                return await self._post(endpoint, payload, on_sent)
+        except TimeoutError:
+            return Answer(None, "timeout", f"timed out: the attempt took over {limit:g} s")
+        except httpx.TimeoutException as exc:
+            return Answer(None, "timeout", f"timed out: {type(exc).__name__}")
+        except httpx.TransportError as exc:
+            where = endpoint.parsed.netloc.decode("ascii", "replace")
+            return Answer(None, "connection", f"connection error: {_describe(exc)} ({where})")
+        except httpx.RequestError as exc:  # an answer that could not be read (bad encoding...)
+            return Answer(None, "connection", f"unreadable answer: {_describe(exc)}")
+
+    def _request(
+        self, endpoint: Endpoint, payload: Payload, report: _SentReport | None
+    ) -> httpx.Request:
+        """The signed request. Built in its own frame: the headers (the credentials) are
+        never a plain local of a frame that waits on I/O."""
+        pool = self._pool
+        extensions: dict[str, Any] = {"timeout": self._core.settings.timeout.as_dict()}
+        if report is not None:
+            extensions["trace"] = report.trace
+            if pool.transport is not None:
+                extensions[HANDED] = report.handed
+            elif not pool.reports_sending:
+                report.sent()  # nothing has shown that this path reports its writing
+        headers = self._core.headers(endpoint, payload.data)
+        content = payload.data if payload.data or endpoint.method != "GET" else None
+        if pool.transport is None:  # another client: its hooks, mounts and defaults apply
+            return pool.http.build_request(
+                endpoint.method,
+                endpoint.url,
+                content=content,
+                headers=headers,
+                extensions=extensions,
+            )
+        return httpx.Request(
+            endpoint.method,
+            endpoint.parsed,
+            content=content,
+            headers=headers,
+            extensions=extensions,
+        )
+
+    async def _post(
+        self, endpoint: Endpoint, payload: Payload, on_sent: Callable[[], None] | None
+    ) -> Answer:
+        pool = self._pool
+        report = _SentReport(on_sent, pool) if on_sent is not None else None
+        request = self._request(endpoint, payload, report)
+        if pool.transport is None:
+            response = await pool.http.send(request, stream=True)
+        else:
+            response = await pool.transport.handle_async_request(request)
+            response.request = request
+        if report is not None and not report.done:
+            # An answer came and nothing reported the writing: a mock (or a transport that
+            # does not trace) is in the way now; count hand-over as sending from here on.
+            pool.reports_sending = False
+            report.sent()
+        cap = self._core.settings.max_answer_bytes
+        try:
+            body, size = await read_capped(response, cap)
+        finally:
+            await response.aclose()
+        # Read on any answer: a 207 may carry it for the records it refused with 429.
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        error_type: ErrorType | None = "http" if response.is_error else None
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        settled = httpx.Response(
+            response.status_code, headers=headers, content=body or b"", request=request
+        )
+        if body is None:
+            note = f"the answer was over {cap:,} bytes (at least {size:,}) and was discarded"
+            logger.warning("%s %s: %s", endpoint.method, endpoint.uri, note)
+            return Answer(settled, error_type, note, retry_after, oversized=True)
+        return Answer(settled, error_type, "", retry_after)
+
+    def pause(self, retry_after: float | None) -> None:
+        """Hold every request of the family after a 429 (not past the Retry-After cap).
+
+        An advice above ``max_retry_after`` is not waited for: the 429 goes back to the caller
+        with ``retry_after`` set, and the client stays usable.
+        """
+        policy = self._core.settings.retry
+        if retry_after is None:
+            self._pool.backoff.pause(policy.backoff(1))
+        elif not policy.retry_after_too_long(retry_after):
+            self._pool.backoff.pause(retry_after)
+
+    async def retried(self, event: RetryEvent, call: Call) -> None:
+        logger.info(
+            "retrying after attempt %d (%s) in %.2f s",
+            event.attempt,
+            event.reason,
+            event.wait,
+            extra={"suprsend_idempotency_key": call.idempotency_key},
+        )
+        observer = self._core.observer
+        if observer.active:
+            await observer.retried(RetryInfo(call.kind, event.attempt, event.reason, event.wait))
+
+
+class _SentReport:
+    """Calls ``on_sent`` once, when a request starts being written to a connection.
+
+    httpcore reports that step through the ``trace`` extension; a pool learns from the first
+    report that its path reports it, and until then a request counts as possibly sent from
+    the moment it is handed over.
+    """
+
+    __slots__ = ("done", "on_sent", "pool")
+
+    def __init__(self, on_sent: Callable[[], None], pool: Pool) -> None:
+        self.on_sent = on_sent
+        self.pool = pool
+        self.done = False
+
+    def handed(self) -> None:
+        """The SDK's own transport gave the request a connection."""
+        if not self.pool.reports_sending:
+            self.sent()
+
+    def sent(self) -> None:
+        if not self.done:
+            self.done = True
+            self.on_sent()
+
+    async def trace(self, name: str, info: Any) -> None:
+        if name.endswith("send_request_headers.started"):
+            self.pool.reports_sending = True
+            self.sent()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

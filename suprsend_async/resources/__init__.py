@@ -1,0 +1,33 @@
+"""The client's namespaces, one module each; :data:`NAMESPACES` names them on the client.
+
+Trigger namespaces (``workflows``, ``bulk_workflows``, ``bulk_events``) run on the bulk engine;
+management namespaces (``tenants``, ``brands``) on the resource layer (``_base``). The sync
+facade's twins are generated from these classes (``_sync_resources.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from .brands import AsyncBrands
+from .events import AsyncBulkEvents
+from .tenants import AsyncTenants
+from .workflows import AsyncBulkWorkflows, AsyncWorkflows
+
+__all__ = [
+    "NAMESPACES",
+    "AsyncBrands",
+    "AsyncBulkEvents",
+    "AsyncBulkWorkflows",
+    "AsyncTenants",
+    "AsyncWorkflows",
+]
+
+NAMESPACES: Final[dict[str, Any]] = {
+    "workflows": AsyncWorkflows,
+    "bulk_workflows": AsyncBulkWorkflows,
+    "bulk_events": AsyncBulkEvents,
+    "tenants": AsyncTenants,
+    "brands": AsyncBrands,
+}
+"""Each namespace's attribute on the client, and its class."""
