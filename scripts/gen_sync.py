@@ -19,6 +19,7 @@ import inspect
 import re
 import subprocess
 import sys
+import textwrap
 import typing
 from pathlib import Path
 
@@ -95,7 +96,8 @@ def doc(owner: type, name: str, obj: object) -> str:
     twin_of = f"The sync twin of ``{owner.__name__}.{name}``."
     if not first:
         return f'"""{twin_of}"""'
-    return f'"""{first}\n\n        {twin_of}\n        """'
+    wrapped = textwrap.fill(first, width=88, subsequent_indent="        ")
+    return f'"""{wrapped}\n\n        {twin_of}\n        """'
 
 
 def method(owner: type, name: str, func: typing.Callable[..., object]) -> str:
@@ -209,7 +211,9 @@ def generate() -> str:
         '"""Each namespace\'s attribute on the facade, and its sync class."""\n'
     )
     code = "\n\n".join(body)
-    names = sorted({"BulkWorkflowTrigger", "SYNC_NAMESPACES", "SuprsendCalls"} | set(annotations.values()))
+    names = sorted(
+        {"BulkWorkflowTrigger", "SYNC_NAMESPACES", "SuprsendCalls"} | set(annotations.values())
+    )
     head = [
         '"""The sync facade\'s twins of the async namespaces, bulk instance and client calls.',
         "",

@@ -26,7 +26,7 @@ from ._core import (
     normalise_base_url,
 )
 from ._observe import Observer
-from ._options import DEFAULT_LIMITS, CallOptions, ClientOptions, resolve
+from ._options import DEFAULT_LIMITS, CallOptions, ClientOptions, check_options, resolve
 from ._pipe import CLOSE_GRACE, Life, Pipe, Pool
 from ._precheck import build_validators
 from ._requests import Event, Workflow
@@ -75,6 +75,7 @@ class AsyncSuprsend:
         base_url: str | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
+        check_options(options, ClientOptions, f"{type(self).__name__}.__init__")
         self._build(hmac_auth(workspace_key, workspace_secret), base_url, options)
 
     @classmethod
@@ -90,6 +91,7 @@ class AsyncSuprsend:
         ``workspace_uid`` and ``api_key`` fall back to ``SUPRSEND_WORKSPACE_UID`` and
         ``SUPRSEND_API_KEY``. Takes the same options as the constructor.
         """
+        check_options(options, ClientOptions, f"{cls.__name__}.with_workspace_api_key")
         client = object.__new__(cls)
         client._build(api_key_auth(workspace_uid, api_key), base_url, options)
         return client
@@ -136,9 +138,7 @@ class AsyncSuprsend:
         ``timeout=None`` and ``deadline=None`` mean no limit. The derived client does not own
         the pool: closing it is a no-op; close the original.
         """
-        unknown = sorted(set(options) - set(CallOptions.__annotations__))
-        if unknown:
-            raise TypeError(f"with_options() takes no option(s) {', '.join(unknown)}")
+        check_options(options, CallOptions, f"{type(self).__name__}.with_options")
         given = resolve(cast(ClientOptions, options), base_retry=self._core.settings.retry)
         core = self._core.derive(
             timeout=given.timeout, retry=given.retry, deadline=given.deadline, hooks=given.hooks

@@ -10,6 +10,7 @@ parameters in one place: a new option is one line in a TypedDict and one in :fun
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypedDict
 
@@ -27,6 +28,7 @@ __all__ = [
     "PoolOptions",
     "Resolved",
     "as_timeout",
+    "check_options",
     "resolve",
 ]
 
@@ -109,14 +111,16 @@ class Resolved:
     meter_provider: Any
 
 
-def resolve(options: ClientOptions, base_retry: RetryPolicy | None = None) -> Resolved:
-    """Options as given (any subset) into settings with the defaults filled in.
-
-    Raises ``TypeError`` naming an option that does not exist, as a signature would.
-    """
-    unknown = sorted(set(options) - set(ClientOptions.__annotations__))
+def check_options(options: Mapping[str, Any], allowed: type, owner: str) -> None:
+    """Raise ``TypeError`` naming any option ``allowed`` (a TypedDict) does not declare, as
+    a signature would: ``Suprsend.__init__() got an unexpected keyword argument 'max_retry'``."""
+    unknown = sorted(set(options) - set(allowed.__annotations__))
     if unknown:
-        raise TypeError(f"unexpected option(s): {', '.join(unknown)}")
+        raise TypeError(f"{owner}() got an unexpected keyword argument {unknown[0]!r}")
+
+
+def resolve(options: ClientOptions, base_retry: RetryPolicy | None = None) -> Resolved:
+    """Options as given (any subset) into settings with the defaults filled in."""
     retry = options.get("retry_policy") or base_retry
     max_retries = options.get("max_retries")
     if max_retries is not None:

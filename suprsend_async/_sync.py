@@ -25,7 +25,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from ._client import AsyncSuprsend
 from ._core import forked_message
 from ._errors import SuprsendError
-from ._options import CallOptions, ClientOptions
+from ._options import CallOptions, ClientOptions, check_options
 from ._sync_resources import SYNC_NAMESPACES, BulkWorkflowTrigger, SuprsendCalls
 
 __all__ = ["BulkWorkflowTrigger", "Portal", "Suprsend"]
@@ -139,6 +139,7 @@ class Suprsend(SuprsendCalls):
         base_url: str | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
+        check_options(options, ClientOptions, f"{type(self).__name__}.__init__")
         self._start(lambda: AsyncSuprsend(workspace_key, workspace_secret, base_url, **options))
 
     @classmethod
@@ -150,6 +151,7 @@ class Suprsend(SuprsendCalls):
         **options: Unpack[ClientOptions],
     ) -> Self:
         """A sync client that authenticates with an API key; see the async twin."""
+        check_options(options, ClientOptions, f"{cls.__name__}.with_workspace_api_key")
         self = object.__new__(cls)
         self._start(
             lambda: AsyncSuprsend.with_workspace_api_key(
@@ -196,10 +198,9 @@ class Suprsend(SuprsendCalls):
         ``timeout=None`` and ``deadline=None`` mean no limit. Closing the derived client is a
         no-op; close the original.
         """
+        check_options(options, CallOptions, f"{type(self).__name__}.with_options")
         derived = object.__new__(type(self))
-        derived._bind(
-            self._async.with_options(**options), self._portal, owner=False, parent=self
-        )
+        derived._bind(self._async.with_options(**options), self._portal, owner=False, parent=self)
         return derived
 
     @property
@@ -236,5 +237,3 @@ class Suprsend(SuprsendCalls):
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncSuprsend(", "Suprsend(", 1)
-
-

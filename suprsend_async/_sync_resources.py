@@ -260,7 +260,8 @@ class Tenants(SyncObject):
     _async: AsyncTenants
 
     def delete(self, tenant_id: str, *, deadline: float | NotGiven | None = NOT_GIVEN) -> APIResult:
-        """Delete a tenant (``DELETE v1/tenant/{tenant_id}/``): ``{"success": True, "status_code": ...}``, as the official SDK returns.
+        """Delete a tenant (``DELETE v1/tenant/{tenant_id}/``): ``{"success": True, "status_code":
+        ...}``, as the official SDK returns.
 
         The sync twin of ``AsyncTenants.delete``.
         """
@@ -320,7 +321,8 @@ class Tenants(SyncObject):
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
-        """Change a category for the tenant's users (``PATCH .../preference/category/{category}/``).
+        """Change a category for the tenant's users (``PATCH
+        .../preference/category/{category}/``).
 
         The sync twin of ``AsyncTenants.update_preference_category``.
         """
@@ -364,7 +366,8 @@ class Brands(SyncObject):
         return self._run(self._async.get, brand_id, deadline=deadline)
 
     def list(self, limit: int = 20, offset: int = 0) -> SyncPage:
-        """Brands, ``limit`` (1 to 1,000) at a time from ``offset`` (``GET v1/brand/``); ``await`` it for one page, ``async for`` over it for every brand.
+        """Brands, ``limit`` (1 to 1,000) at a time from ``offset`` (``GET v1/brand/``); ``await``
+        it for one page, ``async for`` over it for every brand.
 
         The sync twin of ``AsyncBrands.list``.
         """

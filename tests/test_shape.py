@@ -18,8 +18,8 @@ import respx
 import suprsend_async
 from suprsend_async import AsyncSuprsend, Suprsend
 from suprsend_async._bulk import AsyncBulkWorkflowTrigger
-from suprsend_async._resources import AsyncBulkEvents, AsyncBulkWorkflows, AsyncWorkflows
-from suprsend_async._sync import BulkWorkflowTrigger, _BulkEvents, _BulkWorkflows, _Workflows
+from suprsend_async._sync_resources import SYNC_NAMESPACES, BulkWorkflowTrigger
+from suprsend_async.resources import NAMESPACES
 
 from .conftest import BASE, KEY, SECRET
 
@@ -111,7 +111,7 @@ def test_the_cycle_finder_finds_cycles() -> None:
 
 def test_no_import_cycle_in_the_package() -> None:
     graph = _import_graph()
-    assert "suprsend_async._resources" in graph["suprsend_async._client"]  # the finder works
+    assert "suprsend_async.resources" in graph["suprsend_async._client"]  # the finder works
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
 
 
@@ -150,14 +150,16 @@ def test_one_retry_loop() -> None:
     }
     assert loop_users == {
         "suprsend_async._retry",
-        "suprsend_async._resources",
+        "suprsend_async.resources.workflows",
+        "suprsend_async.resources._base",
         "suprsend_async._bulk._dispatch",
     }
 
 
 def test_namespaces_use_only_the_sending_interface() -> None:
     client_private = {"_settings", "_send", "_trigger_one", "_pool", "_core", "_pipe", "_http"}
-    for module in ("suprsend_async._resources", "suprsend_async._bulk._dispatch"):
+    namespaces = [name for name, _ in _modules() if name.startswith("suprsend_async.resources")]
+    for module in (*namespaces, "suprsend_async._bulk._dispatch"):
         tree = ast.parse(_source_of(module))
         used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
         assert used & client_private == set(), module
@@ -165,41 +167,83 @@ def test_namespaces_use_only_the_sending_interface() -> None:
 
 # -- the sync facade mirrors the async client --------------------------------------------
 
-PAIRS: list[tuple[Callable[..., Any], Callable[..., Any]]] = [
-    (Suprsend.__init__, AsyncSuprsend.__init__),
-    (Suprsend.with_workspace_api_key, AsyncSuprsend.with_workspace_api_key),
-    (Suprsend.with_options, AsyncSuprsend.with_options),
-    (Suprsend.trigger_workflow, AsyncSuprsend.trigger_workflow),
-    (Suprsend.track_event, AsyncSuprsend.track_event),
-    (_BulkEvents.new_instance, AsyncBulkEvents.new_instance),
-    (_BulkEvents.bulk_trigger, AsyncBulkEvents.bulk_trigger),
-    (_Workflows.trigger, AsyncWorkflows.trigger),
-    (_Workflows.bulk_trigger, AsyncWorkflows.bulk_trigger),
-    (_Workflows.bulk_trigger_instance, AsyncWorkflows.bulk_trigger_instance),
-    (_BulkWorkflows.bulk_trigger, AsyncBulkWorkflows.bulk_trigger),
-    (_BulkWorkflows.new_instance, AsyncBulkWorkflows.new_instance),
-    (BulkWorkflowTrigger.trigger, AsyncBulkWorkflowTrigger.trigger),
-    (BulkWorkflowTrigger.append, AsyncBulkWorkflowTrigger.append),
-    (BulkWorkflowTrigger.result, AsyncBulkWorkflowTrigger.result),
-]
-
 
 def _shape(func: Callable[..., Any]) -> list[tuple[str, Any, Any, Any]]:
     params = inspect.signature(func).parameters.values()
-    return [(p.name, p.kind, p.default, p.annotation) for p in params if not p.name.startswith("_")]
+    return [
+        (p.name, p.kind, p.default, _twin(str(p.annotation)))
+        for p in params
+        if not p.name.startswith("_")
+    ] + [("return", None, None, _twin(str(inspect.signature(func).return_annotation)))]
 
 
-@pytest.mark.parametrize(("sync", "async_"), PAIRS, ids=lambda f: f.__qualname__)
-def test_sync_signatures_mirror_the_async_ones(
-    sync: Callable[..., Any], async_: Callable[..., Any]
+def _twin(annotation: str) -> str:
+    return annotation.replace("AsyncBulkWorkflowTrigger", "BulkWorkflowTrigger").replace(
+        "AsyncPageRequest", "SyncPage"
+    )
+
+
+def _public(cls: type) -> dict[str, Any]:
+    names = set().union(*(vars(k) for k in cls.__mro__ if k is not object))
+    return {
+        n: inspect.getattr_static(cls, n)
+        for n in names
+        if not n.startswith("_") or n == "__len__"
+    }
+
+
+def _pairs() -> list[tuple[str, type, type]]:
+    """Every public async class and its sync twin, found by walking the async client."""
+    pairs: list[tuple[str, type, type]] = [
+        ("client", AsyncSuprsend, Suprsend),
+        ("bulk instance", AsyncBulkWorkflowTrigger, BulkWorkflowTrigger),
+    ]
+    assert set(NAMESPACES) == set(SYNC_NAMESPACES)
+    for name, cls in NAMESPACES.items():
+        pairs.append((name, cls, SYNC_NAMESPACES[name]))
+    return pairs
+
+
+@pytest.mark.parametrize(("what", "async_cls", "sync_cls"), _pairs(), ids=lambda x: str(x))
+def test_every_async_name_has_a_sync_twin_with_its_signature(
+    what: str, async_cls: type, sync_cls: type
 ) -> None:
-    assert _shape(sync) == _shape(async_)
+    sync_members = _public(sync_cls)
+    for name, member in _public(async_cls).items():
+        if name == "aclose":
+            assert "close" in sync_members
+            continue
+        assert name in sync_members, f"{sync_cls.__name__} lacks {name}"
+        twin = sync_members[name]
+        if isinstance(member, property):
+            assert isinstance(twin, property), name
+            continue
+        if isinstance(member, classmethod | staticmethod):
+            member, twin = member.__func__, twin.__func__
+        if inspect.isfunction(member):
+            assert _shape(twin) == _shape(member), f"{sync_cls.__name__}.{name}"
+            assert twin.__doc__, f"{sync_cls.__name__}.{name} has no docstring"
+
+
+def test_every_namespace_is_on_both_clients(api: respx.MockRouter) -> None:
+    with Suprsend(KEY, SECRET, BASE) as client:
+        for name, twin in SYNC_NAMESPACES.items():
+            assert type(getattr(client, name)) is twin
+            assert type(getattr(client.async_client, name)) is NAMESPACES[name]
 
 
 def test_signature_drift_is_caught() -> None:
     def narrower(self: object, *, timeout: float = 1.0) -> None: ...
 
     assert _shape(narrower) != _shape(AsyncSuprsend.with_options)
+
+
+def test_the_generated_facade_is_fresh() -> None:
+    script = PACKAGE.parent / "scripts" / "gen_sync.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_unknown_option_names_the_sync_class() -> None:
