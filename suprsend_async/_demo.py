@@ -6,6 +6,7 @@ The demo exits 0 only when every check holds.
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import time
@@ -148,194 +149,227 @@ def _print_table(steps: list[_Step], out: Any) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every scenario works with: the emulator, a client on it, and the demo's options."""
+
+    emu: Any
+    client: AsyncSuprsend
+    records: int
+    progress: bool
+
+    def new_triggers(self, before: int) -> list[Any]:
+        """The triggers the emulator recorded after the first ``before``."""
+        return list(self.emu.triggers[before:])
+
+
+async def _actor_user_object(run: _Run) -> str:
+    before = len(run.emu.triggers)
+    body = {
+        "workflow": "new_comment",
+        "actor": ACTOR,
+        "recipients": [
+            RECIPIENT,
+            {"object_type": "teams", "id": "finance", "$skip_create": True},
+        ],
+        "data": {"doc_name": "annual IT report", "comments": ["change the date", "looks good"]},
+    }
+    result = await run.client.workflows.trigger(WorkflowTriggerRequest(body))
+    _expect(result.success and result.status_code == 202, f"answer {result!r}")
+    got = run.new_triggers(before)
+    _expect(len(got) == 1, f"{len(got)} triggers recorded")
+    sent = got[0].body
+    _expect(sent["actor"] == ACTOR and sent["recipients"] == body["recipients"], "body changed")
+    return f"1 trigger '{got[0].workflow}': actor, user and object recipient ({result.message})"
+
+
+async def _inline_channels(run: _Run) -> str:
+    before = len(run.emu.triggers)
+    result = await run.client.workflows.trigger(
+        {"workflow": "invoice_due", "recipients": [CHANNELS], "data": {"amount": "$5000"}}
+    )
+    _expect(result.success, f"answer {result!r}")
+    got = run.new_triggers(before)
+    _expect(len(got) == 1 and got[0].body["recipients"][0] == CHANNELS, "channels changed")
+    keys = sorted(k for k in CHANNELS if k.startswith("$") and k != "$channels")
+    return f"1 trigger with {len(keys)} channel keys ({', '.join(keys)}) exactly as written"
+
+
+async def _anonymous(run: _Run) -> str:
+    before = len(run.emu.triggers)
+    body = {
+        "workflow": "_workflow_slug_",
+        "actor": {"is_transient": True, "name": "actor_1"},
+        "recipients": [{"is_transient": True, "$email": ["abc@example.com"], "name": "r"}],
+        "data": {"first_name": "User"},
+    }
+    result = await run.client.workflows.trigger(WorkflowTriggerRequest(body))
+    _expect(result.success, f"answer {result!r}")
+    got = run.new_triggers(before)
+    _expect(got[0].body["recipients"][0]["is_transient"] is True, "is_transient lost")
+    return "1 trigger to a transient recipient, no distinct_id"
+
+
+async def _multi_tenant(run: _Run) -> str:
+    before = len(run.emu.triggers)
+    result = await run.client.workflows.trigger(
+        WorkflowTriggerRequest(
+            {"workflow": "welcome", "recipients": ["user-42"]}, tenant_id="tenant_id1"
+        )
+    )
+    _expect(result.success, f"answer {result!r}")
+    got = run.new_triggers(before)
+    _expect(got[0].tenant_id == "tenant_id1", f"tenant {got[0].tenant_id!r}")
+    return "1 trigger for tenant 'tenant_id1'"
+
+
+async def _idempotent_retry(run: _Run) -> str:
+    emu = run.emu
+    before = len(emu.triggers)
+    skipped = emu.stats["duplicates_skipped"]
+    # The emulator processes the next request, then drops the connection unanswered: the
+    # SDK retries with the same idempotency key, and the retry is recognised.
+    emu.set_faults(drop_next=1)
+    result = await run.client.workflows.trigger(
+        WorkflowTriggerRequest(
+            {"workflow": "payment_received", "recipients": ["user-7"]},
+            idempotency_key="order-1001-paid",
+        )
+    )
+    emu.set_faults()
+    _expect(result.success and result.attempts == 2, f"answer {result!r}")
+    got = run.new_triggers(before)
+    _expect(len(got) == 1, f"processed {len(got)} times")
+    _expect(emu.stats["duplicates_skipped"] == skipped + 1, "the retry was not recognised")
+    return (
+        f"answer lost once, retried ({result.attempts} attempts), processed once;"
+        f" key '{got[0].idempotency_key}'"
+    )
+
+
+async def _legacy(run: _Run) -> str:
+    before = len(run.emu.triggers)
+    body = {
+        "name": "billing_reminder",
+        "template": "invoice-due",
+        "notification_category": "transactional",
+        "delay": "1d2h30m10s",
+        "trigger_at": "2026-12-01T09:00:00Z",
+        "users": [{"distinct_id": "user-9", "$email": ["user9@example.com"]}],
+        "delivery": {
+            "smart": True,
+            "success": "seen",
+            "time_to_live": "1h",
+            "mandatory_channels": ["email"],
+        },
+        "data": {"invoice": {"id": "Invoice-1234", "amount": "$5000"}},
+    }
+    wf = Workflow(body=body, idempotency_key="__uniq_request_id__", brand_id="default")
+    result = await run.client.trigger_workflow(wf)
+    _expect(result.success and result.message == "Accepted - OK", f"answer {result!r}")
+    got = run.new_triggers(before)
+    _expect(len(got) == 1 and got[0].api == "legacy", "not recorded as legacy")
+    _expect(got[0].body["brand_id"] == "default", "brand_id lost")
+    return f"1 legacy workflow '{got[0].workflow}' at {got[0].path}, brand 'default'"
+
+
+async def _api_key_auth(run: _Run) -> str:
+    before = len(run.emu.triggers)
+    async with AsyncSuprsend.with_workspace_api_key(
+        "demo-workspace", "demo-api-key", run.emu.base_url
+    ) as bearer:
+        result = await bearer.workflows.trigger({"workflow": "w", "recipients": ["u"]})
+    _expect(result.success, f"answer {result!r}")
+    _expect(len(run.new_triggers(before)) == 1, "not recorded")
+    return "1 trigger authenticated with Bearer API key + X-SS-WSUID"
+
+
+async def _bulk(run: _Run) -> str:
+    emu, records = run.emu, run.records
+    before = emu.stats["records_accepted"]
+    requests_before = emu.stats["requests"]
+    bar = ProgressBar(records, label=f"bulk of {records:,}: ") if run.progress else None
+    try:
+        result = await run.client.workflows.bulk_trigger(
+            (
+                {
+                    "workflow": "weekly_digest",
+                    "recipients": [f"user-{i}"],
+                    "data": {"week": 48, "rid": i},
+                }
+                for i in range(records)
+            ),
+            on_progress=bar,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    accepted = emu.stats["records_accepted"] - before
+    _expect(result.success == records and result.failure == 0, f"{result!r}")
+    _expect(accepted == records, f"emulator accepted {accepted:,}")
+    sent = emu.stats["requests"] - requests_before
+    return f"{accepted:,} triggers in {sent} bulk requests, every one accounted for"
+
+
+async def _single_event(run: _Run) -> str:
+    before = len(run.emu.events)
+    event = Event(
+        distinct_id=str(RECIPIENT["distinct_id"]),
+        event_name="product_purchased",
+        properties={"first_name": "User", "invoice_amount": "$5000"},
+        idempotency_key="purchase-1234",
+        tenant_id="tenant_id1",
+    )
+    event.add_attachment_bytes(b"%PDF-1.4 demo invoice", "invoice.pdf")
+    result = await run.client.track_event(event)
+    _expect(result.success and result.status_code == 202, f"answer {result!r}")
+    got = list(run.emu.events[before:])
+    _expect(len(got) == 1, f"{len(got)} events recorded")
+    sent = got[0]
+    _expect(sent.event == "product_purchased" and sent.tenant_id == "tenant_id1", "changed")
+    _expect(sent.distinct_id == RECIPIENT["distinct_id"], f"distinct_id {sent.distinct_id!r}")
+    _expect(sent.body["properties"]["invoice_amount"] == "$5000", "properties changed")
+    _expect([a.filename for a in sent.attachments] == ["invoice.pdf"], "attachment lost")
+    return f"1 event '{sent.event}' at {sent.path} with 1 attachment ({result.message})"
+
+
+async def _bulk_events(run: _Run) -> str:
+    emu = run.emu
+    n = max(run.records // 10, 1)
+    before = len(emu.events)
+    requests_before = emu.stats["event_requests"]
+    bulk = run.client.bulk_events.new_instance()
+    bulk.append(*(Event(f"user-{i}", "page_viewed", {"page": i % 7}) for i in range(n)))
+    result = await bulk.trigger()
+    got = list(emu.events[before:])
+    _expect(result.success == n and result.failure == 0, f"{result!r}")
+    _expect(len(got) == n, f"emulator accepted {len(got):,}")
+    _expect({e.distinct_id for e in got} == {f"user-{i}" for i in range(n)}, "events changed")
+    sent = emu.stats["event_requests"] - requests_before
+    return f"{n:,} events in {sent} bulk request(s) to {got[0].path}, each once"
+
+
+# The steps in the order they run; a title may name the bulk size as ``{records:,}``.
+_SCENARIOS: tuple[tuple[str, Callable[[_Run], Awaitable[str]]], ...] = (
+    ("actor, user and object recipients", _actor_user_object),
+    ("inline channels (every form)", _inline_channels),
+    ("anonymous recipient", _anonymous),
+    ("multi-tenant trigger", _multi_tenant),
+    ("idempotent retry", _idempotent_retry),
+    ("legacy dynamic workflow", _legacy),
+    ("API-key authentication", _api_key_auth),
+    ("event with an attachment", _single_event),
+    ("bulk events", _bulk_events),
+    ("bulk of {records:,} records", _bulk),
+)
+
+
 def _scenarios(
     emu: Any, client: AsyncSuprsend, records: int, progress: bool
 ) -> list[tuple[str, Callable[[], Awaitable[str]]]]:
-    def new_triggers(before: int) -> list[Any]:
-        return list(emu.triggers[before:])
-
-    async def actor_user_object() -> str:
-        before = len(emu.triggers)
-        body = {
-            "workflow": "new_comment",
-            "actor": ACTOR,
-            "recipients": [
-                RECIPIENT,
-                {"object_type": "teams", "id": "finance", "$skip_create": True},
-            ],
-            "data": {"doc_name": "annual IT report", "comments": ["change the date", "looks good"]},
-        }
-        result = await client.workflows.trigger(WorkflowTriggerRequest(body))
-        _expect(result.success and result.status_code == 202, f"answer {result!r}")
-        got = new_triggers(before)
-        _expect(len(got) == 1, f"{len(got)} triggers recorded")
-        sent = got[0].body
-        _expect(sent["actor"] == ACTOR and sent["recipients"] == body["recipients"], "body changed")
-        return f"1 trigger '{got[0].workflow}': actor, user and object recipient ({result.message})"
-
-    async def inline_channels() -> str:
-        before = len(emu.triggers)
-        result = await client.workflows.trigger(
-            {"workflow": "invoice_due", "recipients": [CHANNELS], "data": {"amount": "$5000"}}
-        )
-        _expect(result.success, f"answer {result!r}")
-        got = new_triggers(before)
-        _expect(len(got) == 1 and got[0].body["recipients"][0] == CHANNELS, "channels changed")
-        keys = sorted(k for k in CHANNELS if k.startswith("$") and k != "$channels")
-        return f"1 trigger with {len(keys)} channel keys ({', '.join(keys)}) exactly as written"
-
-    async def anonymous() -> str:
-        before = len(emu.triggers)
-        body = {
-            "workflow": "_workflow_slug_",
-            "actor": {"is_transient": True, "name": "actor_1"},
-            "recipients": [{"is_transient": True, "$email": ["abc@example.com"], "name": "r"}],
-            "data": {"first_name": "User"},
-        }
-        result = await client.workflows.trigger(WorkflowTriggerRequest(body))
-        _expect(result.success, f"answer {result!r}")
-        got = new_triggers(before)
-        _expect(got[0].body["recipients"][0]["is_transient"] is True, "is_transient lost")
-        return "1 trigger to a transient recipient, no distinct_id"
-
-    async def multi_tenant() -> str:
-        before = len(emu.triggers)
-        result = await client.workflows.trigger(
-            WorkflowTriggerRequest(
-                {"workflow": "welcome", "recipients": ["user-42"]}, tenant_id="tenant_id1"
-            )
-        )
-        _expect(result.success, f"answer {result!r}")
-        got = new_triggers(before)
-        _expect(got[0].tenant_id == "tenant_id1", f"tenant {got[0].tenant_id!r}")
-        return "1 trigger for tenant 'tenant_id1'"
-
-    async def idempotent_retry() -> str:
-        before = len(emu.triggers)
-        skipped = emu.stats["duplicates_skipped"]
-        # The emulator processes the next request, then drops the connection unanswered: the
-        # SDK retries with the same idempotency key, and the retry is recognised.
-        emu.set_faults(drop_next=1)
-        result = await client.workflows.trigger(
-            WorkflowTriggerRequest(
-                {"workflow": "payment_received", "recipients": ["user-7"]},
-                idempotency_key="order-1001-paid",
-            )
-        )
-        emu.set_faults()
-        _expect(result.success and result.attempts == 2, f"answer {result!r}")
-        got = new_triggers(before)
-        _expect(len(got) == 1, f"processed {len(got)} times")
-        _expect(emu.stats["duplicates_skipped"] == skipped + 1, "the retry was not recognised")
-        return (
-            f"answer lost once, retried ({result.attempts} attempts), processed once;"
-            f" key '{got[0].idempotency_key}'"
-        )
-
-    async def legacy() -> str:
-        before = len(emu.triggers)
-        body = {
-            "name": "billing_reminder",
-            "template": "invoice-due",
-            "notification_category": "transactional",
-            "delay": "1d2h30m10s",
-            "trigger_at": "2026-12-01T09:00:00Z",
-            "users": [{"distinct_id": "user-9", "$email": ["user9@example.com"]}],
-            "delivery": {
-                "smart": True,
-                "success": "seen",
-                "time_to_live": "1h",
-                "mandatory_channels": ["email"],
-            },
-            "data": {"invoice": {"id": "Invoice-1234", "amount": "$5000"}},
-        }
-        wf = Workflow(body=body, idempotency_key="__uniq_request_id__", brand_id="default")
-        result = await client.trigger_workflow(wf)
-        _expect(result.success and result.message == "Accepted - OK", f"answer {result!r}")
-        got = new_triggers(before)
-        _expect(len(got) == 1 and got[0].api == "legacy", "not recorded as legacy")
-        _expect(got[0].body["brand_id"] == "default", "brand_id lost")
-        return f"1 legacy workflow '{got[0].workflow}' at {got[0].path}, brand 'default'"
-
-    async def api_key_auth() -> str:
-        before = len(emu.triggers)
-        async with AsyncSuprsend.with_workspace_api_key(
-            "demo-workspace", "demo-api-key", emu.base_url
-        ) as bearer:
-            result = await bearer.workflows.trigger({"workflow": "w", "recipients": ["u"]})
-        _expect(result.success, f"answer {result!r}")
-        _expect(len(new_triggers(before)) == 1, "not recorded")
-        return "1 trigger authenticated with Bearer API key + X-SS-WSUID"
-
-    async def bulk() -> str:
-        before = emu.stats["records_accepted"]
-        requests_before = emu.stats["requests"]
-        bar = ProgressBar(records, label=f"bulk of {records:,}: ") if progress else None
-        try:
-            result = await client.workflows.bulk_trigger(
-                (
-                    {
-                        "workflow": "weekly_digest",
-                        "recipients": [f"user-{i}"],
-                        "data": {"week": 48, "rid": i},
-                    }
-                    for i in range(records)
-                ),
-                on_progress=bar,
-            )
-        finally:
-            if bar is not None:
-                bar.close()
-        accepted = emu.stats["records_accepted"] - before
-        _expect(result.success == records and result.failure == 0, f"{result!r}")
-        _expect(accepted == records, f"emulator accepted {accepted:,}")
-        sent = emu.stats["requests"] - requests_before
-        return f"{accepted:,} triggers in {sent} bulk requests, every one accounted for"
-
-    async def single_event() -> str:
-        before = len(emu.events)
-        event = Event(
-            distinct_id=str(RECIPIENT["distinct_id"]),
-            event_name="product_purchased",
-            properties={"first_name": "User", "invoice_amount": "$5000"},
-            idempotency_key="purchase-1234",
-            tenant_id="tenant_id1",
-        )
-        event.add_attachment_bytes(b"%PDF-1.4 demo invoice", "invoice.pdf")
-        result = await client.track_event(event)
-        _expect(result.success and result.status_code == 202, f"answer {result!r}")
-        got = list(emu.events[before:])
-        _expect(len(got) == 1, f"{len(got)} events recorded")
-        sent = got[0]
-        _expect(sent.event == "product_purchased" and sent.tenant_id == "tenant_id1", "changed")
-        _expect(sent.distinct_id == RECIPIENT["distinct_id"], f"distinct_id {sent.distinct_id!r}")
-        _expect(sent.body["properties"]["invoice_amount"] == "$5000", "properties changed")
-        _expect([a.filename for a in sent.attachments] == ["invoice.pdf"], "attachment lost")
-        return f"1 event '{sent.event}' at {sent.path} with 1 attachment ({result.message})"
-
-    async def bulk_events() -> str:
-        n = max(records // 10, 1)
-        before = len(emu.events)
-        requests_before = emu.stats["event_requests"]
-        bulk = client.bulk_events.new_instance()
-        bulk.append(*(Event(f"user-{i}", "page_viewed", {"page": i % 7}) for i in range(n)))
-        result = await bulk.trigger()
-        got = list(emu.events[before:])
-        _expect(result.success == n and result.failure == 0, f"{result!r}")
-        _expect(len(got) == n, f"emulator accepted {len(got):,}")
-        _expect({e.distinct_id for e in got} == {f"user-{i}" for i in range(n)}, "events changed")
-        sent = emu.stats["event_requests"] - requests_before
-        return f"{n:,} events in {sent} bulk request(s) to {got[0].path}, each once"
-
+    """The table's steps, each titled and bound to this run."""
+    run = _Run(emu, client, records, progress)
     return [
-        ("actor, user and object recipients", actor_user_object),
-        ("inline channels (every form)", inline_channels),
-        ("anonymous recipient", anonymous),
-        ("multi-tenant trigger", multi_tenant),
-        ("idempotent retry", idempotent_retry),
-        ("legacy dynamic workflow", legacy),
-        ("API-key authentication", api_key_auth),
-        ("event with an attachment", single_event),
-        ("bulk events", bulk_events),
-        (f"bulk of {records:,} records", bulk),
+        (title.format(records=records), functools.partial(scenario, run))
+        for title, scenario in _SCENARIOS
     ]

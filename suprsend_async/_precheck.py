@@ -158,58 +158,79 @@ def _derive(schema: Any) -> Any:
     if kind == "tagged-union" and schema["discriminator"] in _UNTAGGED:
         choices = [_derive(choice) for choice in schema["choices"].values()]
         return {"type": "union", "choices": choices, "mode": "left_to_right"}
+    derived = None
     if kind == "function-before":
-        fn = _function(schema)
-        if fn is _rules.not_null:
-            inner = schema["schema"]
-            return _derive(inner["schema"] if inner["type"] == "nullable" else inner)
-        if fn is _rules.one_or_many:
-            many = {**_derive(schema["schema"]), "strict": True}
-            one = many["items_schema"]
-            return {"type": "union", "choices": [many, one], "mode": "left_to_right"}
-    if kind == "function-after":
-        fn = _function(schema)
-        rule = _models.VALIDATOR_RULES.get(fn)
-        if rule is not None:
-            fields = _derive(schema["schema"])
-            checked = {
-                **schema,
-                "function": {"type": "no-info", "function": _with_rule(rule.check)},
-                "schema": fields,
-            }
-            met_by = rule.met_by
-            if met_by is None:
-                return checked
-            # Most values give the field that satisfies the rule: try the fields with it
-            # required (no Python call) first, and the rule only for the others.
-            given = fields["fields"][met_by]
-            inner = given["schema"]
-            required = {
-                **given,
-                "required": True,
-                "schema": inner["schema"] if inner["type"] == "nullable" else inner,
-            }
-            quick = {**fields, "fields": {**fields["fields"], met_by: required}}
-            quick.pop("ref", None)
-            checked.pop("ref", None)
-            union = {"type": "union", "choices": [quick, checked], "mode": "left_to_right"}
-            if "ref" in schema:
-                union["ref"] = schema["ref"]
-            return union
-        if schema["schema"].get("type") == "model":
-            raise TypeError(
-                f"model validator {fn.__qualname__} has no rule in VALIDATOR_RULES"
-                " (declare it with _applying)"
-            )
-        inner = {k: v for k, v in schema["schema"].items() if k != "metadata"}
-        if fn in _PATTERNS and inner == {"type": "str", "strict": True}:
-            return {"type": "str", "strict": True, "pattern": _PATTERNS[fn]}
+        derived = _before(schema)
+    elif kind == "function-after":
+        derived = _after(schema)
+    if derived is not None:
+        return derived
     out = {key: _derive(value) for key, value in schema.items()}
     if kind in _STRICT_TYPES:
         out["strict"] = True  # lax mode would let tuples, sets or bytes through
     if kind == "int":
         out = {**_INT_RANGE, **out}  # the model's own bounds, where it has them, stay
     return out
+
+
+def _before(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """A ``function-before`` the pre-check runs in Rust, or ``None`` to derive it as it is."""
+    fn = _function(schema)
+    if fn is _rules.not_null:
+        inner = schema["schema"]
+        derived: dict[str, Any] = _derive(inner["schema"] if inner["type"] == "nullable" else inner)
+        return derived
+    if fn is _rules.one_or_many:
+        many = {**_derive(schema["schema"]), "strict": True}
+        one = many["items_schema"]
+        return {"type": "union", "choices": [many, one], "mode": "left_to_right"}
+    return None
+
+
+def _after(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """A ``function-after`` as a model rule or a pattern, or ``None`` to derive it as it is."""
+    fn = _function(schema)
+    rule = _models.VALIDATOR_RULES.get(fn)
+    if rule is not None:
+        return _ruled(schema, rule)
+    if schema["schema"].get("type") == "model":
+        raise TypeError(
+            f"model validator {fn.__qualname__} has no rule in VALIDATOR_RULES"
+            " (declare it with _applying)"
+        )
+    inner = {k: v for k, v in schema["schema"].items() if k != "metadata"}
+    if fn in _PATTERNS and inner == {"type": "str", "strict": True}:
+        return {"type": "str", "strict": True, "pattern": _PATTERNS[fn]}
+    return None
+
+
+def _ruled(schema: dict[str, Any], rule: _rules.FieldsRule) -> dict[str, Any]:
+    """A model validator as its rule (``_models.VALIDATOR_RULES``) over the derived fields."""
+    fields = _derive(schema["schema"])
+    checked = {
+        **schema,
+        "function": {"type": "no-info", "function": _with_rule(rule.check)},
+        "schema": fields,
+    }
+    met_by = rule.met_by
+    if met_by is None:
+        return checked
+    # Most values give the field that satisfies the rule: try the fields with it
+    # required (no Python call) first, and the rule only for the others.
+    given = fields["fields"][met_by]
+    inner = given["schema"]
+    required = {
+        **given,
+        "required": True,
+        "schema": inner["schema"] if inner["type"] == "nullable" else inner,
+    }
+    quick = {**fields, "fields": {**fields["fields"], met_by: required}}
+    quick.pop("ref", None)
+    checked.pop("ref", None)
+    union = {"type": "union", "choices": [quick, checked], "mode": "left_to_right"}
+    if "ref" in schema:
+        union["ref"] = schema["ref"]
+    return union
 
 
 class Precheck:

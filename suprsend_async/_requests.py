@@ -287,20 +287,7 @@ class _BaseRequest:
         elif auto_idempotency_key:
             key = wire["$idempotency_key"] = new_idempotency_key()
         nonce = self._add_attachments(wire)  # adds only strings, None and bools
-        encoded = encode_plain(wire) if plain else None
-        exact = encoded is None
-        if encoded is not None:
-            content, json_length = encoded  # compact bytes; an upper bound of the length
-        else:
-            try:
-                content = encode(wire)
-            except ValueError as exc:
-                path = getattr(exc, "path", "")
-                problem = getattr(exc, "problem", str(exc))
-                raise SuprsendValidationError(
-                    [FieldError(path, problem)], subject=self._subject
-                ) from None
-            json_length = len(content)
+        content, json_length, exact = self._encode(wire, plain)
         placeholders = (
             Placeholders.split(content, nonce, self._attachments) if nonce is not None else None
         )
@@ -325,6 +312,26 @@ class _BaseRequest:
                 subject=self._subject,
             )
         return PreparedRecord(self._kind, wire, content, size, key, placeholders, exact)
+
+    def _encode(self, wire: dict[str, Any], plain: bool) -> tuple[bytes, int, bool]:
+        """The body's bytes, its JSON length and whether that length is exact.
+
+        A body the pre-check passed is encoded the quick way, whose length is an upper bound
+        (compact bytes); any other body the general way, whose length is exact.
+        """
+        encoded = encode_plain(wire) if plain else None
+        if encoded is not None:
+            content, json_length = encoded
+            return content, json_length, False
+        try:
+            content = encode(wire)
+        except ValueError as exc:
+            path = getattr(exc, "path", "")
+            problem = getattr(exc, "problem", str(exc))
+            raise SuprsendValidationError(
+                [FieldError(path, problem)], subject=self._subject
+            ) from None
+        return content, len(content), True
 
     def get_final_json(self) -> dict[str, Any]:
         """The body as it would be sent (validated; no idempotency key is generated).
