@@ -317,9 +317,15 @@ def test_stream_pings_while_nothing_happens(monkeypatch: pytest.MonkeyPatch) -> 
             httpx.AsyncClient(base_url=emu.base_url) as http,
             http.stream("GET", "/_emulator/inbox/stream") as stream,
         ):
-            async for line in stream.aiter_lines():
-                if line.startswith(": ping"):
-                    break
+            lines = []
+            with anyio.fail_after(5):  # pings come every 0.05 s: 5 s means there are none
+                async for line in stream.aiter_lines():
+                    lines.append(line)
+                    if line.startswith(": ping"):
+                        break
+            assert lines[-1] == ": ping"
+            # Nothing changed, so the only event before the ping is the first announcement.
+            assert len([line for line in lines if line.startswith("data: ")]) == 1
 
     anyio.run(main)
 
