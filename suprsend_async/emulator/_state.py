@@ -420,42 +420,54 @@ class EmulatorState:
                 if rid is not None and not isinstance(rid, dict | list):
                     self.accepted_by_record[rid] = self.accepted_by_record.get(rid, 0) + 1
             received_at = datetime.fromtimestamp(now, UTC).isoformat()
-            if is_event:
-                self.stats["events_accepted"] += 1
-                self.events.append(
-                    EventRecord(
-                        message_id=message_id,
-                        api=api,
-                        path=path,
-                        event=record["event"],
-                        distinct_id=record["distinct_id"],
-                        body=record,
-                        tenant_id=record.get("tenant_id"),
-                        brand_id=record.get("brand_id"),
-                        idempotency_key=key,
-                        insert_id=record["$insert_id"],
-                        received_at=received_at,
-                        attachments=_decode_attachments(record, "properties"),
-                        bulk=bulk,
-                    )
-                )
-                return message_id, False
-            workflow = record.get("workflow") if api == "trigger" else record.get("name")
-            self.triggers.append(
-                TriggerRecord(
+            self._keep(api, path, record, (message_id, key, received_at), bulk)
+        return message_id, False
+
+    def _keep(
+        self,
+        api: RequestKind,
+        path: str,
+        record: dict[str, Any],
+        ids: tuple[str, str | None, str],
+        bulk: bool,
+    ) -> None:
+        """List an accepted record (``ids``: message id, idempotency key, time); under the lock."""
+        message_id, key, received_at = ids
+        if api == "event":
+            self.stats["events_accepted"] += 1
+            self.events.append(
+                EventRecord(
                     message_id=message_id,
                     api=api,
                     path=path,
-                    workflow=workflow if isinstance(workflow, str) else None,
+                    event=record["event"],
+                    distinct_id=record["distinct_id"],
                     body=record,
                     tenant_id=record.get("tenant_id"),
+                    brand_id=record.get("brand_id"),
                     idempotency_key=key,
+                    insert_id=record["$insert_id"],
                     received_at=received_at,
-                    attachments=_decode_attachments(record),
+                    attachments=_decode_attachments(record, "properties"),
                     bulk=bulk,
                 )
             )
-        return message_id, False
+            return
+        workflow = record.get("workflow") if api == "trigger" else record.get("name")
+        self.triggers.append(
+            TriggerRecord(
+                message_id=message_id,
+                api=api,
+                path=path,
+                workflow=workflow if isinstance(workflow, str) else None,
+                body=record,
+                tenant_id=record.get("tenant_id"),
+                idempotency_key=key,
+                received_at=received_at,
+                attachments=_decode_attachments(record),
+                bulk=bulk,
+            )
+        )
 
     def _single(
         self, api: RequestKind, path: str, record: dict[str, Any], env: str | None
