@@ -67,7 +67,7 @@ def test_event_command_reads_stdin_and_lists(
     out = json.loads(capsys.readouterr().out)
     assert (out["total"], out["success"], out["failure"]) == (4, 3, 1)
     assert out["failed_records"][0]["index"] == 3
-    assert {e.api for e in env.events[1:]} == {"bulk_event"}
+    assert {(e.api, e.bulk) for e in env.events[1:]} == {("event", True)}
     assert {e.tenant_id for e in env.events[1:]} == {"t1"}
 
 
@@ -119,7 +119,7 @@ def test_bulk_file_of_events_with_journal_and_resume(
     assert "event (event/distinct_id) records" in errors[16]
     assert "event" in errors[21]
     assert len(env.events) == 300 and env.triggers == []
-    assert {e.api for e in env.events} == {"bulk_event"}
+    assert {(e.api, e.bulk) for e in env.events} == {("event", True)}
     # An interrupted run: keep the header and the first 100 journal entries.
     journal = tmp_path / "events.jsonl.journal"
     lines = journal.read_text().splitlines()

@@ -196,7 +196,7 @@ def _event_bulk(run: Run) -> None:
     assert lines[0] == "partial 3 2 1"
     assert lines[1].startswith("2 400 ") and "event" in lines[1]
     assert [e.distinct_id for e in run.emulator.events] == ["user-1", "user-2"]
-    assert {e.api for e in run.emulator.events} == {"bulk_event"}
+    assert {(e.api, e.bulk) for e in run.emulator.events} == {("event", True)}
 
 
 def _event_stream(run: Run) -> None:

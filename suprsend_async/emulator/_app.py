@@ -16,8 +16,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._inbox import Api, InboxQuery, api_for_path
-from ._state import Answer, EmulatorState, Faults
+from .._types import RequestKind
+from ._answer import Answer
+from ._inbox import InboxQuery, api_for_path
+from ._state import EmulatorState, Faults
+from ._tenants import check_categories
 
 __all__ = ["create_app"]
 
@@ -34,7 +37,12 @@ def _encode(body: Any) -> bytes:
 
 
 def _record(
-    state: EmulatorState, scope: Scope, api: str, body: bytes, answer: Answer, payload: bytes
+    state: EmulatorState,
+    scope: Scope,
+    api: RequestKind,
+    body: bytes,
+    answer: Answer,
+    payload: bytes,
 ) -> None:
     state.inbox.record(
         api,
@@ -58,7 +66,7 @@ def _request_uri(scope: Scope) -> str:
     return f"{uri}?{query.decode('latin-1')}" if query else uri
 
 
-async def _trigger(request: Request, api: Api) -> Response:
+async def _trigger(request: Request, api: RequestKind, bulk_only: bool = False) -> Response:
     state: EmulatorState = request.app.state.emulator
     try:
         body = await request.body()
@@ -70,7 +78,7 @@ async def _trigger(request: Request, api: Api) -> Response:
     )
     if answer is None:
         env = state.workspace_identifier(request.headers)
-        answer = state.handle(api, request.url.path, body, env)
+        answer = state.handle(api, request.url.path, body, env, bulk_only=bulk_only)
     payload = _encode(answer.body)
     _record(state, request.scope, api, body, answer, payload)
     return Response(
@@ -91,15 +99,41 @@ async def track_event(request: Request) -> Response:
 
 
 async def bulk_events(request: Request) -> Response:
-    return await _trigger(request, "bulk_event")
+    return await _trigger(request, "event", bulk_only=True)
+
+
+async def management(request: Request) -> Response:
+    """``v1/...``: the management API (tenants, brands...), signed like triggers."""
+    state: EmulatorState = request.app.state.emulator
+    try:
+        body = await request.body()
+    except ClientDisconnect:
+        return Response(status_code=499)
+    scope = request.scope
+    answer = state.authenticate(request.method, _request_uri(scope), request.headers, body, None)
+    if answer is None:
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        query = scope.get("query_string", b"").decode("latin-1")
+        answer = state.management.handle(request.method, raw_path, query, body)
+    if answer.body is None:
+        return Response(status_code=answer.status, headers=answer.headers)
+    return Response(
+        _encode(answer.body),
+        status_code=answer.status,
+        headers=answer.headers,
+        media_type="application/json",
+    )
 
 
 def _listing(request: Request, recorded: Any, key: str) -> Response:
-    """Recorded requests as JSON, optionally only those of one ``?api=``."""
+    """Recorded requests as JSON, optionally only those of one ``?api=`` and ``?bulk=``."""
     records = [r.to_json() for r in recorded]
     api = request.query_params.get("api")
     if api:
         records = [r for r in records if r["api"] == api]
+    bulk = request.query_params.get("bulk", "").lower()
+    if bulk in ("true", "false"):
+        records = [r for r in records if r["bulk"] is (bulk == "true")]
     return JSONResponse({"count": len(records), key: records})
 
 
@@ -131,6 +165,28 @@ async def faults(request: Request) -> Response:
         except (ValueError, TypeError) as exc:
             return JSONResponse({"status": "fail", "message": str(exc)}, status_code=400)
     return JSONResponse(vars(state.faults))
+
+
+async def entities(request: Request) -> Response:
+    """The stored tenants (brands are the same entities), for the inbox page."""
+    state: EmulatorState = request.app.state.emulator
+    page = state.management.tenants.tenants.page(0, 1000)
+    return JSONResponse({"count": page.count, "tenants": page.items})
+
+
+async def categories(request: Request) -> Response:
+    """The workspace's preference categories; ``PUT`` a JSON array to replace them."""
+    state: EmulatorState = request.app.state.emulator
+    tenants = state.management.tenants
+    if request.method == "PUT":
+        try:
+            checked = check_categories(await request.json())
+        except ValueError:
+            checked = "request body is not valid JSON"
+        if isinstance(checked, str):
+            return JSONResponse({"status": "fail", "message": checked}, status_code=400)
+        tenants.define_categories(checked)
+    return JSONResponse({"categories": list(tenants.categories)})
 
 
 async def health(request: Request) -> Response:
@@ -220,13 +276,14 @@ async def inbox_attachment(request: Request) -> Response:
 async def inbox_stream(request: Request) -> Response:
     """Server-sent events: ``change`` with the inbox's version whenever it moves."""
     inbox = request.app.state.emulator.inbox
+    store = request.app.state.emulator.management.store
 
     async def events() -> AsyncIterator[bytes]:
         seen = -1
         quiet = 0.0
         yield b"retry: 500\n\n"
         while not inbox.stopping():
-            version = inbox.version
+            version = inbox.version + store.version  # each only goes up
             if version != seen:
                 seen = version
                 quiet = 0.0
@@ -257,10 +314,13 @@ class FastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        api = api_for_path(path) if scope["type"] == "http" and scope["method"] == "POST" else None
-        if api is None:
+        route = (
+            api_for_path(path) if scope["type"] == "http" and scope["method"] == "POST" else None
+        )
+        if route is None:
             await self.app(scope, receive, send)
             return
+        api, bulk_only = route
         segments = path.strip("/").split("/")
         chunks = []
         more = True
@@ -275,7 +335,8 @@ class FastPath:
             "POST", _request_uri(scope), headers, body, segments[0] if api == "legacy" else None
         )
         if answer is None:
-            answer = state.handle(api, path, body, state.workspace_identifier(headers))
+            env = state.workspace_identifier(headers)
+            answer = state.handle(api, path, body, env, bulk_only=bulk_only)
         payload = _encode(answer.body)
         _record(state, scope, api, body, answer, payload)  # O(1): references, no parsing
         await _send_bytes(send, answer.status, payload, answer.headers)
@@ -351,15 +412,16 @@ class FaultInjector:
     ) -> None:
         """Answer with an injected fault, and show the request in the inbox if it belongs."""
         payload = _encode(answer.body)
-        api = api_for_path(scope["path"]) if scope["method"] == "POST" else None
-        if api is not None:
+        route = api_for_path(scope["path"]) if scope["method"] == "POST" else None
+        if route is not None:
             chunks = []
             more = True
             while more:
                 message = await receive()
                 chunks.append(message.get("body", b""))
                 more = message.get("more_body", False)
-            _record(self.state, {**scope, FAULT_KEY: fault}, api, b"".join(chunks), answer, payload)
+            fault_scope = {**scope, FAULT_KEY: fault}
+            _record(self.state, fault_scope, route[0], b"".join(chunks), answer, payload)
         await _send_bytes(send, answer.status, payload, answer.headers)
 
 
@@ -400,6 +462,9 @@ def create_app(state: EmulatorState) -> ASGIApp:
             Route("/_emulator/stats", stats, methods=["GET"]),
             Route("/_emulator/faults", faults, methods=["GET", "PUT"]),
             Route("/_emulator/health", health, methods=["GET"]),
+            Route("/_emulator/tenants", entities, methods=["GET"]),
+            Route("/_emulator/categories", categories, methods=["GET", "PUT"]),
+            Route("/v1/{rest:path}", management, methods=["GET", "POST", "PATCH", "DELETE"]),
             Route("/", inbox_page, methods=["GET"]),
             Route("/_emulator/inbox", inbox_list, methods=["GET"]),
             Route("/_emulator/inbox/stream", inbox_stream, methods=["GET"]),

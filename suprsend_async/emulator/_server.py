@@ -22,6 +22,7 @@ from .._client import AsyncSuprsend
 from .._sync import Suprsend
 from ._app import create_app
 from ._inbox import Inbox
+from ._management import Management
 from ._state import (
     DEFAULT_WORKSPACE_KEY,
     DEFAULT_WORKSPACE_SECRET,
@@ -109,8 +110,10 @@ class Emulator:
             record_id_field=record_id_field,
         )
         self._ssl = (ssl_certfile, ssl_keyfile) if ssl_certfile else None
-        inbox = Inbox.for_mode(os.fspath(db) if db is not None else None, fast=fast)
-        self.state = EmulatorState(self.config, faults, inbox)
+        path = os.fspath(db) if db is not None else None
+        # One file keeps both the inbox's history and the store's entities (tables of their own).
+        inbox = Inbox.for_mode(path, fast=fast)
+        self.state = EmulatorState(self.config, faults, inbox, Management(path))
         self.app = create_app(self.state)
         self._host = host
         self._port = port
@@ -230,7 +233,7 @@ class Emulator:
         finally:
             self._task_group = None
             self._bound_port = None
-            await anyio.to_thread.run_sync(self.state.inbox.close)
+            await anyio.to_thread.run_sync(self.state.close)
 
     # -- running on a background thread -------------------------------------------------
 
@@ -269,7 +272,7 @@ class Emulator:
             self._thread.join(_STARTUP_TIMEOUT)
             self._thread = None
         self._bound_port = None
-        self.state.inbox.close()
+        self.state.close()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -300,7 +303,7 @@ async def serve(emulator: Emulator, *, announce: bool = True) -> None:
                 print(f"inbox (every request, live): {emulator.inbox_url}", flush=True)
                 print(_credentials_note(emulator), flush=True)
     finally:
-        await anyio.to_thread.run_sync(emulator.state.inbox.close)
+        await anyio.to_thread.run_sync(emulator.state.close)
 
 
 def _credentials_note(emulator: Emulator) -> str:

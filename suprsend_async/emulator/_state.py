@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -24,7 +24,11 @@ from pydantic import BaseModel, ValidationError
 
 from .._models import EventBody, WorkflowBody, WorkflowTriggerBody
 from .._serialize import MAX_APPARENT_SIZE, SIZE_ALLOWANCE, field_errors_from_pydantic
-from ._inbox import Api, Inbox
+from .._types import RequestKind
+from ._answer import Answer
+from ._config import DEFAULT_WORKSPACE_KEY, DEFAULT_WORKSPACE_SECRET, EmulatorConfig, Faults
+from ._inbox import Inbox
+from ._management import Management
 
 __all__ = [
     "DEFAULT_WORKSPACE_KEY",
@@ -38,97 +42,9 @@ __all__ = [
     "TriggerRecord",
 ]
 
-DEFAULT_WORKSPACE_KEY = "emulator_workspace_key"
-DEFAULT_WORKSPACE_SECRET = "emulator_workspace_secret"
 MAX_RECORDS = 100
 CLOCK_SKEW = 15 * 60  # seconds a request's Date may differ from the emulator's clock
 IDEMPOTENCY_WINDOW = 24 * 3600
-
-EVENT_APIS: frozenset[str] = frozenset({"event", "bulk_event"})
-
-
-@dataclass
-class Faults:
-    """Faults to inject, each at a rate between 0 and 1 (per request, or per record).
-
-    * ``latency_ms`` (+ up to ``latency_jitter_ms``): added before answering;
-    * ``rate_429``: answer 429 with ``Retry-After: retry_after`` without processing;
-    * ``rate_5xx``: answer ``status_5xx`` without processing;
-    * ``rate_record_5xx``: inside a 207, answer a record with 503 without processing it;
-    * ``rate_drop``: process the request, then drop the connection without answering;
-    * ``drop_next``: drop the next N trigger requests that way, whatever the rates say;
-    * ``seed``: makes the sequence of injected faults repeatable.
-    """
-
-    latency_ms: float = 0.0
-    latency_jitter_ms: float = 0.0
-    rate_429: float = 0.0
-    retry_after: float = 1.0
-    rate_5xx: float = 0.0
-    status_5xx: int = 503
-    rate_record_5xx: float = 0.0
-    rate_drop: float = 0.0
-    drop_next: int = 0
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("rate_429", "rate_5xx", "rate_record_5xx", "rate_drop"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, not {value}")
-        if self.drop_next < 0:
-            raise ValueError("drop_next must be >= 0")
-        if self.latency_ms < 0 or self.latency_jitter_ms < 0 or self.retry_after < 0:
-            raise ValueError("latency and retry_after must be >= 0")
-        if not 500 <= self.status_5xx <= 599:
-            raise ValueError("status_5xx must be a 5xx status")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> Faults:
-        """Faults from a JSON object; unknown keys are refused by name."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown fault settings: {', '.join(unknown)}")
-        return cls(**values)
-
-    @property
-    def any(self) -> bool:
-        """Whether any fault or latency is switched on."""
-        return bool(
-            self.latency_ms
-            or self.latency_jitter_ms
-            or self.rate_429
-            or self.rate_5xx
-            or self.rate_record_5xx
-            or self.rate_drop
-            or self.drop_next
-        )
-
-
-@dataclass(frozen=True)
-class EmulatorConfig:
-    """Credentials the emulator accepts, and whether it runs in fast (benchmark) mode.
-
-    ``fast`` checks signatures and counts records but neither validates nor stores them, so a
-    benchmark measures the client rather than the emulator. ``record_id_field`` names a key of
-    ``data`` whose value the emulator counts accepted triggers by (see ``accepted_by_record``),
-    so a test can prove nothing was processed twice even without idempotency keys.
-    """
-
-    workspace_key: str = DEFAULT_WORKSPACE_KEY
-    workspace_secret: str = DEFAULT_WORKSPACE_SECRET
-    api_key: str | None = None
-    workspace_uid: str | None = None
-    fast: bool = False
-    record_id_field: str = "record_id"
-
-    def __repr__(self) -> str:
-        return (
-            f"EmulatorConfig(workspace_key={self.workspace_key!r}, workspace_secret=<hidden>,"
-            f" api_key={'<hidden>' if self.api_key else None},"
-            f" workspace_uid={self.workspace_uid!r}, fast={self.fast})"
-        )
 
 
 @dataclass(frozen=True)
@@ -147,7 +63,7 @@ class TriggerRecord:
     """One trigger the emulator accepted (a bulk request gives one per record)."""
 
     message_id: str
-    api: Api
+    api: RequestKind
     path: str
     workflow: str | None
     body: dict[str, Any]
@@ -155,6 +71,7 @@ class TriggerRecord:
     idempotency_key: str | None
     received_at: str
     attachments: tuple[AttachmentInfo, ...] = ()
+    bulk: bool = False  # sent in an array (a bulk request), even of one
 
     def to_json(self) -> dict[str, Any]:
         """The record as ``GET /_emulator/triggers`` returns it."""
@@ -168,7 +85,7 @@ class EventRecord:
     """One event the emulator accepted (a bulk request gives one per event)."""
 
     message_id: str
-    api: Api
+    api: RequestKind
     path: str
     event: str
     distinct_id: str
@@ -179,24 +96,13 @@ class EventRecord:
     insert_id: str
     received_at: str
     attachments: tuple[AttachmentInfo, ...] = ()
+    bulk: bool = False  # sent in an array (a bulk request), even of one
 
     def to_json(self) -> dict[str, Any]:
         """The record as ``GET /_emulator/events`` returns it."""
         out = asdict(self)
         out["attachments"] = [asdict(a) for a in self.attachments]
         return out
-
-
-@dataclass
-class Answer:
-    """What to send back: status, JSON body, extra headers."""
-
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
-    # Each record's fate, in order (accepted, duplicate, refused, fault), for the inbox; None
-    # when the status says it for all (fast mode, and requests refused as a whole).
-    outcomes: tuple[str, ...] | None = None
 
 
 def _fail(status: int, message: str, kind: str = "error") -> Answer:
@@ -251,21 +157,29 @@ class EmulatorState:
     """Everything the emulator remembers; safe to read from other threads."""
 
     def __init__(
-        self, config: EmulatorConfig, faults: Faults | None = None, inbox: Inbox | None = None
+        self,
+        config: EmulatorConfig,
+        faults: Faults | None = None,
+        inbox: Inbox | None = None,
+        management: Management | None = None,
     ) -> None:
         self.config = config
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.inbox = inbox if inbox is not None else Inbox.for_mode(fast=config.fast)
+        # The entities of the management API (tenants, brands...): a store of tables.
+        self.management = management if management is not None else Management()
         self.set_faults(faults or Faults())
         self._forget()
 
     # -- inspection ---------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget recorded triggers and events, idempotency keys, counters and the inbox."""
+        """Forget recorded triggers and events, idempotency keys, counters, the inbox and the
+        stored entities (then put back the defaults a new workspace has)."""
         self._forget()
         self.inbox.reset()
+        self.management.reset()
 
     def _forget(self) -> None:
         with self._lock:
@@ -297,6 +211,11 @@ class EmulatorState:
             )
             self.accepted_by_key: dict[str, int] = {}
             self.accepted_by_record: dict[Any, int] = {}
+
+    def close(self) -> None:
+        """Flush the inbox's writer and close the store's database (both reopen on next use)."""
+        self.inbox.close()
+        self.management.close()
 
     def set_faults(self, faults: Faults) -> None:
         """Switch fault injection to ``faults`` (applies to the next request)."""
@@ -387,12 +306,22 @@ class EmulatorState:
 
     # -- triggers -----------------------------------------------------------------------
 
-    def handle(self, api: Api, path: str, body: bytes, env: str | None = None) -> Answer:
+    def handle(
+        self,
+        api: RequestKind,
+        path: str,
+        body: bytes,
+        env: str | None = None,
+        *,
+        bulk_only: bool = False,
+    ) -> Answer:
         """Handle an authenticated trigger or event request body.
 
         ``env`` is the workspace identifier an event's ``env`` must carry (``None``: any).
+        ``bulk_only``: the path takes arrays only (``v2/bulk/event/``); trigger paths take one
+        record or an array, and the event path one event.
         """
-        is_event = api in EVENT_APIS
+        is_event = api == "event"
         self.count("requests")
         if is_event:
             self.count("event_requests")
@@ -403,35 +332,35 @@ class EmulatorState:
             return _fail(400, "request body is not valid JSON", "invalid_json")
         if self.config.fast:
             return self._fast(api, payload)
-        if isinstance(payload, dict) and api != "bulk_event":
+        if isinstance(payload, dict) and not bulk_only:
             self._received(api)
             return self._single(api, path, payload, env)
-        if isinstance(payload, list) and api != "event":
+        if isinstance(payload, list) and (bulk_only or api != "event"):
             return self._bulk(api, path, payload, env)
         self._invalid(api)
-        expected = {
-            "event": "a JSON object (one event)",
-            "bulk_event": "a JSON array of events",
-        }.get(api, "a JSON object or array")
+        if api == "event":
+            expected = "a JSON array of events" if bulk_only else "a JSON object (one event)"
+        else:
+            expected = "a JSON object or array"
         return _fail(400, f"request body must be {expected}", "invalid_json")
 
-    def _received(self, api: Api, n: int = 1) -> None:
+    def _received(self, api: RequestKind, n: int = 1) -> None:
         with self._lock:
             self.stats["records_received"] += n
-            if api in EVENT_APIS:
+            if api == "event":
                 self.stats["events_received"] += n
 
-    def _invalid(self, api: Api, n: int = 1) -> None:
+    def _invalid(self, api: RequestKind, n: int = 1) -> None:
         with self._lock:
             self.stats["rejected_invalid"] += n
-            if api in EVENT_APIS:
+            if api == "event":
                 self.stats["events_rejected_invalid"] += n
 
-    def _fast(self, api: Api, payload: Any) -> Answer:
+    def _fast(self, api: RequestKind, payload: Any) -> Answer:
         n = len(payload) if isinstance(payload, list) else 1
         self._received(api, n)
         self.count("records_accepted", n)
-        if api in EVENT_APIS:
+        if api == "event":
             self.count("events_accepted", n)
         if isinstance(payload, list):
             first = next(self._ids)
@@ -442,7 +371,9 @@ class EmulatorState:
             return Answer(207, {"status": "success", "records": records})
         return Answer(202, {"status": "success", "message_id": f"fast-{next(self._ids)}"})
 
-    def _check(self, api: Api, record: Any, env: str | None = None) -> tuple[int, str] | None:
+    def _check(
+        self, api: RequestKind, record: Any, env: str | None = None
+    ) -> tuple[int, str] | None:
         """``(status, message)`` when a record must be refused, else ``None``."""
         if not isinstance(record, dict):
             return 400, "each record must be a JSON object"
@@ -450,7 +381,7 @@ class EmulatorState:
         if size > MAX_APPARENT_SIZE:
             return 413, f"body too big: apparent size {size} bytes is over {MAX_APPARENT_SIZE}"
         model: type[BaseModel]
-        if api in EVENT_APIS:
+        if api == "event":
             model = EventBody
         else:
             model = WorkflowBody if api == "legacy" else WorkflowTriggerBody
@@ -458,13 +389,15 @@ class EmulatorState:
             model.model_validate(record, by_alias=True, by_name=False)
         except ValidationError as exc:
             return 400, "; ".join(str(e) for e in field_errors_from_pydantic(exc))
-        if api in EVENT_APIS and env is not None and record["env"] != env:
+        if api == "event" and env is not None and record["env"] != env:
             return 400, "env: must be the workspace the request is signed for"
         return None
 
-    def _accept(self, api: Api, path: str, record: dict[str, Any]) -> tuple[str, bool]:
-        """Process one valid record; ``(message_id, duplicate)``."""
-        is_event = api in EVENT_APIS
+    def _accept(
+        self, api: RequestKind, path: str, record: dict[str, Any], bulk: bool
+    ) -> tuple[str, bool]:
+        """Process one valid record (``bulk``: sent in an array); ``(message_id, duplicate)``."""
+        is_event = api == "event"
         key = record.get("$idempotency_key")
         key = key.strip() if isinstance(key, str) and key.strip() else None
         now = time.time()
@@ -487,54 +420,70 @@ class EmulatorState:
                 if rid is not None and not isinstance(rid, dict | list):
                     self.accepted_by_record[rid] = self.accepted_by_record.get(rid, 0) + 1
             received_at = datetime.fromtimestamp(now, UTC).isoformat()
-            if is_event:
-                self.stats["events_accepted"] += 1
-                self.events.append(
-                    EventRecord(
-                        message_id=message_id,
-                        api=api,
-                        path=path,
-                        event=record["event"],
-                        distinct_id=record["distinct_id"],
-                        body=record,
-                        tenant_id=record.get("tenant_id"),
-                        brand_id=record.get("brand_id"),
-                        idempotency_key=key,
-                        insert_id=record["$insert_id"],
-                        received_at=received_at,
-                        attachments=_decode_attachments(record, "properties"),
-                    )
-                )
-                return message_id, False
-            workflow = record.get("workflow") if api == "trigger" else record.get("name")
-            self.triggers.append(
-                TriggerRecord(
+            self._keep(api, path, record, (message_id, key, received_at), bulk)
+        return message_id, False
+
+    def _keep(
+        self,
+        api: RequestKind,
+        path: str,
+        record: dict[str, Any],
+        ids: tuple[str, str | None, str],
+        bulk: bool,
+    ) -> None:
+        """List an accepted record (``ids``: message id, idempotency key, time); under the lock."""
+        message_id, key, received_at = ids
+        if api == "event":
+            self.stats["events_accepted"] += 1
+            self.events.append(
+                EventRecord(
                     message_id=message_id,
                     api=api,
                     path=path,
-                    workflow=workflow if isinstance(workflow, str) else None,
+                    event=record["event"],
+                    distinct_id=record["distinct_id"],
                     body=record,
                     tenant_id=record.get("tenant_id"),
+                    brand_id=record.get("brand_id"),
                     idempotency_key=key,
+                    insert_id=record["$insert_id"],
                     received_at=received_at,
-                    attachments=_decode_attachments(record),
+                    attachments=_decode_attachments(record, "properties"),
+                    bulk=bulk,
                 )
             )
-        return message_id, False
+            return
+        workflow = record.get("workflow") if api == "trigger" else record.get("name")
+        self.triggers.append(
+            TriggerRecord(
+                message_id=message_id,
+                api=api,
+                path=path,
+                workflow=workflow if isinstance(workflow, str) else None,
+                body=record,
+                tenant_id=record.get("tenant_id"),
+                idempotency_key=key,
+                received_at=received_at,
+                attachments=_decode_attachments(record),
+                bulk=bulk,
+            )
+        )
 
-    def _single(self, api: Api, path: str, record: dict[str, Any], env: str | None) -> Answer:
+    def _single(
+        self, api: RequestKind, path: str, record: dict[str, Any], env: str | None
+    ) -> Answer:
         problem = self._check(api, record, env)
         if problem is not None:
             self._invalid(api)
             status, message = problem
             return _fail(status, message, "validation_error" if status == 400 else "too_large")
-        message_id, duplicate = self._accept(api, path, record)
+        message_id, duplicate = self._accept(api, path, record, False)
         outcomes = ("duplicate" if duplicate else "accepted",)
         if api == "legacy":
             return Answer(202, "Accepted - OK", outcomes=outcomes)
         return Answer(202, {"status": "success", "message_id": message_id}, outcomes=outcomes)
 
-    def _bulk(self, api: Api, path: str, records: list[Any], env: str | None) -> Answer:
+    def _bulk(self, api: RequestKind, path: str, records: list[Any], env: str | None) -> Answer:
         self._received(api, len(records))
         if not records:
             self._invalid(api)
@@ -568,7 +517,7 @@ class EmulatorState:
                 out.append(_record_error(503, "temporarily unavailable", "server_error"))
                 outcomes.append("fault")
             else:
-                message_id, duplicate = self._accept(api, path, record)
+                message_id, duplicate = self._accept(api, path, record, True)
                 out.append({"status": "success", "status_code": 202, "message_id": message_id})
                 outcomes.append("duplicate" if duplicate else "accepted")
         return Answer(207, {"status": "success", "records": out}, outcomes=tuple(outcomes))
@@ -584,7 +533,7 @@ class EmulatorState:
             self.count("rejected_invalid", len(records))
             return _fail(400, "; ".join(problems), "validation_error")
         outcomes = tuple(
-            "duplicate" if self._accept("legacy", path, record)[1] else "accepted"
+            "duplicate" if self._accept("legacy", path, record, True)[1] else "accepted"
             for record in records
         )
         return Answer(202, {"status": "success"}, outcomes=outcomes)

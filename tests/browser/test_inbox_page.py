@@ -313,3 +313,28 @@ def test_every_control_has_a_label_and_text_is_readable(
         """
     )
     assert low == []
+
+
+def test_tenants_are_listed_live_and_as_text(page: Any, inbox_emulator: Emulator) -> None:
+    from suprsend import Suprsend as OfficialSuprsend
+
+    emu = inbox_emulator
+    client = OfficialSuprsend(emu.config.workspace_key, emu.config.workspace_secret, emu.base_url)
+    hostile = "<img src=x onerror=alert(1)>"
+    client.tenants.upsert("acme", {"tenant_name": hostile, "properties": {"plan": "gold"}})
+    client.brands.upsert("br-1", {"brand_name": "Brand One", "primary_color": "#00ff00"})
+    tenant_rows = """
+    return [...document.querySelectorAll('#tenant-rows tr')].map(tr => ({
+      id: tr.dataset.tenant, name: tr.children[1].textContent,
+      colours: tr.children[2].textContent, images: tr.querySelectorAll('img').length,
+    }));
+    """
+    wait_until(
+        page,
+        lambda: len(page.execute_script(tenant_rows)) == 3,
+        "the tenants did not appear without a reload",
+    )
+    shown = page.execute_script(tenant_rows)
+    assert [t["id"] for t in shown] == ["default", "acme", "br-1"]
+    assert shown[1]["name"] == hostile and shown[1]["images"] == 0  # text, never markup
+    assert shown[2]["colours"] == "#00ff00"

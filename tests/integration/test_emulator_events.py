@@ -51,7 +51,7 @@ def test_single_event_and_inspection(suprsend_emulator: Emulator) -> None:
     assert emu.events[0].message_id == r.json()["message_id"]
     assert emu.triggers == []  # events are listed apart from workflow triggers
     assert httpx.get(emu.base_url + "_emulator/triggers").json()["count"] == 0
-    assert httpx.get(emu.base_url + "_emulator/events?api=bulk_event").json()["count"] == 0
+    assert httpx.get(emu.base_url + "_emulator/events?bulk=true").json()["count"] == 0
     stats = emu.stats
     assert (stats["event_requests"], stats["events_received"], stats["events_accepted"]) == (
         1,
@@ -93,7 +93,7 @@ def test_bulk_events_207_per_record(suprsend_emulator: Emulator) -> None:
     assert out[1]["status_code"] == 400 and "event:" in out[1]["error"]["message"]
     assert "env:" in out[4]["error"]["message"]
     assert [e.distinct_id for e in emu.events] == ["u1", "u2"]
-    assert {e.api for e in emu.events} == {"bulk_event"}
+    assert {(e.api, e.bulk) for e in emu.events} == {("event", True)}
     assert emu.accepted_by_record == {1: 1, 2: 1}
     assert emu.stats["events_rejected_invalid"] == 3
 
@@ -220,11 +220,14 @@ def test_inbox_rows_for_events(suprsend_emulator: Emulator) -> None:
     page = httpx.get(emu.base_url + "_emulator/inbox", params={"kind": "event"}).json()
     rows = {row["id"]: row for row in page["items"]}
     assert {row["kind"] for row in rows.values()} == {"event"}
-    assert {(r["api"], r["status"], tuple(r["recipients"])) for r in rows.values()} == {
-        ("event", "accepted", ("u1",)),
-        ("bulk_event", "accepted", ("u2",)),
-        ("bulk_event", "refused", ("u1",)),
-        ("event", "fault", ("u9",)),
+    assert {
+        (r["api"], r["bulk"] is not None, r["status"], tuple(r["recipients"]))
+        for r in rows.values()
+    } == {
+        ("event", False, "accepted", ("u1",)),
+        ("event", True, "accepted", ("u2",)),
+        ("event", True, "refused", ("u1",)),
+        ("event", False, "fault", ("u9",)),
     }
     single = next(r for r in rows.values() if r["tenant"] == "t1")
     detail = httpx.get(emu.base_url + f"_emulator/inbox/{single['id']}").json()

@@ -111,7 +111,7 @@ def test_official_sdk_events(suprsend_emulator: Emulator) -> None:
     )
     assert first.body["properties"]["$ss_sdk_version"].startswith("suprsend-py-sdk")
     assert len(emu.events) == 231 and emu.triggers == []
-    assert {e.api for e in emu.events[1:]} == {"bulk_event"}
+    assert {(e.api, e.bulk) for e in emu.events[1:]} == {("event", True)}
     assert emu.accepted_by_record == dict.fromkeys(range(230), 1)
     assert emu.stats["rejected_auth"] == emu.stats["rejected_invalid"] == 0
 

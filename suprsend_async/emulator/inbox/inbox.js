@@ -262,12 +262,42 @@ function moveFocus(step) {
   if (next) next.focus();
 }
 
+let lastTenants = "";
+
+// The stored tenants (GET /_emulator/tenants); every value goes in as text, never as markup.
+async function loadTenants() {
+  try {
+    const response = await fetch("/_emulator/tenants", { cache: "no-store" });
+    if (!response.ok) return;
+    const result = await response.json();
+    const fingerprint = JSON.stringify(result.tenants);
+    if (fingerprint === lastTenants) return;
+    lastTenants = fingerprint;
+    $("#tenant-rows").replaceChildren(...result.tenants.map(tenantRow));
+  } catch (error) {
+    setLive(false);
+  }
+}
+
+function tenantRow(t) {
+  const colours = ["primary_color", "secondary_color", "tertiary_color"]
+    .filter((key) => t[key]).map((key) => el("span", { class: "chip" }, t[key]));
+  return el("tr", { "data-tenant": t.tenant_id },
+    el("td", {}, el("code", {}, t.tenant_id)),
+    el("td", {}, t.tenant_name || ""),
+    el("td", {}, colours),
+    el("td", {}, t.logo || ""),
+    el("td", {}, Object.keys(t.properties || {}).length ? json(t.properties) : ""),
+    el("td", { class: "time" }, t.updated_at || ""));
+}
+
 function connect() {
   const stream = new EventSource(`${API}/stream`);
   stream.addEventListener("open", () => setLive(true));
   stream.addEventListener("change", () => {
     setLive(true);
     load();
+    loadTenants();
   });
   stream.addEventListener("error", () => setLive(false));
 }
@@ -294,5 +324,6 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   loadFaults();
   load();
+  loadTenants();
   connect();
 });
