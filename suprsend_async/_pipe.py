@@ -319,8 +319,6 @@ class Pipe:
             extensions["trace"] = report.trace
             if pool.transport is not None:
                 extensions[HANDED] = report.handed
-            elif not pool.reports_sending:
-                report.sent()  # nothing has shown that this path reports its writing
         headers = self._core.headers(endpoint, payload.data)
         content = payload.data if payload.data or endpoint.method != "GET" else None
         if pool.transport is None:  # another client: its hooks, mounts and defaults apply
@@ -345,16 +343,18 @@ class Pipe:
         pool = self._pool
         report = _SentReport(on_sent, pool) if on_sent is not None else None
         request = self._request(endpoint, payload, report)
-        if pool.transport is None:
-            response = await pool.http.send(request, stream=True)
-        else:
-            response = await pool.transport.handle_async_request(request)
-            response.request = request
-        if report is not None and not report.done:
-            # An answer came and nothing reported the writing: a mock (or a transport that
-            # does not trace) is in the way now; count hand-over as sending from here on.
-            pool.reports_sending = False
-            report.sent()
+        try:
+            if pool.transport is None:
+                response = await pool.http.send(request, stream=True)
+            else:
+                response = await pool.transport.handle_async_request(request)
+                response.request = request
+        except BaseException:
+            if report is not None:
+                report.settle(answered=False)
+            raise
+        if report is not None:
+            report.settle(answered=True)
         cap = self._core.settings.max_answer_bytes
         try:
             body, size = await read_capped(response, cap)
@@ -403,33 +403,53 @@ class Pipe:
 
 
 class _SentReport:
-    """Calls ``on_sent`` once, when a request starts being written to a connection.
+    """Calls ``on_sent`` once, when a request may have reached the service.
 
-    httpcore reports that step through the ``trace`` extension; a pool learns from the first
-    report that its path reports it, and until then a request counts as possibly sent from
-    the moment it is handed over.
+    httpcore reports each step of a request through the ``trace`` extension: the start of
+    writing its headers is the moment it may reach the service. A path that reports nothing
+    (a mocking library, a transport of the caller's) is settled when the attempt ends: a
+    request that got an answer was sent; one that failed or was cancelled counts as possibly
+    sent once it was handed over, unless the path has shown that it reports its steps (this
+    request's or an earlier one's trace), or it was still queued in the SDK's own transport.
     """
 
-    __slots__ = ("done", "on_sent", "pool")
+    __slots__ = ("done", "handed_over", "on_sent", "pool", "traced")
 
     def __init__(self, on_sent: Callable[[], None], pool: Pool) -> None:
         self.on_sent = on_sent
         self.pool = pool
         self.done = False
+        self.traced = False
+        # Through another client a request is in the caller's hands at once; the SDK's own
+        # transport says when it leaves the queue for a connection.
+        self.handed_over = pool.transport is None
 
     def handed(self) -> None:
         """The SDK's own transport gave the request a connection."""
-        if not self.pool.reports_sending:
-            self.sent()
+        self.handed_over = True
 
     def sent(self) -> None:
         if not self.done:
             self.done = True
             self.on_sent()
 
+    def settle(self, *, answered: bool) -> None:
+        """The attempt ended: decide for a path that did not report the writing."""
+        if self.done:
+            return
+        if answered:
+            if not self.traced:
+                # An answer came and nothing reported a step: a mock (or a transport that
+                # does not trace) is in the way now.
+                self.pool.reports_sending = False
+            self.sent()
+        elif self.handed_over and not (self.traced or self.pool.reports_sending):
+            self.sent()
+
     async def trace(self, name: str, info: Any) -> None:
+        self.traced = True
+        self.pool.reports_sending = True
         if name.endswith("send_request_headers.started"):
-            self.pool.reports_sending = True
             self.sent()
 
 

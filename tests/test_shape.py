@@ -186,9 +186,7 @@ def _twin(annotation: str) -> str:
 def _public(cls: type) -> dict[str, Any]:
     names = set().union(*(vars(k) for k in cls.__mro__ if k is not object))
     return {
-        n: inspect.getattr_static(cls, n)
-        for n in names
-        if not n.startswith("_") or n == "__len__"
+        n: inspect.getattr_static(cls, n) for n in names if not n.startswith("_") or n == "__len__"
     }
 
 
