@@ -234,6 +234,8 @@ async def retry_loop(
 ) -> tuple[T, int]:
     """Run ``attempt`` until ``advise`` finds nothing to retry or the policy says stop.
 
+    ``advise`` must be a pure function of an attempt's result: it is asked more than once.
+
     Returns the last result and the number of attempts made. The policy stops after
     ``max_retries`` retries, and at once when the server advises a wait above
     ``max_retry_after`` (the caller gets that answer back, with the advice on it), or when the
@@ -251,6 +253,19 @@ async def retry_loop(
     async def next_attempt() -> T:
         # tenacity's first attempt is the one already made.
         return given.pop() if given else await attempt()
+
+    retrying = _retrying(advise, policy, on_retry, deadline_at)
+    result: T = await retrying(next_attempt)
+    return result, int(retrying.statistics.get("attempt_number", 1))
+
+
+def _retrying(
+    advise: Callable[[T], RetryAdvice | None],
+    policy: RetryPolicy,
+    on_retry: Callable[[RetryEvent], Awaitable[None]] | None,
+    deadline_at: float | None,
+) -> AsyncRetrying:
+    """tenacity, set to retry while ``advise`` advises and ``policy`` allows."""
 
     def last_advice(state: RetryCallState) -> RetryAdvice | None:
         assert state.outcome is not None  # set by tenacity before stop, wait and callbacks
@@ -283,7 +298,7 @@ async def retry_loop(
         result: T = state.outcome.result()
         return result
 
-    retrying = AsyncRetrying(
+    return AsyncRetrying(
         stop=stop_any(stop_after_attempt(policy.max_retries + 1), StopOnAdvice()),
         wait=wait,
         retry=retry_if_result(lambda result: advise(result) is not None),
@@ -292,8 +307,6 @@ async def retry_loop(
         sleep=_sleep,
         reraise=True,
     )
-    result: T = await retrying(next_attempt)
-    return result, int(retrying.statistics.get("attempt_number", 1))
 
 
 def _may_retry(

@@ -4,6 +4,7 @@ a sync facade whose signatures are the async ones."""
 from __future__ import annotations
 
 import ast
+import re
 import inspect
 import subprocess
 import sys
@@ -295,3 +296,48 @@ async def test_derived_clients_share_only_the_pool(api: respx.MockRouter) -> Non
 
 def test_no_pause_all_on_the_public_client() -> None:
     assert not hasattr(AsyncSuprsend, "pause_all")
+
+
+# -- facts of the shape -----------------------------------------------------------------------
+
+MAX_MODULE_LINES = 600
+MAX_FUNCTION_LINES = 60
+# Data tables, not logic: the language codes and the generated facade.
+TABLES = {"suprsend_async._languages", "suprsend_async._sync_resources"}
+
+
+def _long_functions(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+
+
+def test_no_module_over_600_lines_and_no_function_over_60() -> None:
+    too_long = {
+        name: n
+        for name, path in _modules()
+        if name not in TABLES
+        and (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert too_long == {}
+    long_functions = {name: f for name, path in _modules() if (f := _long_functions(path))}
+    assert long_functions == {}
+
+
+def test_request_kind_is_defined_once() -> None:
+    """``RequestKind`` (which API a request belongs to) is spelled in ``_types`` alone."""
+    pattern = re.compile(r'^\s*\w+\s*(?::\s*\w+\s*)?=\s*Literal\[\s*"trigger"', re.MULTILINE)
+    defining = [name for name, path in _modules() if pattern.search(path.read_text("utf-8"))]
+    assert defining == ["suprsend_async._types"]
+
+
+def test_the_size_checks_can_fail(tmp_path: Path) -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    path = tmp_path / "long.py"
+    path.write_text(f"def long():\n{body}\n")
+    assert _long_functions(path) == [f"long ({MAX_FUNCTION_LINES + 1} lines)"]

@@ -193,13 +193,14 @@ class APIResource:
     ) -> tuple[Answer, int]:
         sender = self._sender
         call = Call("api")
-        sent = [False]
 
-        def on_sent() -> None:
-            sent[0] = True
+        async def attempt() -> tuple[Answer, bool]:
+            sent: list[bool] = []
+            answer = await sender.attempt(endpoint, payload, lambda: sent.append(True), call)
+            return answer, bool(sent)
 
-        def advise(answer: Answer) -> RetryAdvice | None:
-            maybe_sent, sent[0] = sent[0], False
+        def advise(outcome: tuple[Answer, bool]) -> RetryAdvice | None:
+            answer, maybe_sent = outcome
             if not may_retry(idempotent, answer.status_code, maybe_sent):
                 return None
             return answer.advice()
@@ -208,13 +209,14 @@ class APIResource:
             await sender.retried(event, call)
 
         with sender.operation(deadline) as scope:
-            return await retry_loop(
-                lambda: sender.attempt(endpoint, payload, on_sent, call),
+            (answer, _), attempts = await retry_loop(
+                attempt,
                 advise,
                 sender.core.settings.retry,
                 on_retry=retried,
                 deadline_at=scope.deadline if scope.deadline != math.inf else None,
             )
+            return answer, attempts
         raise APITimeoutError(
             f"timed out: the call's deadline passed after {call.attempts} attempt(s)"
         )

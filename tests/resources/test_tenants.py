@@ -170,6 +170,12 @@ async def test_a_call_that_is_not_idempotent_is_retried_only_when_surely_unsent(
         assert await edits.append() == {"ok": 1}  # a 429 was refused unread: safe to resend
         assert route.call_count == 2
         route.reset()
+        # The rule holds on later attempts too: a 5xx after a 429 is not resent.
+        route.side_effect = [httpx.Response(429), httpx.Response(503), httpx.Response(200)]
+        with pytest.raises(ServerError):
+            await edits.append()
+        assert route.call_count == 2
+        route.reset()
         route.side_effect = [httpx.ReadTimeout("lost"), httpx.Response(200, json={})]
         with pytest.raises(APIConnectionError):
             await edits.append()  # the answer was lost after sending: not resent
