@@ -22,7 +22,7 @@ __all__ = ["APIResult", "ErrorType", "TriggerResponse", "error_message", "parse_
 
 ErrorType = Literal["timeout", "connection", "http", "validation"]
 
-_GUIDE_KEYS = ("success", "status", "status_code", "message")
+_GUIDE_KEYS = ("success", "status", "status_code", "message", "raw_response")
 _MAX_TEXT = 2000
 
 
@@ -80,7 +80,8 @@ class TriggerResponse(_DictReads):
     """The outcome of one trigger call.
 
     ``success``, ``status``, ``status_code`` and ``message`` are the fields the user guide
-    shows (also readable as ``resp["success"]``). ``status_code`` is ``None`` when no answer
+    shows, and ``raw_response`` the decoded answer, all readable as ``resp["success"]`` (the
+    official SDK's dict). ``status_code`` is ``None`` when no answer
     arrived, with ``error_type`` telling a ``"timeout"`` from a ``"connection"`` failure; an
     answered error has ``error_type="http"``. ``message`` is the message_id (or the answer's
     text) on success and the server's error message on failure. Call :meth:`raise_for_status`
@@ -101,6 +102,12 @@ class TriggerResponse(_DictReads):
     idempotency_key: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Any = None
+
+    @property
+    def raw_response(self) -> Any:
+        """The answer's decoded JSON, as the official SDK's ``raw_response`` (``None`` when no
+        answer came or it was not JSON)."""
+        return self.body if isinstance(self.body, dict | list) else None
 
     def __repr__(self) -> str:
         parts = [

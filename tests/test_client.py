@@ -60,9 +60,17 @@ async def test_trigger_success(api: respx.MockRouter, client: AsyncSuprsend) -> 
         "status": "success",
         "status_code": 202,
         "message": "msg-1",
+        "raw_response": {"status": "success", "message_id": "msg-1"},
     }
-    assert result == {"success": True, "status": "success", "status_code": 202, "message": "msg-1"}
-    assert list(result.keys()) == ["success", "status", "status_code", "message"]
+    raw = {"status": "success", "message_id": "msg-1"}
+    assert result == {
+        "success": True,
+        "status": "success",
+        "status_code": 202,
+        "message": "msg-1",
+        "raw_response": raw,
+    }
+    assert list(result.keys()) == ["success", "status", "status_code", "message", "raw_response"]
     assert result.get("nope", 1) == 1 and "message" in result
     with pytest.raises(KeyError):
         result["headers"]

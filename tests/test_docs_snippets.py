@@ -258,7 +258,8 @@ def _results(run: Run) -> None:
     lines = run.out.splitlines()
     assert lines[:4] == ["True", "202", mid, "True"]
     assert lines[4] == (
-        f'{{"success": true, "status": "success", "status_code": 202, "message": "{mid}"}}'
+        f'{{"success": true, "status": "success", "status_code": 202, "message": "{mid}",'
+        f' "raw_response": {{"status": "success", "message_id": "{mid}"}}}}'
     )
     assert len(lines) == 5  # raise_for_status() did not raise
 

@@ -226,11 +226,13 @@ def test_dynamic_workflow_sample(ws: tuple[str, str, str], suprsend_emulator: Em
     # Trigger workflow
     response = supr_client.trigger_workflow(wf)
     print(response)
+    # Every key the official SDK's legacy result has, and raw_response (None: not JSON).
     assert response == {
         "success": True,
         "status": "success",
         "status_code": 202,
         "message": "Accepted - OK",
+        "raw_response": None,
     }
     supr_client.close()
     assert suprsend_emulator.triggers[0].api == "legacy"

@@ -21,10 +21,17 @@ async def test_a_trigger_result_is_a_mapping(suprsend_emulator: Emulator) -> Non
         )
     assert isinstance(result, Mapping) and isinstance(result, TriggerResponse)
     message_id = suprsend_emulator.triggers[0].message_id
-    expected = {"success": True, "status": "success", "status_code": 202, "message": message_id}
+    raw = {"status": "success", "message_id": message_id}
+    expected = {
+        "success": True,
+        "status": "success",
+        "status_code": 202,
+        "message": message_id,
+        "raw_response": raw,
+    }
     assert dict(result.items()) == expected == dict(result) == result.to_dict()
     assert list(result.values()) == list(expected.values())
-    assert len(result) == 4 and list(result) == list(expected)
+    assert len(result) == 5 and list(result) == list(expected)
     assert result.get("headers") is None and "headers" not in result
     assert json.loads(json.dumps(result.to_dict())) == expected
     assert json.loads(json.dumps(dict(result))) == expected
