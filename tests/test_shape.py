@@ -4,8 +4,8 @@ a sync facade whose signatures are the async ones."""
 from __future__ import annotations
 
 import ast
-import re
 import inspect
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
