@@ -16,6 +16,7 @@ from ._bulk import (
 )
 from ._bulk_results import BulkProgress, BulkResponse, FailedRecord, RecordOutcome
 from ._client import AsyncSuprsend
+from ._core import AppInfo
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -72,6 +73,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AndroidPush",
+    "AppInfo",
     "AsyncBrands",
     "AsyncBulkEvents",
     "AsyncBulkWorkflowTrigger",

@@ -24,16 +24,18 @@ from ._core import (
     env,
     hmac_auth,
     normalise_base_url,
+    user_agents,
 )
-from ._observe import Observer
+from ._observe import Observer, debug_logging_wanted, enable_debug_logging
 from ._options import DEFAULT_LIMITS, CallOptions, ClientOptions, check_options, resolve
 from ._pipe import CLOSE_GRACE, Life, Pipe, Pool
 from ._precheck import build_validators
 from ._requests import Event, Workflow
-from ._responses import TriggerResponse
+from ._responses import APIResult, TriggerResponse
 from ._retry import RetryPolicy
 from ._types import NOT_GIVEN, NotGiven
 from .resources import NAMESPACES
+from .resources._base import NO_BODY, APIResource
 from .resources.brands import AsyncBrands
 from .resources.events import AsyncBulkEvents, track_event
 from .resources.tenants import AsyncTenants
@@ -105,6 +107,7 @@ class AsyncSuprsend:
             http = pool_options.http_client
             timeout = http.timeout if http is not None else DEFAULT_TIMEOUT
         deadline = given.deadline
+        agent, client_agent = user_agents(given.app_info)
         settings = Settings(
             base_url=normalise_base_url(env("SUPRSEND_BASE_URL", base_url) or DEFAULT_BASE_URL),
             timeout=timeout,
@@ -113,7 +116,11 @@ class AsyncSuprsend:
             log_bodies=given.log_bodies,
             deadline=None if isinstance(deadline, NotGiven) else check_deadline(deadline),
             max_answer_bytes=_check_cap(given.max_answer_bytes),
+            user_agent=agent,
+            client_user_agent=client_agent,
         )
+        if debug_logging_wanted(given.debug):
+            enable_debug_logging()
         pool = Pool.build(
             pool_options, timeout=timeout, tls=settings.base_url.startswith("https://")
         )
@@ -130,6 +137,7 @@ class AsyncSuprsend:
         self._pipe = Pipe(core, pool)
         for name, namespace in NAMESPACES.items():
             setattr(self, name, namespace(self._pipe))
+        self._requests = _Requests(self._pipe)
 
     def with_options(self, **options: Unpack[CallOptions]) -> Self:
         """A client with other per-call settings that shares this one's connection pool.
@@ -230,6 +238,44 @@ class AsyncSuprsend:
         idempotency key. ``deadline`` caps the whole call (default: the client's).
         """
         return await track_event(self._pipe, event, deadline)
+
+    # -- any endpoint -----------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Call any endpoint of the API, signed as every call is: ``await
+        client.request("GET", "v1/tenant/", params={"limit": 5})``.
+
+        ``path`` is relative to the base URL (a full URL under it is taken too) and sent as it
+        is (percent-encode ids yourself); ``json`` is the body (``None``: none); ``params``
+        the query, written as the official SDK writes it. Retried by the rule by method:
+        GET, PUT and DELETE as triggers; POST and PATCH only when surely unsent, unless
+        ``idempotent=True`` says a repeat is harmless. Returns the answer's JSON object
+        (an :class:`APIResult`); raises an :class:`APIStatusError` subclass for an error
+        status and :class:`APIConnectionError` when no answer came.
+        """
+        if path.startswith(self.base_url):
+            path = path[len(self.base_url) :]
+        body = NO_BODY if json is None else json
+        verb = method.upper()
+        return await self._requests._call(
+            "request", verb, path.lstrip("/"), params=params, body=body, body_name="json",
+            idempotent=idempotent, deadline=deadline,
+        )  # fmt: skip
+
+
+class _Requests(APIResource):
+    """The signed escape hatch behind :meth:`AsyncSuprsend.request`."""
+
+    _namespace = "request"
 
 
 def _check_cap(max_answer_bytes: int) -> int:

@@ -8,13 +8,14 @@ the small :class:`Sender` interface, never through the client's private attribut
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from typing import Protocol, TypedDict
 
 import anyio
 import httpx
@@ -41,6 +42,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "USER_AGENT",
     "Answer",
+    "AppInfo",
     "Call",
     "ClientCore",
     "Endpoint",
@@ -48,12 +50,43 @@ __all__ = [
     "Sender",
     "Settings",
     "forked_message",
+    "user_agents",
 ]
 
 DEFAULT_BASE_URL = "https://hub.suprsend.com/"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 """30 s to read an answer, 5 s to connect."""
 USER_AGENT = f"suprsend-async/{__version__} (python/{platform.python_version()}; {sys.platform})"
+
+
+class AppInfo(TypedDict, total=False):
+    """Your application, named in every request's ``User-Agent`` (as the official SDK's
+    ``app_info``): ``{"name": "billing", "version": "2.3.1"}``."""
+
+    name: str
+    version: str | None
+
+
+def user_agents(app_info: AppInfo | None) -> tuple[str, str]:
+    """``User-Agent`` and ``X-Suprsend-Client-User-Agent`` (a JSON description of the SDK and
+    the platform, as the official SDK sends), with ``app_info`` in both when given."""
+    agent = USER_AGENT
+    name = (app_info or {}).get("name")
+    if name:
+        version = (app_info or {}).get("version")
+        agent += f" ({name}/{version})" if version else f" ({name})"
+    uname = platform.uname()
+    client = {
+        "sdk": "suprsend-async",
+        "sdk_version": __version__,
+        "lang": "python",
+        "lang_version": platform.python_version(),
+        "platform": "server",
+        "os": uname.system.lower(),
+        "os_version": uname.release.lower(),
+        "app_info": dict(app_info) if app_info else None,
+    }
+    return agent, json.dumps(client, separators=(",", ":"))
 
 
 def env(name: str, value: str | None) -> str | None:
@@ -203,6 +236,8 @@ class Settings:
     log_bodies: bool
     deadline: float | None = None
     max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    user_agent: str = USER_AGENT
+    client_user_agent: str = field(default_factory=lambda: user_agents(None)[1])
 
     @property
     def attempt_limit(self) -> float | None:
@@ -282,7 +317,8 @@ class ClientCore:
     def headers(self, endpoint: Endpoint, content: bytes) -> dict[str, str]:
         """The headers of one attempt: content type, auth (signed now) and user agent."""
         headers = self.auth.headers(endpoint.method, endpoint.uri, content)
-        headers["User-Agent"] = USER_AGENT
+        headers["User-Agent"] = self.settings.user_agent
+        headers["X-Suprsend-Client-User-Agent"] = self.settings.client_user_agent
         return headers
 
     @staticmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -232,3 +233,24 @@ class Observer:
 
 
 _NO_HOOKS = Hooks()
+
+
+def debug_logging_wanted(debug: bool) -> bool:
+    """Whether a client turns on debug logging: ``debug=True``, or ``SUPRSEND_LOG=debug``."""
+    return debug or os.environ.get("SUPRSEND_LOG", "").strip().lower() == "debug"
+
+
+def enable_debug_logging() -> None:
+    """The ``suprsend_async`` logger at DEBUG, with a stderr handler if it has none of its own.
+
+    Only the SDK's logger is touched (never the root logger, never another library's); a
+    handler is added once, so a second client asking again changes nothing. Bodies stay out
+    unless a client also sets ``log_bodies``.
+    """
+    package = logging.getLogger("suprsend_async")
+    package.setLevel(logging.DEBUG)
+    if not any(getattr(h, "_suprsend_debug", False) for h in package.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        handler._suprsend_debug = True  # type: ignore[attr-defined]
+        package.addHandler(handler)

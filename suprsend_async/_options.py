@@ -12,13 +12,16 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import httpx
 
 from ._observe import Hooks
 from ._retry import RetryPolicy
 from ._types import NotGiven
+
+if TYPE_CHECKING:
+    from ._core import AppInfo
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -72,7 +75,12 @@ class ClientOptions(CallOptions, total=False):
     * ``log_bodies``: log request bodies at DEBUG level (default false: they hold personal data);
     * ``max_answer_bytes``: the most of an answer that is read, once decoded (default 4 MiB);
     * ``tracer_provider`` / ``meter_provider``: OpenTelemetry providers (default: the global
-      ones, when ``opentelemetry-api`` is installed).
+      ones, when ``opentelemetry-api`` is installed);
+    * ``debug``: log every attempt at DEBUG on the ``suprsend_async`` logger, with a handler
+      to stderr if that logger has none (as ``SUPRSEND_LOG=debug`` does); never the root
+      logger, never bodies (``log_bodies`` is separate);
+    * ``app_info``: your application, ``{"name": ..., "version": ...}``, named in the
+      ``User-Agent`` (as the official SDK's ``app_info``).
     """
 
     http_client: httpx.AsyncClient | None
@@ -83,6 +91,8 @@ class ClientOptions(CallOptions, total=False):
     max_answer_bytes: int
     tracer_provider: Any
     meter_provider: Any
+    debug: bool
+    app_info: AppInfo | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +119,8 @@ class Resolved:
     max_answer_bytes: int
     tracer_provider: Any
     meter_provider: Any
+    debug: bool
+    app_info: AppInfo | None
 
 
 def check_options(options: Mapping[str, Any], allowed: type, owner: str) -> None:
@@ -141,4 +153,6 @@ def resolve(options: ClientOptions, base_retry: RetryPolicy | None = None) -> Re
         max_answer_bytes=options.get("max_answer_bytes", DEFAULT_MAX_ANSWER_BYTES),
         tracer_provider=options.get("tracer_provider"),
         meter_provider=options.get("meter_provider"),
+        debug=options.get("debug", False),
+        app_info=options.get("app_info"),
     )

@@ -416,6 +416,31 @@ class SuprsendCalls(SyncObject):
         """
         return self._async.is_closed
 
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Call any endpoint of the API, signed as every call is: ``client.request("GET",
+        "v1/tenant/", params={"limit": 5})``.
+
+        The sync twin of ``AsyncSuprsend.request``.
+        """
+        return self._run(
+            self._async.request,
+            method,
+            path,
+            json=json,
+            params=params,
+            idempotent=idempotent,
+            deadline=deadline,
+        )
+
     @property
     def retry_policy(self) -> RetryPolicy:
         """The retry policy in force for this client.

@@ -11,6 +11,7 @@ EXPECTED = {
     "APIStatusError",
     "APITimeoutError",
     "AndroidPush",
+    "AppInfo",
     "AttemptEnd",
     "AttemptStart",
     "AsyncBulkEvents",
