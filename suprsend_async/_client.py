@@ -18,6 +18,7 @@ from ._core import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
     ClientCore,
+    PerCall,
     Settings,
     api_key_auth,
     check_deadline,
@@ -213,6 +214,8 @@ class AsyncSuprsend:
         workflow: Workflow | Mapping[str, Any],
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> TriggerResponse:
         """Trigger a legacy dynamic workflow (``POST {workspace}/trigger/``).
 
@@ -223,13 +226,17 @@ class AsyncSuprsend:
         if not isinstance(workflow, Workflow):
             workflow = Workflow(workflow)
         prepared = workflow.prepare(auto_idempotency_key=self._core.settings.auto_idempotency_keys)
-        return await trigger_single(self._pipe, self._core.legacy_endpoint, prepared, deadline)
+        per_call = PerCall.of(extra_headers, timeout)
+        endpoint = self._core.legacy_endpoint
+        return await trigger_single(self._pipe, endpoint, prepared, deadline, per_call)
 
     async def track_event(
         self,
         event: Event | Mapping[str, Any],
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> TriggerResponse:
         """Send an event (``POST v2/event/``): workflows triggered by it run for its user.
 
@@ -237,7 +244,8 @@ class AsyncSuprsend:
         result has the same shape as a trigger's; retries keep the event's ``$insert_id`` and
         idempotency key. ``deadline`` caps the whole call (default: the client's).
         """
-        return await track_event(self._pipe, event, deadline)
+        per_call = PerCall.of(extra_headers, timeout)
+        return await track_event(self._pipe, event, deadline, per_call)
 
     # -- any endpoint -----------------------------------------------------------------------
 
@@ -250,6 +258,8 @@ class AsyncSuprsend:
         params: Mapping[str, Any] | None = None,
         idempotent: bool | None = None,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """Call any endpoint of the API, signed as every call is: ``await
         client.request("GET", "v1/tenant/", params={"limit": 5})``.
@@ -269,6 +279,7 @@ class AsyncSuprsend:
         return await self._requests._call(
             "request", verb, path.lstrip("/"), params=params, body=body, body_name="json",
             idempotent=idempotent, deadline=deadline,
+            per_call=PerCall.of(extra_headers, timeout),
         )  # fmt: skip
 
 

@@ -12,7 +12,7 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypedDict
@@ -24,7 +24,7 @@ from ._attachments import READ_TIMEOUT
 from ._auth import ApiKeyAuth, Auth, HmacAuth
 from ._errors import ConfigurationError
 from ._observe import Hooks, Observer
-from ._options import DEFAULT_MAX_ANSWER_BYTES
+from ._options import DEFAULT_MAX_ANSWER_BYTES, as_timeout
 from ._responses import (
     ErrorType,
     TriggerResponse,
@@ -47,6 +47,7 @@ __all__ = [
     "ClientCore",
     "Endpoint",
     "Payload",
+    "PerCall",
     "Sender",
     "Settings",
     "forked_message",
@@ -223,6 +224,42 @@ class Call:
     records: int = 1
     idempotency_key: str | None = None
     attempts: int = 0
+    per_call: PerCall | None = None
+
+
+SIGNED_HEADERS = frozenset({"authorization", "date", "content-type"})
+
+
+@dataclass(frozen=True, slots=True)
+class PerCall:
+    """What one call sets for itself: headers added to each attempt, and its own timeout."""
+
+    extra_headers: Mapping[str, str] | None = None
+    timeout: httpx.Timeout | None = None
+
+    @classmethod
+    def of(
+        cls,
+        extra_headers: Mapping[str, str] | None,
+        timeout: float | httpx.Timeout | NotGiven | None,
+    ) -> PerCall | None:
+        """The per-call settings given (``None`` when there are none), checked.
+
+        The headers a signature covers cannot be replaced: ``ValueError`` names the header.
+        """
+        if extra_headers:
+            for name in extra_headers:
+                if name.lower() in SIGNED_HEADERS:
+                    raise ValueError(
+                        f"extra_headers: {name!r} is set by the SDK (it is signed) and cannot"
+                        " be replaced"
+                    )
+        if not extra_headers and isinstance(timeout, NotGiven):
+            return None
+        return cls(
+            dict(extra_headers) if extra_headers else None,
+            None if isinstance(timeout, NotGiven) else as_timeout(timeout),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,16 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from ._core import Answer, Call, ClientCore, Endpoint, Payload, check_deadline, forked_message
+from ._core import (
+    Answer,
+    Call,
+    ClientCore,
+    Endpoint,
+    Payload,
+    attempt_limit,
+    check_deadline,
+    forked_message,
+)
 from ._decode import read_capped
 from ._errors import SuprsendError
 from ._observe import AttemptEnd, AttemptStart, Observer, RetryInfo
@@ -233,7 +242,7 @@ class Pipe:
         if observer.active:
             answer = await self._observed(endpoint, payload, on_sent, call, started)
         else:
-            answer = await self._exchange(endpoint, payload, on_sent)
+            answer = await self._exchange(endpoint, payload, on_sent, call)
         if answer.status_code == 429:
             self.pause(answer.retry_after)
         if logger.isEnabledFor(logging.DEBUG):
@@ -278,7 +287,7 @@ class Pipe:
         )
         await observer.before_attempt(start)
         with observer.attempt_span(start, parsed.host, parsed.port) as span:
-            answer = await self._exchange(endpoint, payload, on_sent)
+            answer = await self._exchange(endpoint, payload, on_sent, call)
             response = answer.response
             end = AttemptEnd(
                 start,
@@ -291,13 +300,18 @@ class Pipe:
         return answer
 
     async def _exchange(
-        self, endpoint: Endpoint, payload: Payload, on_sent: Callable[[], None] | None
+        self,
+        endpoint: Endpoint,
+        payload: Payload,
+        on_sent: Callable[[], None] | None,
+        call: Call,
     ) -> Answer:
         """One request and its answer, any failure to get one turned into an :class:`Answer`."""
-        limit = self._core.settings.attempt_limit
+        own = call.per_call.timeout if call.per_call is not None else None
+        limit = self._core.settings.attempt_limit if own is None else attempt_limit(own)
         try:
             with anyio.fail_after(limit):
-                return await self._post(endpoint, payload, on_sent)
+                return await self._post(endpoint, payload, on_sent, call)
         except TimeoutError:
             return Answer(None, "timeout", f"timed out: the attempt took over {limit:g} s")
         except httpx.TimeoutException as exc:
@@ -309,17 +323,21 @@ class Pipe:
             return Answer(None, "connection", f"unreadable answer: {_describe(exc)}")
 
     def _request(
-        self, endpoint: Endpoint, payload: Payload, report: _SentReport | None
+        self, endpoint: Endpoint, payload: Payload, report: _SentReport | None, call: Call
     ) -> httpx.Request:
         """The signed request. Built in its own frame: the headers (the credentials) are
         never a plain local of a frame that waits on I/O."""
         pool = self._pool
-        extensions: dict[str, Any] = {"timeout": self._core.settings.timeout.as_dict()}
+        per_call = call.per_call
+        timeout = per_call.timeout if per_call is not None else None
+        extensions: dict[str, Any] = {"timeout": (timeout or self._core.settings.timeout).as_dict()}
         if report is not None:
             extensions["trace"] = report.trace
             if pool.transport is not None:
                 extensions[HANDED] = report.handed
         headers = self._core.headers(endpoint, payload.data)
+        if per_call is not None and per_call.extra_headers:
+            headers.update(per_call.extra_headers)
         content = payload.data if payload.data or endpoint.method != "GET" else None
         if pool.transport is None:  # another client: its hooks, mounts and defaults apply
             return pool.http.build_request(
@@ -338,11 +356,15 @@ class Pipe:
         )
 
     async def _post(
-        self, endpoint: Endpoint, payload: Payload, on_sent: Callable[[], None] | None
+        self,
+        endpoint: Endpoint,
+        payload: Payload,
+        on_sent: Callable[[], None] | None,
+        call: Call,
     ) -> Answer:
         pool = self._pool
         report = _SentReport(on_sent, pool) if on_sent is not None else None
-        request = self._request(endpoint, payload, report)
+        request = self._request(endpoint, payload, report, call)
         try:
             if pool.transport is None:
                 response = await pool.http.send(request, stream=True)

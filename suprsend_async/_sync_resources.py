@@ -96,6 +96,8 @@ class BulkWorkflowTrigger(SyncObject):
         on_progress: ProgressCallback | None = None,
         resend_unknown: bool = False,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> BulkResponse:
         """Send every record not sent yet, concurrently, and return the account of all records.
 
@@ -108,6 +110,8 @@ class BulkWorkflowTrigger(SyncObject):
             on_progress=on_progress,
             resend_unknown=resend_unknown,
             deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
         )
 
 
@@ -129,6 +133,8 @@ class Workflows(SyncObject):
         idempotency_key_from: KeyFrom | None = None,
         keep_failed_records: bool = True,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> BulkResponse:
         """Stream any number of records through concurrent bulk requests, in bounded memory.
 
@@ -144,6 +150,8 @@ class Workflows(SyncObject):
             idempotency_key_from=idempotency_key_from,
             keep_failed_records=keep_failed_records,
             deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
         )
 
     def bulk_trigger_instance(self) -> BulkWorkflowTrigger:
@@ -158,12 +166,20 @@ class Workflows(SyncObject):
         request: WorkflowTriggerRequest | WorkflowTriggerBody | Mapping[str, Any],
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> TriggerResponse:
         """Trigger one workflow (``POST trigger/``).
 
         The sync twin of ``AsyncWorkflows.trigger``.
         """
-        return self._run(self._async.trigger, request, deadline=deadline)
+        return self._run(
+            self._async.trigger,
+            request,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
 
 
 class BulkWorkflows(SyncObject):
@@ -184,6 +200,8 @@ class BulkWorkflows(SyncObject):
         idempotency_key_from: KeyFrom | None = None,
         keep_failed_records: bool = True,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> BulkResponse:
         """Stream any number of records through concurrent bulk requests, in bounded memory.
 
@@ -199,6 +217,8 @@ class BulkWorkflows(SyncObject):
             idempotency_key_from=idempotency_key_from,
             keep_failed_records=keep_failed_records,
             deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
         )
 
     def new_instance(self) -> BulkWorkflowTrigger:
@@ -227,6 +247,8 @@ class BulkEvents(SyncObject):
         idempotency_key_from: KeyFrom | None = None,
         keep_failed_records: bool = True,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> BulkResponse:
         """Stream any number of records through concurrent bulk requests, in bounded memory.
 
@@ -242,6 +264,8 @@ class BulkEvents(SyncObject):
             idempotency_key_from=idempotency_key_from,
             keep_failed_records=keep_failed_records,
             deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
         )
 
     def new_instance(self) -> BulkWorkflowTrigger:
@@ -259,20 +283,46 @@ class Tenants(SyncObject):
 
     _async: AsyncTenants
 
-    def delete(self, tenant_id: str, *, deadline: float | NotGiven | None = NOT_GIVEN) -> APIResult:
+    def delete(
+        self,
+        tenant_id: str,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
         """Delete a tenant (``DELETE v1/tenant/{tenant_id}/``): ``{"success": True, "status_code":
         ...}``, as the official SDK returns.
 
         The sync twin of ``AsyncTenants.delete``.
         """
-        return self._run(self._async.delete, tenant_id, deadline=deadline)
+        return self._run(
+            self._async.delete,
+            tenant_id,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
 
-    def get(self, tenant_id: str, *, deadline: float | NotGiven | None = NOT_GIVEN) -> APIResult:
+    def get(
+        self,
+        tenant_id: str,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
         """One tenant (``GET v1/tenant/{tenant_id}/``).
 
         The sync twin of ``AsyncTenants.get``.
         """
-        return self._run(self._async.get, tenant_id, deadline=deadline)
+        return self._run(
+            self._async.get,
+            tenant_id,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
 
     def get_preference_category(
         self,
@@ -281,21 +331,38 @@ class Tenants(SyncObject):
         options: Mapping[str, Any] | None = None,
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """One preference category of the tenant (``options``: ``locale``).
 
         The sync twin of ``AsyncTenants.get_preference_category``.
         """
         return self._run(
-            self._async.get_preference_category, tenant_id, category, options, deadline=deadline
+            self._async.get_preference_category,
+            tenant_id,
+            category,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
         )
 
-    def list(self, limit: int = 20, offset: int = 0) -> SyncPage:
+    def list(
+        self,
+        limit: int = 20,
+        offset: int = 0,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> SyncPage:
         """Tenants, ``limit`` (1 to 1,000) at a time from ``offset`` (``GET v1/tenant/``).
 
         The sync twin of ``AsyncTenants.list``.
         """
-        return self._page(self._async.list(limit, offset))
+        return self._page(
+            self._async.list(limit, offset, extra_headers=extra_headers, timeout=timeout)
+        )
 
     def list_preference_categories(
         self,
@@ -303,13 +370,20 @@ class Tenants(SyncObject):
         options: Mapping[str, Any] | None = None,
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """The tenant's preference categories (``GET v1/tenant/{id}/preference/category/``).
 
         The sync twin of ``AsyncTenants.list_preference_categories``.
         """
         return self._run(
-            self._async.list_preference_categories, tenant_id, options, deadline=deadline
+            self._async.list_preference_categories,
+            tenant_id,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
         )
 
     def update_preference_category(
@@ -320,6 +394,8 @@ class Tenants(SyncObject):
         options: Mapping[str, Any] | None = None,
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """Change a category for the tenant's users (``PATCH
         .../preference/category/{category}/``).
@@ -333,6 +409,8 @@ class Tenants(SyncObject):
             payload,
             options,
             deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
         )
 
     def upsert(
@@ -341,12 +419,21 @@ class Tenants(SyncObject):
         tenant_payload: Mapping[str, Any] | None,
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """Create or update a tenant (``POST v1/tenant/{tenant_id}/``); the tenant as saved.
 
         The sync twin of ``AsyncTenants.upsert``.
         """
-        return self._run(self._async.upsert, tenant_id, tenant_payload, deadline=deadline)
+        return self._run(
+            self._async.upsert,
+            tenant_id,
+            tenant_payload,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
 
 
 class Brands(SyncObject):
@@ -357,21 +444,41 @@ class Brands(SyncObject):
     _async: AsyncBrands
 
     def get(
-        self, brand_id: str | int, *, deadline: float | NotGiven | None = NOT_GIVEN
+        self,
+        brand_id: str | int,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """One brand (``GET v1/brand/{brand_id}/``).
 
         The sync twin of ``AsyncBrands.get``.
         """
-        return self._run(self._async.get, brand_id, deadline=deadline)
+        return self._run(
+            self._async.get,
+            brand_id,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
 
-    def list(self, limit: int = 20, offset: int = 0) -> SyncPage:
+    def list(
+        self,
+        limit: int = 20,
+        offset: int = 0,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> SyncPage:
         """Brands, ``limit`` (1 to 1,000) at a time from ``offset`` (``GET v1/brand/``); ``await``
         it for one page, ``async for`` over it for every brand.
 
         The sync twin of ``AsyncBrands.list``.
         """
-        return self._page(self._async.list(limit, offset))
+        return self._page(
+            self._async.list(limit, offset, extra_headers=extra_headers, timeout=timeout)
+        )
 
     def upsert(
         self,
@@ -379,12 +486,21 @@ class Brands(SyncObject):
         brand_payload: Mapping[str, Any] | None,
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """Create or update a brand (``POST v1/brand/{brand_id}/``); the brand as saved.
 
         The sync twin of ``AsyncBrands.upsert``.
         """
-        return self._run(self._async.upsert, brand_id, brand_payload, deadline=deadline)
+        return self._run(
+            self._async.upsert,
+            brand_id,
+            brand_payload,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
 
 
 class SuprsendCalls(SyncObject):
@@ -425,6 +541,8 @@ class SuprsendCalls(SyncObject):
         params: Mapping[str, Any] | None = None,
         idempotent: bool | None = None,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """Call any endpoint of the API, signed as every call is: ``client.request("GET",
         "v1/tenant/", params={"limit": 5})``.
@@ -439,6 +557,8 @@ class SuprsendCalls(SyncObject):
             params=params,
             idempotent=idempotent,
             deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
         )
 
     @property
@@ -458,25 +578,44 @@ class SuprsendCalls(SyncObject):
         return self._async.timeout
 
     def track_event(
-        self, event: Event | Mapping[str, Any], *, deadline: float | NotGiven | None = NOT_GIVEN
+        self,
+        event: Event | Mapping[str, Any],
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> TriggerResponse:
         """Send an event (``POST v2/event/``): workflows triggered by it run for its user.
 
         The sync twin of ``AsyncSuprsend.track_event``.
         """
-        return self._run(self._async.track_event, event, deadline=deadline)
+        return self._run(
+            self._async.track_event,
+            event,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
 
     def trigger_workflow(
         self,
         workflow: Workflow | Mapping[str, Any],
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> TriggerResponse:
         """Trigger a legacy dynamic workflow (``POST {workspace}/trigger/``).
 
         The sync twin of ``AsyncSuprsend.trigger_workflow``.
         """
-        return self._run(self._async.trigger_workflow, workflow, deadline=deadline)
+        return self._run(
+            self._async.trigger_workflow,
+            workflow,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
 
 
 SYNC_NAMESPACES: dict[str, type[SyncObject]] = {

@@ -99,3 +99,35 @@ def test_suprsend_log_env_turns_it_on(
     monkeypatch.setenv("SUPRSEND_LOG", "debug")
     AsyncSuprsend(KEY, SECRET, "http://127.0.0.1:9/")
     assert clean_logger.level == logging.DEBUG
+
+
+@pytest.mark.asyncio
+async def test_extra_headers_and_timeout_per_call(server: RecordingServer) -> None:
+    async with AsyncSuprsend(KEY, SECRET, server.base_url, timeout=0.01) as client:
+        extra = {"X-Trace": "t-1"}
+        await client.workflows.trigger(
+            {"workflow": "w", "recipients": ["u"]}, extra_headers=extra, timeout=10
+        )
+        await client.tenants.get("t1", extra_headers=extra, timeout=10)
+        async for _ in client.tenants.list(extra_headers=extra, timeout=10):
+            pass
+        bulk = client.workflows.bulk_trigger_instance()
+        bulk.append({"workflow": "w", "recipients": ["u"]})
+        done = await bulk.trigger(extra_headers=extra, timeout=10)
+        assert done.total == 1  # the recording server does not answer per record
+        await client.track_event(
+            {"distinct_id": "u", "event": "signed_up"}, extra_headers=extra, timeout=10
+        )
+    requests = server.take()
+    assert len(requests) == 5
+    for request in requests:
+        assert request.header("x-trace") == "t-1"
+        verify_hmac(request, KEY, SECRET)
+
+
+def test_signed_headers_cannot_be_replaced() -> None:
+    with (
+        Suprsend(KEY, SECRET, "http://127.0.0.1:9/") as client,
+        pytest.raises(ValueError, match="Authorization"),
+    ):
+        client.tenants.get("t1", extra_headers={"Authorization": "x"})

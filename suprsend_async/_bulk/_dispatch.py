@@ -34,7 +34,7 @@ from pydantic import BaseModel
 
 from .._attachments import INLINE_LIMIT, AttachmentError, BlobCache
 from .._bulk_results import RecordOutcome
-from .._core import Call, Payload, Sender
+from .._core import Call, Payload, PerCall, Sender
 from .._errors import SuprsendValidationError
 from .._requests import Event, Workflow, WorkflowTriggerRequest, _BaseRequest
 from .._retry import RetryAdvice, RetryEvent, retry_loop
@@ -299,12 +299,14 @@ class Run:
         on_progress: ProgressCallback | None,
         total: int | None,
         keep_failed_records: bool = True,
+        per_call: PerCall | None = None,
     ) -> None:
         concurrency = DEFAULT_CONCURRENCY if concurrency is None else concurrency
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.sender = sender
         self.kind = kind
+        self.per_call = per_call
         core = sender.core
         self.endpoint = core.bulk_endpoints[kind]
         self.policy = core.settings.retry
@@ -456,7 +458,7 @@ class Run:
         same keys, by the one retry loop. When it stops, each keeps its last verdict."""
         pending = chunk
         ledger = self.ledger
-        call = Call(self.kind, bulk=True, records=len(chunk))
+        call = Call(self.kind, bulk=True, records=len(chunk), per_call=self.per_call)
         observer = self.sender.observer
 
         async def one_round() -> RetryAdvice | None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from typing import Any
 
 import anyio
+import httpx
 
 from .._bulk_results import BulkResponse, FailedRecord, RecordOutcome
-from .._core import Sender
+from .._core import PerCall, Sender
 from .._types import NOT_GIVEN, NotGiven, RequestKind
 from ._dispatch import KeyFrom, Preparer, Run
 from ._ledger import OutcomeCallback, ProgressCallback
@@ -84,6 +85,8 @@ class AsyncBulkWorkflowTrigger:
         on_progress: ProgressCallback | None = None,
         resend_unknown: bool = False,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> BulkResponse:
         """Send every record not sent yet, concurrently, and return the account of all records.
 
@@ -105,6 +108,7 @@ class AsyncBulkWorkflowTrigger:
                 on_progress=on_progress,
                 total=None,
                 keep_failed_records=False,
+                per_call=PerCall.of(extra_headers, timeout),
             )
             wanted = ("not_sent", "unknown") if resend_unknown else ("not_sent",)
             with self._append_lock:
@@ -158,6 +162,7 @@ async def stream_bulk(
     idempotency_key_from: KeyFrom | None,
     keep_failed_records: bool,
     deadline: float | NotGiven | None = NOT_GIVEN,
+    per_call: PerCall | None = None,
 ) -> BulkResponse:
     """The streaming bulk call behind every namespace's ``bulk_trigger``."""
     run = Run(
@@ -169,6 +174,7 @@ async def stream_bulk(
         on_progress=on_progress,
         total=len(records) if isinstance(records, Sequence) else None,
         keep_failed_records=keep_failed_records,
+        per_call=per_call,
     )
     await run.run(records, idempotency_key_from, deadline)
     return run.ledger.summary()

@@ -15,7 +15,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final
 
-from .._core import Answer, Call, Endpoint, Payload, Sender
+from .._core import Answer, Call, Endpoint, Payload, PerCall, Sender
 from .._errors import (
     APIConnectionError,
     APIError,
@@ -139,12 +139,14 @@ class APIResource:
     def __init__(self, sender: Sender) -> None:
         self._sender = sender
 
-    def _offset_pages(self, call: str, path: str, limit: int, offset: int) -> AsyncPageRequest:
+    def _offset_pages(
+        self, call: str, path: str, limit: int, offset: int, per_call: PerCall | None = None
+    ) -> AsyncPageRequest:
         """A list call paged by ``limit``/``offset``."""
         limit, offset = check_limit(limit, offset)
 
         async def fetch(params: dict[str, Any]) -> APIResult:
-            return await self._call(call, "GET", path, params=params)
+            return await self._call(call, "GET", path, params=params, per_call=per_call)
 
         return AsyncPageRequest(fetch, OffsetPaging(limit, offset))
 
@@ -159,6 +161,7 @@ class APIResource:
         body_name: str = "payload",
         idempotent: bool | None = None,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        per_call: PerCall | None = None,
     ) -> APIResult:
         """One call: ``method path?params`` with ``body``, retried by the rule by method.
 
@@ -174,7 +177,7 @@ class APIResource:
         name = f"suprsend.{self._namespace}.{call}"
         with sender.observer.call(name, {"suprsend.api.path": path}) as ending:
             answer, attempts = await self._attempts(
-                endpoint, payload, is_idempotent(method, idempotent), deadline
+                endpoint, payload, is_idempotent(method, idempotent), deadline, per_call
             )
             ending.update(
                 {
@@ -190,9 +193,10 @@ class APIResource:
         payload: Payload,
         idempotent: bool,
         deadline: float | NotGiven | None,
+        per_call: PerCall | None,
     ) -> tuple[Answer, int]:
         sender = self._sender
-        call = Call("api")
+        call = Call("api", per_call=per_call)
 
         async def attempt() -> tuple[Answer, bool]:
             sent: list[bool] = []

@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
+
+from .._core import PerCall
 from .._pages import AsyncPageRequest
 from .._responses import APIResult
 from .._types import NOT_GIVEN, NotGiven
@@ -28,17 +31,33 @@ class AsyncBrands(APIResource):
 
     _namespace = "brands"
 
-    def list(self, limit: int = 20, offset: int = 0) -> AsyncPageRequest:
+    def list(
+        self,
+        limit: int = 20,
+        offset: int = 0,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> AsyncPageRequest:
         """Brands, ``limit`` (1 to 1,000) at a time from ``offset`` (``GET v1/brand/``);
         ``await`` it for one page, ``async for`` over it for every brand."""
-        return self._offset_pages("list", "v1/brand/", limit, offset)
+        return self._offset_pages(
+            "list", "v1/brand/", limit, offset, PerCall.of(extra_headers, timeout)
+        )
 
     async def get(
-        self, brand_id: str | int, *, deadline: float | NotGiven | None = NOT_GIVEN
+        self,
+        brand_id: str | int,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """One brand (``GET v1/brand/{brand_id}/``)."""
         path = path_of("v1", "brand", _brand(brand_id))
-        return await self._call("get", "GET", path, deadline=deadline)
+        return await self._call(
+            "get", "GET", path, deadline=deadline, per_call=PerCall.of(extra_headers, timeout)
+        )
 
     async def upsert(
         self,
@@ -46,10 +65,18 @@ class AsyncBrands(APIResource):
         brand_payload: Mapping[str, Any] | None,
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """Create or update a brand (``POST v1/brand/{brand_id}/``); the brand as saved."""
         path = path_of("v1", "brand", _brand(brand_id))
         return await self._call(
-            "upsert", "POST", path, body=dict(brand_payload or {}), body_name="brand_payload",
-            idempotent=True, deadline=deadline,
-        )  # fmt: skip
+            "upsert",
+            "POST",
+            path,
+            body=dict(brand_payload or {}),
+            body_name="brand_payload",
+            idempotent=True,
+            deadline=deadline,
+            per_call=PerCall.of(extra_headers, timeout),
+        )

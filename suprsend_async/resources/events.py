@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._bulk import AsyncBulkWorkflowTrigger
-from .._core import Sender
+from .._core import PerCall, Sender
 from .._requests import Event
 from .._responses import TriggerResponse
 from .._types import NOT_GIVEN, NotGiven
@@ -37,10 +37,11 @@ async def track_event(
     sender: Sender,
     event: Event | Mapping[str, Any],
     deadline: float | NotGiven | None = NOT_GIVEN,
+    per_call: PerCall | None = None,
 ) -> TriggerResponse:
     """Send one event (``POST v2/event/``) with retries; see ``AsyncSuprsend.track_event``."""
     if not isinstance(event, Event):
         event = Event.from_dict(event)
     core = sender.core
     prepared = event.prepare(auto_idempotency_key=core.settings.auto_idempotency_keys, env=core.env)
-    return await trigger_single(sender, core.endpoints["event"], prepared, deadline)
+    return await trigger_single(sender, core.endpoints["event"], prepared, deadline, per_call)

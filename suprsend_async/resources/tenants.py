@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
+
+from .._core import PerCall
 from .._pages import AsyncPageRequest
 from .._responses import APIResult
 from .._types import NOT_GIVEN, NotGiven
@@ -27,20 +30,36 @@ class AsyncTenants(APIResource):
 
     _namespace = "tenants"
 
-    def list(self, limit: int = 20, offset: int = 0) -> AsyncPageRequest:
+    def list(
+        self,
+        limit: int = 20,
+        offset: int = 0,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> AsyncPageRequest:
         """Tenants, ``limit`` (1 to 1,000) at a time from ``offset`` (``GET v1/tenant/``).
 
         ``await`` it for one page (``page["results"]``, ``page["meta"]``); ``async for``
         over it walks every tenant, a request per page.
         """
-        return self._offset_pages("list", "v1/tenant/", limit, offset)
+        return self._offset_pages(
+            "list", "v1/tenant/", limit, offset, PerCall.of(extra_headers, timeout)
+        )
 
     async def get(
-        self, tenant_id: str, *, deadline: float | NotGiven | None = NOT_GIVEN
+        self,
+        tenant_id: str,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """One tenant (``GET v1/tenant/{tenant_id}/``)."""
         path = path_of("v1", "tenant", required_id("tenant_id", tenant_id))
-        return await self._call("get", "GET", path, deadline=deadline)
+        return await self._call(
+            "get", "GET", path, deadline=deadline, per_call=PerCall.of(extra_headers, timeout)
+        )
 
     async def upsert(
         self,
@@ -48,6 +67,8 @@ class AsyncTenants(APIResource):
         tenant_payload: Mapping[str, Any] | None,
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """Create or update a tenant (``POST v1/tenant/{tenant_id}/``); the tenant as saved.
 
@@ -59,17 +80,36 @@ class AsyncTenants(APIResource):
         path = path_of("v1", "tenant", required_id("tenant_id", tenant_id))
         body = dict(tenant_payload or {})
         return await self._call(
-            "upsert", "POST", path, body=body, body_name="tenant_payload", idempotent=True,
+            "upsert",
+            "POST",
+            path,
+            body=body,
+            body_name="tenant_payload",
+            idempotent=True,
             deadline=deadline,
-        )  # fmt: skip
+            per_call=PerCall.of(extra_headers, timeout),
+        )
 
     async def delete(
-        self, tenant_id: str, *, deadline: float | NotGiven | None = NOT_GIVEN
+        self,
+        tenant_id: str,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """Delete a tenant (``DELETE v1/tenant/{tenant_id}/``): ``{"success": True,
         "status_code": ...}``, as the official SDK returns."""
         path = path_of("v1", "tenant", required_id("tenant_id", tenant_id))
-        return deleted(await self._call("delete", "DELETE", path, deadline=deadline))
+        return deleted(
+            await self._call(
+                "delete",
+                "DELETE",
+                path,
+                deadline=deadline,
+                per_call=PerCall.of(extra_headers, timeout),
+            )
+        )
 
     async def list_preference_categories(
         self,
@@ -77,6 +117,8 @@ class AsyncTenants(APIResource):
         options: Mapping[str, Any] | None = None,
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """The tenant's preference categories (``GET v1/tenant/{id}/preference/category/``).
 
@@ -84,9 +126,13 @@ class AsyncTenants(APIResource):
         """
         path = path_of("v1", "tenant", required_id("tenant_id", tenant_id), "preference")
         return await self._call(
-            "list_preference_categories", "GET", path + "category/", params=options,
+            "list_preference_categories",
+            "GET",
+            path + "category/",
+            params=options,
             deadline=deadline,
-        )  # fmt: skip
+            per_call=PerCall.of(extra_headers, timeout),
+        )
 
     async def get_preference_category(
         self,
@@ -95,11 +141,18 @@ class AsyncTenants(APIResource):
         options: Mapping[str, Any] | None = None,
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """One preference category of the tenant (``options``: ``locale``)."""
         path = self._category_path(tenant_id, category)
         return await self._call(
-            "get_preference_category", "GET", path, params=options, deadline=deadline
+            "get_preference_category",
+            "GET",
+            path,
+            params=options,
+            deadline=deadline,
+            per_call=PerCall.of(extra_headers, timeout),
         )
 
     async def update_preference_category(
@@ -110,6 +163,8 @@ class AsyncTenants(APIResource):
         options: Mapping[str, Any] | None = None,
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> APIResult:
         """Change a category for the tenant's users (``PATCH .../preference/category/{category}/``).
 
@@ -120,9 +175,15 @@ class AsyncTenants(APIResource):
         """
         path = self._category_path(tenant_id, category)
         return await self._call(
-            "update_preference_category", "PATCH", path, params=options,
-            body=dict(payload or {}), idempotent=True, deadline=deadline,
-        )  # fmt: skip
+            "update_preference_category",
+            "PATCH",
+            path,
+            params=options,
+            body=dict(payload or {}),
+            idempotent=True,
+            deadline=deadline,
+            per_call=PerCall.of(extra_headers, timeout),
+        )
 
     @staticmethod
     def _category_path(tenant_id: str, category: str) -> str:

@@ -10,6 +10,8 @@ import math
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any, ClassVar
 
+import httpx
+
 from .._attachments import BlobCache
 from .._bulk import (
     AsyncBulkWorkflowTrigger,
@@ -19,7 +21,7 @@ from .._bulk import (
     stream_bulk,
 )
 from .._bulk_results import BulkResponse
-from .._core import Call, Endpoint, Payload, Sender
+from .._core import Call, Endpoint, Payload, PerCall, Sender
 from .._models import WorkflowTriggerBody
 from .._requests import PreparedRecord, WorkflowTriggerRequest
 from .._responses import TriggerResponse
@@ -49,9 +51,10 @@ async def trigger_single(
     endpoint: Endpoint,
     prepared: PreparedRecord,
     deadline: float | NotGiven | None = NOT_GIVEN,
+    per_call: PerCall | None = None,
 ) -> TriggerResponse:
     """Send one prepared trigger (or event) with retries; its last answer is the result."""
-    call = Call(prepared.kind, idempotency_key=prepared.idempotency_key)
+    call = Call(prepared.kind, idempotency_key=prepared.idempotency_key, per_call=per_call)
     span_name, attribute, field = _CALL_SPANS[prepared.kind]
     named = prepared.body.get(field)
     with sender.observer.call(
@@ -121,6 +124,8 @@ class Streaming:
         idempotency_key_from: KeyFrom | None = None,
         keep_failed_records: bool = True,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> BulkResponse:
         """Stream any number of records through concurrent bulk requests, in bounded memory.
 
@@ -149,6 +154,7 @@ class Streaming:
             idempotency_key_from=idempotency_key_from,
             keep_failed_records=keep_failed_records,
             deadline=deadline,
+            per_call=PerCall.of(extra_headers, timeout),
         )
 
     def _instance(self) -> AsyncBulkWorkflowTrigger:
@@ -165,6 +171,8 @@ class AsyncWorkflows(Streaming):
         request: WorkflowTriggerRequest | WorkflowTriggerBody | Mapping[str, Any],
         *,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> TriggerResponse:
         """Trigger one workflow (``POST trigger/``).
 
@@ -178,7 +186,10 @@ class AsyncWorkflows(Streaming):
             request = WorkflowTriggerRequest(request)
         core = self._sender.core
         prepared = request.prepare(auto_idempotency_key=core.settings.auto_idempotency_keys)
-        return await trigger_single(self._sender, core.trigger_endpoint, prepared, deadline)
+        per_call = PerCall.of(extra_headers, timeout)
+        return await trigger_single(
+            self._sender, core.trigger_endpoint, prepared, deadline, per_call
+        )
 
     def bulk_trigger_instance(self) -> AsyncBulkWorkflowTrigger:
         """A bulk instance: ``append(*requests)`` then ``await trigger()``."""
