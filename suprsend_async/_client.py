@@ -31,7 +31,7 @@ from ._observe import Observer, debug_logging_wanted, enable_debug_logging
 from ._options import DEFAULT_LIMITS, CallOptions, ClientOptions, check_options, resolve
 from ._pipe import CLOSE_GRACE, Life, Pipe, Pool
 from ._precheck import build_validators
-from ._requests import Event, Workflow
+from ._requests import Event, Workflow, request_of
 from ._responses import APIResult, TriggerResponse
 from ._retry import RetryPolicy
 from ._types import NOT_GIVEN, NotGiven
@@ -223,8 +223,7 @@ class AsyncSuprsend:
         the call itself come back as a result with ``success=False``. ``deadline`` caps the
         whole call, retries included (default: the client's).
         """
-        if not isinstance(workflow, Workflow):
-            workflow = Workflow(workflow)
+        workflow = request_of(workflow, Workflow)
         prepared = workflow.prepare(auto_idempotency_key=self._core.settings.auto_idempotency_keys)
         per_call = PerCall.of(extra_headers, timeout)
         endpoint = self._core.legacy_endpoint

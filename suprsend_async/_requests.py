@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import anyio
 from pydantic import BaseModel, ValidationError
@@ -40,6 +40,7 @@ __all__ = [
     "Workflow",
     "WorkflowTriggerRequest",
     "new_idempotency_key",
+    "request_of",
 ]
 
 
@@ -525,3 +526,42 @@ class Event(_BaseRequest):
 
 def _trimmed(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
+
+
+CLASSES: dict[RequestKind, type[_BaseRequest]] = {
+    "trigger": WorkflowTriggerRequest,
+    "legacy": Workflow,
+    "event": Event,
+}
+_SINGLE_CALL = {
+    "trigger": "client.workflows.trigger",
+    "legacy": "client.trigger_workflow",
+    "event": "client.track_event",
+}
+_BULK_CALL = {
+    "trigger": "client.workflows (bulk_trigger_instance, bulk_trigger)",
+    "legacy": "client.bulk_workflows",
+    "event": "client.bulk_events",
+}
+
+
+R = TypeVar("R", bound=_BaseRequest)
+
+
+def request_of(raw: Any, expected: type[R], *, bulk: bool = False) -> R:
+    """``raw`` as an ``expected`` request: a request of that class as it is, a body (dict or
+    model) wrapped; a request of another class refused, naming the call that takes it."""
+    if isinstance(raw, expected):
+        return raw
+    kind = next(k for k, cls in CLASSES.items() if cls is expected)
+    if isinstance(raw, _BaseRequest):
+        other = next(k for k, cls in CLASSES.items() if isinstance(raw, cls))
+        calls = _BULK_CALL if bulk else _SINGLE_CALL
+        raise SuprsendValidationError.single(
+            "",
+            f"{calls[kind]} takes a {expected.__name__} (or its body), not a"
+            f" {type(raw).__name__}; a {type(raw).__name__} is sent with {calls[other]}",
+        )
+    if expected is Event:
+        return Event.from_dict(raw)  # type: ignore[return-value]
+    return expected(raw)

@@ -157,7 +157,7 @@ async def test_invalid_records_fail_alone(api: respx.MockRouter, client: AsyncSu
     assert "recipients[0].$sms[0]: must start with +<country code>" in failed[1].error
     assert failed[1]["record"] == {"workflow": "w", "recipients": [{"$sms": "5"}]}
     assert "apparent size" in failed[3].error and failed[3].code == 400
-    assert "use client.bulk_workflows" in failed[4].error
+    assert "is sent with client.bulk_workflows" in failed[4].error
 
 
 @pytest.mark.asyncio
@@ -424,7 +424,7 @@ async def test_legacy_bulk(api: respx.MockRouter, client: AsyncSuprsend) -> None
     result = await bulk.trigger()
     assert route.call_count == 2
     assert (result.success, result.failure) == (120, 1)
-    assert "use client.workflows" in result.failed_records[0].error
+    assert "is sent with client.workflows" in result.failed_records[0].error
 
 
 # -- streaming -------------------------------------------------------------------------

@@ -131,3 +131,23 @@ def test_signed_headers_cannot_be_replaced() -> None:
         pytest.raises(ValueError, match="Authorization"),
     ):
         client.tenants.get("t1", extra_headers={"Authorization": "x"})
+
+
+@pytest.mark.asyncio
+async def test_a_request_of_the_wrong_class_names_the_call_that_takes_it(
+    server: RecordingServer,
+) -> None:
+    from suprsend_async import Event, SuprsendValidationError, Workflow, WorkflowTriggerRequest
+
+    legacy = Workflow({"name": "wf", "template": "t", "notification_category": "system",
+                       "users": [{"distinct_id": "u"}]})  # fmt: skip
+    async with AsyncSuprsend(KEY, SECRET, server.base_url) as client:
+        with pytest.raises(SuprsendValidationError, match=r"client\.trigger_workflow") as info:
+            await client.workflows.trigger(legacy)  # type: ignore[arg-type]
+        assert "takes a WorkflowTriggerRequest" in str(info.value)
+        request = WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"]})
+        with pytest.raises(SuprsendValidationError, match=r"client\.workflows\.trigger"):
+            await client.trigger_workflow(request)  # type: ignore[arg-type]
+        with pytest.raises(SuprsendValidationError, match=r"client\.track_event"):
+            await client.workflows.trigger(Event("u", "signed_up"))  # type: ignore[arg-type]
+    assert server.take() == []

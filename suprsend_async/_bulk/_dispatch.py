@@ -36,7 +36,7 @@ from .._attachments import INLINE_LIMIT, AttachmentError, BlobCache
 from .._bulk_results import RecordOutcome
 from .._core import Call, Payload, PerCall, Sender
 from .._errors import SuprsendValidationError
-from .._requests import Event, Workflow, WorkflowTriggerRequest, _BaseRequest
+from .._requests import CLASSES, _BaseRequest, request_of
 from .._retry import RetryAdvice, RetryEvent, retry_loop
 from .._types import NOT_GIVEN, NotGiven, RequestKind
 from ._classify import classify
@@ -62,17 +62,6 @@ ASYNC_BATCH = 64  # records of an async source handed over at once
 READ_AHEAD = 2  # batches read but not yet taken by the dispatcher
 
 KeyFrom = str | Callable[[Mapping[str, Any]], Any]
-
-_EXPECTED: dict[RequestKind, type[_BaseRequest]] = {
-    "trigger": WorkflowTriggerRequest,
-    "legacy": Workflow,
-    "event": Event,
-}
-_WHERE = {
-    "trigger": "client.workflows for WorkflowTriggerRequest records",
-    "legacy": "client.bulk_workflows for legacy Workflow records",
-    "event": "client.bulk_events for Event records",
-}
 
 
 class RateLimiter:
@@ -123,18 +112,7 @@ class Preparer:
         self._warned: set[tuple[str, int]] = set()
 
     def as_request(self, raw: Any) -> _BaseRequest:
-        expected = _EXPECTED[self.kind]
-        if isinstance(raw, expected):
-            return raw
-        if isinstance(raw, _BaseRequest):
-            other = next(k for k, cls in _EXPECTED.items() if isinstance(raw, cls))
-            raise SuprsendValidationError.single(
-                "",
-                f"expected a {expected.__name__}, got a {type(raw).__name__} (use {_WHERE[other]})",
-            )
-        if self.kind == "event":
-            return Event.from_dict(raw)
-        return expected(raw)
+        return request_of(raw, CLASSES[self.kind], bulk=True)
 
     def prepare(self, index: int, raw: Any, key_from: KeyFrom | None) -> Item | RecordOutcome:
         """Validate and serialise one record; a bad one becomes its failed outcome."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from .._bulk import AsyncBulkWorkflowTrigger
 from .._core import PerCall, Sender
-from .._requests import Event
+from .._requests import Event, request_of
 from .._responses import TriggerResponse
 from .._types import NOT_GIVEN, NotGiven
 from .workflows import Streaming, trigger_single
@@ -40,8 +40,7 @@ async def track_event(
     per_call: PerCall | None = None,
 ) -> TriggerResponse:
     """Send one event (``POST v2/event/``) with retries; see ``AsyncSuprsend.track_event``."""
-    if not isinstance(event, Event):
-        event = Event.from_dict(event)
+    event = request_of(event, Event)
     core = sender.core
     prepared = event.prepare(auto_idempotency_key=core.settings.auto_idempotency_keys, env=core.env)
     return await trigger_single(sender, core.endpoints["event"], prepared, deadline, per_call)

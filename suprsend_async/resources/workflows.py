@@ -23,7 +23,7 @@ from .._bulk import (
 from .._bulk_results import BulkResponse
 from .._core import Call, Endpoint, Payload, PerCall, Sender
 from .._models import WorkflowTriggerBody
-from .._requests import PreparedRecord, WorkflowTriggerRequest
+from .._requests import PreparedRecord, WorkflowTriggerRequest, request_of
 from .._responses import TriggerResponse
 from .._retry import RetryEvent, retry_loop
 from .._types import NOT_GIVEN, NotGiven, RequestKind
@@ -182,8 +182,7 @@ class AsyncWorkflows(Streaming):
         raises. ``deadline`` caps the whole call in seconds, retries and their waits included
         (left out: the client's; ``None``: none); past it the result is a timeout failure.
         """
-        if not isinstance(request, WorkflowTriggerRequest):
-            request = WorkflowTriggerRequest(request)
+        request = request_of(request, WorkflowTriggerRequest)
         core = self._sender.core
         prepared = request.prepare(auto_idempotency_key=core.settings.auto_idempotency_keys)
         per_call = PerCall.of(extra_headers, timeout)
