@@ -10,7 +10,9 @@ import tomllib
 
 import nox
 
-nox.options.default_venv_backend = "venv"
+# virtualenv (a dependency of nox) carries its own pip: no ensurepip needed, so the sessions
+# also run where the system Python has no venv module with pip (stock Debian 12).
+nox.options.default_venv_backend = "virtualenv"
 nox.options.sessions = ["lint", "typecheck", "tests", "docs"]  # `nox` alone: what CI checks
 nox.options.reuse_venv = "yes"
 
@@ -33,25 +35,36 @@ def _chromium(session: nox.Session) -> None:
     )  # fmt: skip
 
 
+# The suites whose pytest-asyncio mode matters to users: the emulator's pytest plugin, the
+# examples and the docs' pytest snippets, which users' own suites copy (strict or auto).
+STRICT_MODE = [
+    "tests/test_pytest_plugin_modes.py",
+    "tests/test_examples.py",
+    "tests/test_docs_snippets.py",
+]
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Unit and integration tests, with branch coverage of the package enforced.
 
-    The suite runs on pytest-asyncio in auto mode (pyproject.toml) and then again in strict
-    mode, the two modes users' suites run in (every async test and fixture says so itself).
-    Arguments after ``--`` go to both runs.
+    The suite runs on pytest-asyncio in auto mode (pyproject.toml), spread over one worker per
+    core (pytest-xdist), then the suites users copy run again in strict mode. Arguments after
+    ``--`` go to both runs.
     """
     _chromium(session)
     session.install("-e", ".[tests]")
     session.run(
         "pytest",
+        "-n",
+        os.environ.get("SUPRSEND_TEST_WORKERS", "auto"),
         "--cov=suprsend_async",
         "--cov-branch",
         "--cov-report=term-missing:skip-covered",
         "--cov-fail-under=95",
         *session.posargs,
     )
-    session.run("pytest", "-q", "-o", "asyncio_mode=strict", *session.posargs)
+    session.run("pytest", "-q", "-o", "asyncio_mode=strict", *STRICT_MODE, *session.posargs)
 
 
 def _pydantic_requirement() -> tuple[str, str]:
