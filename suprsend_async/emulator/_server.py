@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any, Self
 
@@ -21,6 +21,7 @@ from anyio.abc import TaskGroup
 from .._client import AsyncSuprsend
 from .._sync import Suprsend
 from ._app import create_app
+from ._guard import HostPolicy, allowed_hosts_from_env
 from ._inbox import Inbox
 from ._management import Management
 from ._state import (
@@ -100,7 +101,10 @@ class Emulator:
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
         db: str | os.PathLike[str] | None = None,
+        allowed_hosts: Iterable[str] | None = None,
     ) -> None:
+        if allowed_hosts is None:
+            allowed_hosts = allowed_hosts_from_env()
         self.config = EmulatorConfig(
             workspace_key=workspace_key,
             workspace_secret=workspace_secret,
@@ -108,17 +112,19 @@ class Emulator:
             workspace_uid=workspace_uid,
             fast=fast,
             record_id_field=record_id_field,
+            allowed_hosts=tuple(allowed_hosts),
         )
         self._ssl = (ssl_certfile, ssl_keyfile) if ssl_certfile else None
         path = os.fspath(db) if db is not None else None
         # One file keeps both the inbox's history and the store's entities (tables of their own).
         inbox = Inbox.for_mode(path, fast=fast)
         self.state = EmulatorState(self.config, faults, inbox, Management(path))
-        self.app = create_app(self.state)
+        self._hosts = HostPolicy(host, self.config.allowed_hosts, tls=self._ssl is not None)
+        self.app = create_app(self.state, self._hosts)
         self._host = host
         self._port = port
         self._log_level = log_level
-        self._server: _EmbeddedServer | None = None
+        self._server: uvicorn.Server | None = None
         self._bound_port: int | None = None
         self._task_group: TaskGroup | None = None
         self._thread: threading.Thread | None = None
@@ -186,9 +192,12 @@ class Emulator:
 
     # -- running in the caller's loop ---------------------------------------------------
 
-    def _make_server(self) -> tuple[_EmbeddedServer, socket.socket]:
+    def _make_server(
+        self, server_class: type[uvicorn.Server] = _EmbeddedServer
+    ) -> tuple[uvicorn.Server, socket.socket]:
         sock = _bind(self._host, self._port)
         self._bound_port = sock.getsockname()[1]
+        self._hosts.bind(self._bound_port)
         config = uvicorn.Config(
             self.app,
             log_level=self._log_level,
@@ -198,13 +207,13 @@ class Emulator:
             ssl_certfile=self._ssl[0] if self._ssl else None,
             ssl_keyfile=self._ssl[1] if self._ssl else None,
         )
-        server = self._server = _EmbeddedServer(config)
+        server = self._server = server_class(config)
         inbox = self.state.inbox
         inbox.open()
         inbox.stopping = lambda: server.should_exit  # ends the page's live streams on exit
         return server, sock
 
-    async def _wait_started(self, server: _EmbeddedServer) -> None:
+    async def _wait_started(self, server: uvicorn.Server) -> None:
         with anyio.fail_after(_STARTUP_TIMEOUT):
             while not server.started:
                 if server.should_exit:
