@@ -21,6 +21,7 @@ from ._state import (
     Faults,
     TriggerRecord,
 )
+from ._store import EmulatorDatabaseError
 
 __all__ = [
     "ALLOWED_HOSTS_ENV",
@@ -29,6 +30,7 @@ __all__ = [
     "AttachmentInfo",
     "Emulator",
     "EmulatorConfig",
+    "EmulatorDatabaseError",
     "EmulatorProcess",
     "EmulatorState",
     "EventRecord",

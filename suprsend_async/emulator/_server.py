@@ -6,12 +6,13 @@ import contextlib
 import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, Self
 
 import anyio
@@ -33,10 +34,13 @@ from ._state import (
     Faults,
     TriggerRecord,
 )
+from ._store import check_database
 
 __all__ = ["Emulator", "EmulatorProcess", "serve"]
 
 _STARTUP_TIMEOUT = 15.0
+# On a stop, requests still running get this long to finish before their connections close.
+_GRACEFUL_SHUTDOWN = 5
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -45,6 +49,34 @@ class _EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+class _ForegroundServer(uvicorn.Server):
+    """A uvicorn server for the command line: SIGINT (Ctrl-C) and SIGTERM stop it gracefully.
+
+    uvicorn raises the signal again once it has shut down, which ends the process with -15
+    (SIGTERM) or a KeyboardInterrupt (Ctrl-C); a stop that was asked for is not a failure, so
+    this server does not, and the command returns normally once the database is flushed.
+    A second Ctrl-C skips waiting for requests still running.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():  # pragma: no cover
+            yield
+            return
+        stops = [signal.SIGINT, signal.SIGTERM]
+        previous = {sig: signal.signal(sig, self._stop) for sig in stops}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        self.should_exit = True
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -116,6 +148,8 @@ class Emulator:
         )
         self._ssl = (ssl_certfile, ssl_keyfile) if ssl_certfile else None
         path = os.fspath(db) if db is not None else None
+        if path is not None:
+            check_database(path)  # a damaged file: one clear error now, not tracebacks later
         # One file keeps both the inbox's history and the store's entities (tables of their own).
         inbox = Inbox.for_mode(path, fast=fast)
         self.state = EmulatorState(self.config, faults, inbox, Management(path))
@@ -204,6 +238,7 @@ class Emulator:
             lifespan="off",
             access_log=False,
             timeout_keep_alive=30,
+            timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN,
             ssl_certfile=self._ssl[0] if self._ssl else None,
             ssl_keyfile=self._ssl[1] if self._ssl else None,
         )
@@ -300,9 +335,12 @@ class Emulator:
 
 
 async def serve(emulator: Emulator, *, announce: bool = True) -> None:
-    """Run ``emulator`` in the foreground (the CLI's ``emulator`` command) until stopped."""
-    server, sock = emulator._make_server()
-    server.capture_signals = uvicorn.Server.capture_signals.__get__(server)  # type: ignore[method-assign]
+    """Run ``emulator`` in the foreground (the CLI's ``emulator`` command) until stopped.
+
+    SIGINT (Ctrl-C) and SIGTERM stop it gracefully: requests in flight finish (within a few
+    seconds), the inbox's database writer flushes and closes, and this returns normally.
+    """
+    server, sock = emulator._make_server(_ForegroundServer)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_run, server, sock)
