@@ -9,6 +9,7 @@ thread (``with Emulator() as emu:``), or as the ``suprsend_emulator`` pytest fix
 from __future__ import annotations
 
 from ._app import create_app
+from ._guard import ALLOWED_HOSTS_ENV
 from ._server import Emulator, EmulatorProcess, serve
 from ._state import (
     DEFAULT_WORKSPACE_KEY,
@@ -20,13 +21,16 @@ from ._state import (
     Faults,
     TriggerRecord,
 )
+from ._store import EmulatorDatabaseError
 
 __all__ = [
+    "ALLOWED_HOSTS_ENV",
     "DEFAULT_WORKSPACE_KEY",
     "DEFAULT_WORKSPACE_SECRET",
     "AttachmentInfo",
     "Emulator",
     "EmulatorConfig",
+    "EmulatorDatabaseError",
     "EmulatorProcess",
     "EmulatorState",
     "EventRecord",

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._types import RequestKind
 from ._answer import Answer
+from ._guard import HostPolicy, RequestGuard
 from ._inbox import InboxQuery, api_for_path
 from ._state import EmulatorState, Faults
 from ._tenants import check_categories
@@ -446,8 +447,9 @@ async def _send_bytes(send: Send, status: int, payload: bytes, headers: dict[str
 _ASSETS = _load_assets()
 
 
-def create_app(state: EmulatorState) -> ASGIApp:
-    """The emulator as an ASGI app bound to ``state``."""
+def create_app(state: EmulatorState, hosts: HostPolicy | None = None) -> ASGIApp:
+    """The emulator as an ASGI app bound to ``state``, answering to ``hosts`` (by default the
+    loopback names, on any port)."""
     app = Starlette(
         routes=[
             Route("/trigger/", trigger, methods=["POST"]),
@@ -475,4 +477,6 @@ def create_app(state: EmulatorState) -> ASGIApp:
     )
     app.state.emulator = state
     inner: ASGIApp = FastPath(app, state) if state.config.fast else app
-    return FaultInjector(inner, state)
+    # The guard comes first: a refused request gets no injected fault, and is not recorded.
+    guard = hosts if hosts is not None else HostPolicy("127.0.0.1", state.config.allowed_hosts)
+    return RequestGuard(FaultInjector(inner, state), guard)

@@ -79,6 +79,9 @@ class EmulatorConfig:
     benchmark measures the client rather than the emulator. ``record_id_field`` names a key of
     ``data`` whose value the emulator counts accepted triggers by (see ``accepted_by_record``),
     so a test can prove nothing was processed twice even without idempotency keys.
+    ``allowed_hosts`` are names it answers to besides its own (``localhost``, ``127.0.0.1``,
+    ``[::1]`` and the bound address, with its port): ``name`` with any port, ``name:port``,
+    or ``*`` for any ``Host`` at all (see :mod:`._guard`).
     """
 
     workspace_key: str = DEFAULT_WORKSPACE_KEY
@@ -87,10 +90,12 @@ class EmulatorConfig:
     workspace_uid: str | None = None
     fast: bool = False
     record_id_field: str = "record_id"
+    allowed_hosts: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return (
             f"EmulatorConfig(workspace_key={self.workspace_key!r}, workspace_secret=<hidden>,"
             f" api_key={'<hidden>' if self.api_key else None},"
-            f" workspace_uid={self.workspace_uid!r}, fast={self.fast})"
+            f" workspace_uid={self.workspace_uid!r}, fast={self.fast},"
+            f" allowed_hosts={self.allowed_hosts!r})"
         )

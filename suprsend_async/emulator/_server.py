@@ -6,12 +6,13 @@ import contextlib
 import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from types import TracebackType
+from collections.abc import Iterable, Iterator
+from types import FrameType, TracebackType
 from typing import Any, Self
 
 import anyio
@@ -21,6 +22,7 @@ from anyio.abc import TaskGroup
 from .._client import AsyncSuprsend
 from .._sync import Suprsend
 from ._app import create_app
+from ._guard import HostPolicy, allowed_hosts_from_env
 from ._inbox import Inbox
 from ._management import Management
 from ._state import (
@@ -32,10 +34,13 @@ from ._state import (
     Faults,
     TriggerRecord,
 )
+from ._store import check_database
 
 __all__ = ["Emulator", "EmulatorProcess", "serve"]
 
 _STARTUP_TIMEOUT = 15.0
+# On a stop, requests still running get this long to finish before their connections close.
+_GRACEFUL_SHUTDOWN = 5
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -44,6 +49,34 @@ class _EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+class _ForegroundServer(uvicorn.Server):
+    """A uvicorn server for the command line: SIGINT (Ctrl-C) and SIGTERM stop it gracefully.
+
+    uvicorn raises the signal again once it has shut down, which ends the process with -15
+    (SIGTERM) or a KeyboardInterrupt (Ctrl-C); a stop that was asked for is not a failure, so
+    this server does not, and the command returns normally once the database is flushed.
+    A second Ctrl-C skips waiting for requests still running.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():  # pragma: no cover
+            yield
+            return
+        stops = [signal.SIGINT, signal.SIGTERM]
+        previous = {sig: signal.signal(sig, self._stop) for sig in stops}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        self.should_exit = True
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -100,7 +133,10 @@ class Emulator:
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
         db: str | os.PathLike[str] | None = None,
+        allowed_hosts: Iterable[str] | None = None,
     ) -> None:
+        if allowed_hosts is None:
+            allowed_hosts = allowed_hosts_from_env()
         self.config = EmulatorConfig(
             workspace_key=workspace_key,
             workspace_secret=workspace_secret,
@@ -108,17 +144,21 @@ class Emulator:
             workspace_uid=workspace_uid,
             fast=fast,
             record_id_field=record_id_field,
+            allowed_hosts=tuple(allowed_hosts),
         )
         self._ssl = (ssl_certfile, ssl_keyfile) if ssl_certfile else None
         path = os.fspath(db) if db is not None else None
+        if path is not None:
+            check_database(path)  # a damaged file: one clear error now, not tracebacks later
         # One file keeps both the inbox's history and the store's entities (tables of their own).
         inbox = Inbox.for_mode(path, fast=fast)
         self.state = EmulatorState(self.config, faults, inbox, Management(path))
-        self.app = create_app(self.state)
+        self._hosts = HostPolicy(host, self.config.allowed_hosts, tls=self._ssl is not None)
+        self.app = create_app(self.state, self._hosts)
         self._host = host
         self._port = port
         self._log_level = log_level
-        self._server: _EmbeddedServer | None = None
+        self._server: uvicorn.Server | None = None
         self._bound_port: int | None = None
         self._task_group: TaskGroup | None = None
         self._thread: threading.Thread | None = None
@@ -186,25 +226,29 @@ class Emulator:
 
     # -- running in the caller's loop ---------------------------------------------------
 
-    def _make_server(self) -> tuple[_EmbeddedServer, socket.socket]:
+    def _make_server(
+        self, server_class: type[uvicorn.Server] = _EmbeddedServer
+    ) -> tuple[uvicorn.Server, socket.socket]:
         sock = _bind(self._host, self._port)
         self._bound_port = sock.getsockname()[1]
+        self._hosts.bind(self._bound_port)
         config = uvicorn.Config(
             self.app,
             log_level=self._log_level,
             lifespan="off",
             access_log=False,
             timeout_keep_alive=30,
+            timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN,
             ssl_certfile=self._ssl[0] if self._ssl else None,
             ssl_keyfile=self._ssl[1] if self._ssl else None,
         )
-        server = self._server = _EmbeddedServer(config)
+        server = self._server = server_class(config)
         inbox = self.state.inbox
         inbox.open()
         inbox.stopping = lambda: server.should_exit  # ends the page's live streams on exit
         return server, sock
 
-    async def _wait_started(self, server: _EmbeddedServer) -> None:
+    async def _wait_started(self, server: uvicorn.Server) -> None:
         with anyio.fail_after(_STARTUP_TIMEOUT):
             while not server.started:
                 if server.should_exit:
@@ -291,9 +335,12 @@ class Emulator:
 
 
 async def serve(emulator: Emulator, *, announce: bool = True) -> None:
-    """Run ``emulator`` in the foreground (the CLI's ``emulator`` command) until stopped."""
-    server, sock = emulator._make_server()
-    server.capture_signals = uvicorn.Server.capture_signals.__get__(server)  # type: ignore[method-assign]
+    """Run ``emulator`` in the foreground (the CLI's ``emulator`` command) until stopped.
+
+    SIGINT (Ctrl-C) and SIGTERM stop it gracefully: requests in flight finish (within a few
+    seconds), the inbox's database writer flushes and closes, and this returns normally.
+    """
+    server, sock = emulator._make_server(_ForegroundServer)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_run, server, sock)

@@ -20,7 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["Document", "Page", "Store", "Table", "connect"]
+from .._errors import ConfigurationError
+
+__all__ = [
+    "Document",
+    "EmulatorDatabaseError",
+    "Page",
+    "Store",
+    "Table",
+    "check_database",
+    "connect",
+]
 
 Document = dict[str, Any]
 
@@ -33,6 +43,54 @@ def connect(path: str) -> sqlite3.Connection:
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return sqlite3.connect(path, check_same_thread=False, timeout=30)
+
+
+class EmulatorDatabaseError(ConfigurationError):
+    """The emulator's ``--db`` file cannot be used: it is not an SQLite database, it is
+    damaged, or it cannot be opened. The message names the file and what to do; the command
+    line prints it as one line."""
+
+
+# What SQLite says about a file that is not a database, or a damaged one.
+_DAMAGED = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+
+
+def check_database(path: str) -> None:
+    """Open ``path`` and check it (``PRAGMA quick_check``) before the emulator uses it.
+
+    Raises :class:`EmulatorDatabaseError` with a one-line message otherwise, so that a damaged
+    file stops the start with advice rather than a traceback half-way through serving.
+    """
+    try:
+        db = connect(path)
+        try:
+            problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorname", "") in _DAMAGED:
+            raise _damaged(path, str(exc)) from None
+        raise EmulatorDatabaseError(
+            f"cannot use {path} as the emulator's database ({exc}); choose another --db path"
+        ) from None
+    except OSError as exc:  # its folder cannot be created
+        raise EmulatorDatabaseError(
+            f"cannot use {path} as the emulator's database ({exc.strerror or exc});"
+            " choose another --db path"
+        ) from None
+    if problems != ["ok"]:
+        # SQLite's report spans lines ("*** in database main ***", then one per page): the
+        # first page's line is enough to say where.
+        lines = [line for p in problems for line in str(p).splitlines() if "***" not in line]
+        raise _damaged(path, f"database disk image is malformed: {lines[0] if lines else '?'}")
+
+
+def _damaged(path: str, why: str) -> EmulatorDatabaseError:
+    return EmulatorDatabaseError(
+        f"{path} is not a usable SQLite database ({why}): move it aside or delete it to start"
+        " afresh (it holds the inbox's history and the stored entities), or choose another"
+        " --db path"
+    )
 
 
 @dataclass(frozen=True)

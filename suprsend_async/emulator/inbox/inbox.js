@@ -242,14 +242,27 @@ async function applyFaults(event) {
   const response = await fetch("/_emulator/faults", {
     method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(wanted),
   });
-  const answer = await response.json();
+  const text = await response.text();
+  let answer;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    answer = { message: text.trim() }; // a refusal in plain text (Host or Origin rules)
+  }
   say(response.ok
     ? `Faults applied: latency ${answer.latency_ms} ms, 429 rate ${answer.rate_429}, 5xx rate ${answer.rate_5xx}.`
     : `Refused: ${answer.message}`);
 }
 
 async function reset() {
-  await fetch("/_emulator/reset", { method: "POST" });
+  // JSON, as every change the emulator accepts from a page must be (see its Origin rules).
+  const response = await fetch("/_emulator/reset", {
+    method: "POST", headers: { "content-type": "application/json" }, body: "{}",
+  });
+  if (!response.ok) {
+    say(`Reset refused: ${(await response.text()).trim()}`);
+    return;
+  }
   closeDetail(false);
   say("Reset: history, idempotency keys and counters forgotten.");
   await load();
