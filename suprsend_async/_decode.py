@@ -308,22 +308,27 @@ async def read_capped(response: httpx.Response, cap: int) -> tuple[bytes | None,
     decoder = Decoder(codings(response.headers.get_list("content-encoding")), cap)
     parts: list[bytes] = []
     size = 0
-    try:
-        async for chunk in response.aiter_raw():
-            for piece in decoder.feed(chunk):
-                size += len(piece)
-                if size > cap:
-                    return None, size
-                if piece:
-                    parts.append(piece)
-                if decoder.layers:
-                    # A step of inflating: let deadlines, timeouts and other tasks in.
-                    await anyio.lowlevel.checkpoint()
-        for piece in decoder.end():
+
+    async def take(pieces: Iterator[bytes]) -> bool:
+        """Keep the pieces while under the cap; False once past it."""
+        nonlocal size
+        for piece in pieces:
             size += len(piece)
             if size > cap:
+                return False
+            if piece:
+                parts.append(piece)
+            if decoder.layers:
+                # A step of inflating: let deadlines, timeouts and other tasks in.
+                await anyio.lowlevel.checkpoint()
+        return True
+
+    try:
+        async for chunk in response.aiter_raw():
+            if not await take(decoder.feed(chunk)):
                 return None, size
-            parts.append(piece)
+        if not await take(decoder.end()):
+            return None, size
     except _Oversized as exc:
         return None, exc.size
     return b"".join(parts), size
