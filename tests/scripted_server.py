@@ -23,6 +23,7 @@ Step = Literal[
     "partial",  # per record: success / 400 / 429 / 503 (only successes are processed)
     "whole_503",  # answer 503, process nothing
     "whole_429",  # answer 429 (Retry-After 0), process nothing
+    "whole_429_long",  # answer 429 with a Retry-After of an hour, process nothing
     "whole_400",  # answer 400, process nothing
     "lost_after",  # process every record, then close without answering
     "lost_before",  # read the request, close without processing
@@ -39,6 +40,7 @@ STEPS: tuple[Step, ...] = (
     "partial",
     "whole_503",
     "whole_429",
+    "whole_429_long",
     "whole_400",
     "lost_after",
     "lost_before",
@@ -136,9 +138,11 @@ class ScriptedServer:
             return False
         if step == "whole_400" and any(key in self.processed for key in keys):
             step = "ok"  # the service knows these keys: a duplicate is accepted, not refused
-        if step in ("whole_503", "whole_429", "whole_400"):
-            code = int(step[-3:])
-            extra = b"retry-after: 0\r\n" if code == 429 else b""
+        if step in ("whole_503", "whole_429", "whole_429_long", "whole_400"):
+            code = int(step[6:9])
+            extra = b""
+            if code == 429:
+                extra = b"retry-after: 3600\r\n" if step.endswith("long") else b"retry-after: 0\r\n"
             writer.write(_http(code, {"status": "fail", "message": f"whole {code}"}, extra))
             await writer.drain()
             await self._event("answered", n)

@@ -278,6 +278,7 @@ class Run:
         total: int | None,
         keep_failed_records: bool = True,
         per_call: PerCall | None = None,
+        reached: set[int] | None = None,
     ) -> None:
         concurrency = DEFAULT_CONCURRENCY if concurrency is None else concurrency
         if concurrency < 1:
@@ -295,6 +296,7 @@ class Run:
             on_progress=on_progress,
             total=total,
             keep_failed=keep_failed_records,
+            reached=reached,
         )
         # Outcomes of accepted records are built only when someone reads them.
         self.details = on_outcome is not None

@@ -36,6 +36,9 @@ class AsyncBulkWorkflowTrigger:
         self._kind: RequestKind = kind
         self._outcomes: list[RecordOutcome] = []
         self._waiting: dict[int, Item] = {}  # not sent, or unknown: a later trigger may send
+        # Records that may have reached the service: a resend can make them succeeded, never
+        # failed or not sent (the ledger's rule; this is its memory across triggers).
+        self._reached: set[int] = set()
         self._warnings: list[str] = []
         self._requests = 0
         self._lock = anyio.Lock()
@@ -109,6 +112,7 @@ class AsyncBulkWorkflowTrigger:
                 total=None,
                 keep_failed_records=False,
                 per_call=PerCall.of(extra_headers, timeout),
+                reached=self._reached,
             )
             wanted = ("not_sent", "unknown") if resend_unknown else ("not_sent",)
             with self._append_lock:

@@ -12,9 +12,16 @@ reported once (to ``on_outcome``, the counters and the failed records):
 Until then a record is live: ``queued`` (waiting for a worker, the rate limiter, a pool
 connection or a back-off; or refused by the service with a transient status, which the service
 does not process) or ``writing`` (the request carrying it has started going out on a
-connection). A live record is also ``risky`` once a request carrying it got no answer: that
-attempt may have been processed, so from then on the record can only end ``succeeded``,
-``failed`` (the service said so) or ``unknown``, never ``not_sent``.
+connection).
+
+"May have reached the service" is memory that outlives every later outcome. A record is
+``reached`` once a request carrying it got no answer, or once it ends ``unknown``; the set is
+kept across runs over the same records (a bulk instance shares it with every ``trigger()``).
+A reached record ends ``succeeded`` (an answer says so) or ``unknown``: never ``failed`` or
+``not_sent``. A later refusal (a 429 with a long ``Retry-After``, a 4xx, an attachment that
+cannot be read again, a deadline while it waits) speaks for that attempt only, not for the
+earlier one the service may hold under the record's key; it is kept as the last error.
+:meth:`Ledger._emit`, the one way out, enforces the rule.
 
 Transitions go only forward (see :meth:`Ledger._step`); anything else is a bug and raises.
 """
@@ -38,17 +45,19 @@ OutcomeCallback = Callable[[RecordOutcome], Any]
 ProgressCallback = Callable[[BulkProgress], Any]
 
 
+_EARLIER = "an earlier attempt may have been processed, and no answer since said so"
+
+
 class LedgerError(AssertionError):
     """A transition the ledger does not allow: a bug in the engine, never the caller's."""
 
 
 class _Entry:
-    __slots__ = ("item", "last", "risky", "state")
+    __slots__ = ("item", "last", "state")
 
     def __init__(self, item: Item) -> None:
         self.item = item
         self.state: Live = "queued"
-        self.risky = False  # an attempt of it got no answer: it may have been processed
         self.last: Verdict | None = None
 
 
@@ -62,8 +71,12 @@ class Ledger:
         on_progress: ProgressCallback | None,
         total: int | None,
         keep_failed: bool,
+        reached: set[int] | None = None,
     ) -> None:
         self.on_outcome = on_outcome
+        self.reached: set[int] = reached if reached is not None else set()
+        """Indices of the records that may have reached the service, in this run or in an
+        earlier one over the same records (pass the same set to each run)."""
         self.on_progress = on_progress
         self.total = total
         self.keep_failed = keep_failed
@@ -81,7 +94,7 @@ class Ledger:
     # -- intake ---------------------------------------------------------------------------
 
     def admit(self, item: Item) -> None:
-        """A prepared record, not sent: ``queued``."""
+        """A prepared record, not sent by this run: ``queued`` (an earlier run may have)."""
         if item.index in self._live or self.closed:
             raise LedgerError(f"record {item.index} admitted twice or after the end")
         self._live[item.index] = _Entry(item)
@@ -137,7 +150,7 @@ class Ledger:
             return False
         entry.last = verdict
         if kind == "lost" and entry.state == "writing":
-            entry.risky = True  # no answer to a request that went out: perhaps processed
+            self.reached.add(entry.item.index)  # no answer to a request that went out
         # Refused with a transient status (not processed), or lost: queued for a retry.
         entry.state = "queued"
         return True
@@ -148,36 +161,33 @@ class Ledger:
             entry = self._live.get(item.index)
             if entry is None or entry.last is None:
                 raise LedgerError(f"record {item.index} given up without a verdict")
-            last = entry.last
-            if entry.risky:
-                self._final(entry, "unknown", last, note="no answer to an attempt that went out")
-            else:
-                # Never processed: the service refused it each time, or it never went out.
-                self._final(entry, "failed", last)
+            # Refused each time, or it never went out: failed, unless reached (see _emit).
+            self._final(entry, "failed", entry.last)
         self.progress()
 
     def fail(self, item: Item, error: str, error_type: Any) -> None:
         """A record that cannot be sent (an attachment that can no longer be read).
 
-        If an earlier attempt of it may have been processed, it stays ``unknown``.
+        If an earlier attempt of it may have been processed, it is ``unknown``.
         """
         entry = self._live.get(item.index)
         if entry is None or entry.state == "writing":
             raise LedgerError(f"record {item.index} cannot fail while it is being written")
-        verdict = Verdict("failed", None, None, error, error_type)
-        self._final(entry, "unknown" if entry.risky else "failed", verdict)
+        self._final(entry, "failed", Verdict("failed", None, None, error, error_type))
 
     def close(self) -> None:
         """The run is over (done, cancelled, failed): every live record gets its final state.
 
-        ``queued`` records never reached the service (``not_sent``); ``writing`` or risky ones
-        may have (``unknown``).
+        ``queued`` records were not sent by this run (``not_sent``, unless reached earlier);
+        ``writing`` ones may have reached the service (``unknown``).
         """
         self.closed = True
         live, self._live = self._live, {}
         for entry in live.values():
-            if entry.state == "queued" and not entry.risky:
-                self._emit(entry.item, "not_sent", None)
+            if entry.state == "queued":
+                # The last refusal is worth keeping only if the record ends unknown.
+                last = entry.last if entry.item.index in self.reached else None
+                self._emit(entry.item, "not_sent", last)
             else:
                 self._emit(
                     entry.item,
@@ -197,6 +207,11 @@ class Ledger:
     def _emit(
         self, item: Item, state: RecordState, verdict: Verdict | None, note: str = ""
     ) -> None:
+        """Report a record's final state: the one way out, where "reached" is enforced."""
+        if state in ("failed", "not_sent") and item.index in self.reached:
+            state, note = "unknown", _EARLIER
+        if state == "unknown":
+            self.reached.add(item.index)
         if state == "succeeded" and self.on_outcome is None:
             self.succeeded += 1  # nobody asked for the outcome object: count it only
             return

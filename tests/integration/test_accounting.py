@@ -30,7 +30,7 @@ import pytest
 import pytest_asyncio
 
 import suprsend_async._retry as retry_mod
-from suprsend_async import AsyncSuprsend, RecordOutcome, RetryPolicy
+from suprsend_async import AsyncBulkWorkflowTrigger, AsyncSuprsend, RecordOutcome, RetryPolicy
 
 from ..conftest import KEY, SECRET
 from ..scripted_server import STEPS, ScriptedServer
@@ -214,7 +214,120 @@ async def test_reported_records_are_snapshots_of_what_was_sent(server: ScriptedS
     assert failed.record["$idempotency_key"] == failed.idempotency_key
 
 
+@pytest.mark.parametrize("max_retries", [0, 2])
+@pytest.mark.asyncio
+async def test_a_record_the_server_may_hold_stays_unknown_through_a_long_429(
+    server: ScriptedServer, max_retries: int
+) -> None:
+    """Round 1 is processed and its answer lost (unknown); round 2 gets a whole-request 429
+    with an hour's Retry-After; the record stays unknown, and round 3 resends it."""
+    async with AsyncSuprsend(KEY, SECRET, url(server), max_retries=max_retries) as client:
+        bulk = client.workflows.bulk_trigger_instance()
+        bulk.append(*[body(i) for i in range(3)])
+        server.script = lambda n: "lost_after"
+        first = await bulk.trigger()
+        assert first.unknown == 3 and len(server.processed) == 3
+        server.script = lambda n: "whole_429_long"
+        second = await bulk.trigger(resend_unknown=True)
+        assert (second.unknown, second.not_sent, second.success) == (3, 0, 0)
+        for o in second.outcomes or []:
+            assert o.state == "unknown" and o.status_code == 429, o
+            assert "earlier attempt may have been processed" in str(o.error), o.error
+            assert "whole 429" in str(o.error), o.error  # the refusal is kept as the last error
+        check_account(second.outcomes or [], server, 3)
+        server.script = lambda n: "ok"
+        before = Counter(server.received)
+        third = await bulk.trigger(resend_unknown=True)
+        assert sum((Counter(server.received) - before).values()) == 3  # round 3 resent them
+        assert third.success == 3
+        check_account(third.outcomes or [], server, 3)
+
+
+@pytest.mark.asyncio
+async def test_a_resend_cut_off_by_its_deadline_leaves_unknown_records_unknown(
+    server: ScriptedServer,
+) -> None:
+    """Round 2 stops at its deadline with one chunk on the wire and one still queued: both
+    were processed in round 1, so both stay unknown (the queued one is not ``not_sent``)."""
+    async with AsyncSuprsend(KEY, SECRET, url(server), max_retries=0) as client:
+        bulk = client.workflows.bulk_trigger_instance()
+        bulk.append(*[body(i) for i in range(150)])  # two requests: 100 and 50
+        server.script = lambda n: "lost_after"
+        first = await bulk.trigger()
+        assert first.unknown == 150 and len(server.processed) == 150
+        server.script = lambda n: "ok"
+        server.delay = lambda n: 2.0
+        second = await bulk.trigger(resend_unknown=True, concurrency=1, deadline=0.3)
+        assert (second.unknown, second.not_sent, second.success) == (150, 0, 0)
+        assert sum(server.received.values()) == 250  # the second request never went out
+        check_account(second.outcomes or [], server, 150)
+        server.delay = lambda n: 0.0
+        third = await bulk.trigger(resend_unknown=True)
+        assert third.success == 150
+        check_account(third.outcomes or [], server, 150)
+
+
 # -- randomised: cancel anywhere -------------------------------------------------------
+
+MODES = ("none", "time", "headers", "received", "answered", "lost_after", "partial")
+
+
+def hostile(server: ScriptedServer, rng: random.Random, scope: anyio.CancelScope) -> str:
+    """Script the server for one round: random steps and delays, and a cancel at a random
+    server event of this round (or a random deadline); returns the round's mode."""
+    steps = [rng.choice(STEPS) for _ in range(rng.randint(1, 8))]
+    delays = [rng.choice([0.0, 0.0, 0.002, 0.01, 0.03]) for _ in range(5)]
+    first = server.requests  # request numbers go on across rounds
+    server.script = lambda i: steps[(i - first) % len(steps)]
+    server.delay = lambda i: delays[(i - first) % len(delays)]
+    mode = rng.choice(MODES)
+    at = first + rng.randint(0, 5)
+    server.hook = None
+    if mode not in ("none", "time"):
+        server.hook = lambda event, i: scope.cancel() if (event, i) == (mode, at) else None
+    if mode == "time":
+        scope.deadline = anyio.current_time() + rng.uniform(0, 0.05)
+    return f"steps={steps} mode={mode}@{at}"
+
+
+def well_behaved(server: ScriptedServer) -> None:
+    server.hook = None
+    server.script = lambda i: "ok"
+    server.delay = lambda i: 0.0
+
+
+def check_resend_round(
+    before: list[RecordOutcome], after: list[RecordOutcome], context: str
+) -> None:
+    """What may have reached the server stays so: ``unknown`` becomes ``succeeded`` or stays
+    ``unknown``; final states do not change."""
+    for old, new in zip(before, after, strict=True):
+        if old.state == "unknown":
+            assert new.state in ("succeeded", "unknown"), (context, old, new)
+        elif old.state in ("succeeded", "failed"):
+            assert (new.state, new.status_code) == (old.state, old.status_code), (context, new)
+
+
+async def stream_once(
+    c: AsyncSuprsend,
+    server: ScriptedServer,
+    records: list[dict[str, Any]],
+    rng: random.Random,
+    options: dict[str, Any],
+) -> None:
+    seen: list[RecordOutcome] = []
+    scope = anyio.CancelScope()
+    context = hostile(server, rng, scope)
+    with scope:
+        await c.workflows.bulk_trigger(iter(records), on_outcome=seen.append, **options)
+    taken = sorted(seen, key=lambda o: o.index)
+    # Records read but not prepared have no key yet: only the prepared are checked.
+    assert [o.index for o in taken] == list(range(len(taken))), context
+    for o in taken:
+        if o.state == "succeeded":
+            assert o.idempotency_key in server.processed, context
+        if o.state == "not_sent" and o.idempotency_key:
+            assert o.idempotency_key not in server.processed, context
 
 
 @pytest.mark.parametrize("seed", range(SEEDS))
@@ -222,72 +335,60 @@ async def test_reported_records_are_snapshots_of_what_was_sent(server: ScriptedS
 async def test_account_holds_wherever_the_run_stops(
     seed: int, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A first run and up to three resends, each against a hostile server and stopped
+    anywhere; then a well-behaved server. After every round the account holds: nothing the
+    server processed is reported failed or not sent, and nothing reported succeeded is sent
+    again."""
     rng = random.Random(seed)
     monkeypatch.setattr(retry_mod, "_waits_disabled", 0)  # real (short) back-offs
     n = rng.randint(1, 500)
-    steps = [rng.choice(STEPS) for _ in range(rng.randint(1, 8))]
-    delays = [rng.choice([0.0, 0.0, 0.002, 0.01, 0.03]) for _ in range(5)]
-    server.script = lambda i: steps[i % len(steps)]
-    server.delay = lambda i: delays[i % len(delays)]
     server.rng = random.Random(seed)
-    mode = rng.choice(["none", "time", "headers", "received", "answered", "lost_after", "partial"])
-    at = rng.randint(0, 5)
-    scope = anyio.CancelScope()
-    if mode not in ("none", "time"):
-        server.hook = lambda event, i: scope.cancel() if (event, i) == (mode, at) else None
     policy = RetryPolicy(
         max_retries=rng.randint(0, 3), initial_delay=0.002, max_delay=0.02, max_retry_after=1
     )
     limits = httpx.Limits(max_connections=rng.choice([1, 2, 4, 100]))
-    concurrency = rng.choice([1, 2, 3, 8])
-    rate = rng.choice([None, None, 20_000.0])
-    streaming = rng.random() < 0.3
+    options: dict[str, Any] = {
+        "concurrency": rng.choice([1, 2, 3, 8]),
+        "max_records_per_second": rng.choice([None, None, 20_000.0]),
+    }
     records = [body(i) for i in range(n)]
-    context = f"seed={seed} n={n} steps={steps} mode={mode}@{at}"
     async with AsyncSuprsend(KEY, SECRET, url(server), retry_policy=policy, limits=limits) as c:
-        if streaming:
-            seen: list[RecordOutcome] = []
-            with scope:
-                if mode == "time":
-                    scope.deadline = anyio.current_time() + rng.uniform(0, 0.05)
-                await c.workflows.bulk_trigger(
-                    iter(records),
-                    concurrency=concurrency,
-                    max_records_per_second=rate,
-                    on_outcome=seen.append,
-                )
-            taken = sorted(seen, key=lambda o: o.index)
-            # Records read but not prepared have no key yet: only the prepared are checked.
-            assert [o.index for o in taken] == list(range(len(taken))), context
-            for o in taken:
-                if o.state == "succeeded":
-                    assert o.idempotency_key in server.processed, context
-                if o.state == "not_sent" and o.idempotency_key:
-                    assert o.idempotency_key not in server.processed, context
+        if rng.random() < 0.3:
+            await stream_once(c, server, records, rng, options)
             return
         bulk = c.workflows.bulk_trigger_instance()
         bulk.append(*records)
-        with scope:
-            if mode == "time":
-                scope.deadline = anyio.current_time() + rng.uniform(0, 0.05)
-            await bulk.trigger(concurrency=concurrency, max_records_per_second=rate)
-        first = bulk.result()
-        settled = [(o.state, o.status_code) for o in first.outcomes or []]
-        await anyio.sleep(0.01)  # the account is final once the call has returned
-        assert [(o.state, o.status_code) for o in bulk.outcomes] == settled, context
-        check_account(first.outcomes or [], server, n)
-        # Now a well-behaved server: a re-trigger sends exactly what was not sent...
-        server.hook = None
-        server.script = lambda i: "ok"
-        server.delay = lambda i: 0.0
-        for resend_unknown in (False, True):
-            before = Counter(server.received)
-            current = bulk.outcomes
-            done = succeeded(current, server)
-            wanted = {"not_sent", "unknown"} if resend_unknown else {"not_sent"}
-            expected = {o.idempotency_key for o in current if o.state in wanted}
-            result = await bulk.trigger(resend_unknown=resend_unknown)
-            sent = Counter(server.received) - before
-            assert set(sent) == expected, context
-            check_account(result.outcomes or [], server, n, done)
-        assert {o.state for o in bulk.outcomes} <= {"succeeded", "failed"}, context
+        for round_ in range(1 + rng.randint(0, 3)):
+            before = bulk.outcomes
+            done = succeeded(before, server)
+            resend_unknown = round_ > 0 and rng.random() < 0.8
+            scope = anyio.CancelScope()
+            context = f"seed={seed} n={n} round={round_} " + hostile(server, rng, scope)
+            with scope:
+                await bulk.trigger(resend_unknown=resend_unknown, **options)
+            settled = [(o.state, o.status_code) for o in bulk.outcomes]
+            await anyio.sleep(0.01)  # the account is final once the call has returned
+            assert [(o.state, o.status_code) for o in bulk.outcomes] == settled, context
+            check_account(bulk.outcomes, server, n, done)
+            check_resend_round(before, bulk.outcomes, context)
+        await resend_to_a_well_behaved_server(bulk, server, n, f"seed={seed} n={n}")
+
+
+async def resend_to_a_well_behaved_server(
+    bulk: AsyncBulkWorkflowTrigger, server: ScriptedServer, n: int, context: str
+) -> None:
+    """A re-trigger sends exactly what was not sent; with ``resend_unknown`` also the unknown;
+    then every record is final."""
+    well_behaved(server)
+    for resend_unknown in (False, True):
+        before = Counter(server.received)
+        current = bulk.outcomes
+        done = succeeded(current, server)
+        wanted = {"not_sent", "unknown"} if resend_unknown else {"not_sent"}
+        expected = {o.idempotency_key for o in current if o.state in wanted}
+        result = await bulk.trigger(resend_unknown=resend_unknown)
+        sent = Counter(server.received) - before
+        assert set(sent) == expected, context
+        check_account(result.outcomes or [], server, n, done)
+        check_resend_round(current, bulk.outcomes, context)
+    assert {o.state for o in bulk.outcomes} <= {"succeeded", "failed"}, context
