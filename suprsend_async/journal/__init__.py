@@ -10,13 +10,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._file import FileJournal
-from ._interface import Journal, Settled
+from ._interface import Journal, Settled, note_outcome
 from ._keys import MAX_KEY_LENGTH, record_key
 
 if TYPE_CHECKING:
     from ._redis import RedisJournal
 
-__all__ = ["MAX_KEY_LENGTH", "FileJournal", "Journal", "RedisJournal", "Settled", "record_key"]
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "FileJournal",
+    "Journal",
+    "RedisJournal",
+    "Settled",
+    "note_outcome",
+    "record_key",
+]
 
 
 def __getattr__(name: str) -> Any:

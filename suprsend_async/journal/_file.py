@@ -39,9 +39,7 @@ class FileJournal:
         self._failed: dict[str, bool] = {}
 
     @classmethod
-    def start(
-        cls, path: Path, *, source: str = "", run_id: str | None = None
-    ) -> FileJournal:
+    def start(cls, path: Path, *, source: str = "", run_id: str | None = None) -> FileJournal:
         """A new run: replaces any journal at ``path`` with one naming a fresh run id."""
         run_id = run_id or uuid.uuid4().hex[:16]
         path.unlink(missing_ok=True)
@@ -105,9 +103,7 @@ class FileJournal:
         self, identity: str, state: Settled, code: int | None = None, *, retry: bool = False
     ) -> None:
         """Append a record's outcome (a line number as identity is written as ``line``)."""
-        entry: dict[str, Any] = (
-            {"line": int(identity)} if identity.isdigit() else {"id": identity}
-        )
+        entry: dict[str, Any] = {"line": int(identity)} if identity.isdigit() else {"id": identity}
         entry.update(state=state, code=code)
         if state == "failed":
             entry["retry"] = retry

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal, Protocol, runtime_checkable
 
-__all__ = ["Journal", "Settled"]
+from .._bulk_results import RecordOutcome
+from .._retry import is_transient
+
+__all__ = ["Journal", "Settled", "note_outcome"]
 
 Settled = Literal["succeeded", "failed"]
 """The states a journal keeps; records not sent or of unknown fate are simply not in it."""
@@ -59,3 +62,18 @@ class Journal(Protocol):
     def close(self) -> None:
         """Flush, and release the store's resources (the journal itself stays)."""
         ...
+
+
+def note_outcome(journal: Journal, identity: str, outcome: RecordOutcome) -> None:
+    """Record a bulk record's outcome: the one rule of what a journal keeps.
+
+    A success is kept; a failure too, marked ``retry`` when a resend could cure it (no answer,
+    429, 5xx). ``not_sent`` and ``unknown`` records are left out: a resumed run sends them,
+    under the same key.
+    """
+    if outcome.state == "succeeded":
+        journal.record(identity, "succeeded", outcome.status_code)
+    elif outcome.state == "failed":
+        journal.record(
+            identity, "failed", outcome.status_code, retry=is_transient(outcome.status_code)
+        )
