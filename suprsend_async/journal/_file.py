@@ -29,8 +29,12 @@ class FileJournal:
     was recorded is also kept in memory, so reading back costs no I/O.
     """
 
-    def __init__(self, path: Path, run_id: str, handle: IO[str], key_prefix: str | None) -> None:
+    def __init__(
+        self, path: Path, run_id: str, handle: IO[str], key_prefix: str | None, named: bool = True
+    ) -> None:
         self.path = path
+        self.named_run = named
+        """False for a journal written before runs had ids: its run id is the input's name."""
         self._run_id = run_id
         self._handle = handle
         self._legacy_prefix = key_prefix  # not None: keys as an earlier version made them
@@ -70,7 +74,8 @@ class FileJournal:
                 except (ValueError, TypeError):
                     continue  # a line cut short by a crash
         prefix = None if rule == _KEY_RULE else (run_id or source_name)
-        journal = cls(path, run_id or source_name, path.open("a", encoding="utf-8"), prefix)
+        handle = path.open("a", encoding="utf-8")
+        journal = cls(path, run_id or source_name, handle, prefix, named=run_id is not None)
         for entry in entries:
             journal._remember(entry)
         return journal

@@ -13,6 +13,8 @@ import pytest
 from suprsend_async.cli import build_parser, main
 from suprsend_async.emulator import Emulator
 
+from .support import body, write_jsonl
+
 pytestmark = pytest.mark.integration
 
 
@@ -21,21 +23,12 @@ def env(suprsend_env: Emulator) -> Emulator:
     return suprsend_env
 
 
-def write_jsonl(path: Path, rows: list[Any]) -> Path:
-    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n")
-    return path
-
-
 LEGACY = {
     "name": "wf",
     "template": "tpl",
     "notification_category": "system",
     "users": [{"distinct_id": "u"}],
 }
-
-
-def body(i: int) -> dict[str, Any]:
-    return {"workflow": "wf", "recipients": [f"user-{i}"], "data": {"rid": i}}
 
 
 def test_trigger_object(env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
