@@ -97,7 +97,7 @@ async def test_emulator_command_serves(capsys: pytest.CaptureFixture[str]) -> No
         tg.start_soon(cmd_emulator, args)
         url = None
         out = ""
-        with anyio.fail_after(10):
+        with anyio.fail_after(60):  # a generous bound: the loop waits for the line, not a time
             while url is None:
                 await anyio.sleep(0.02)
                 out += capsys.readouterr().out
