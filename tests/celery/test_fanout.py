@@ -123,17 +123,6 @@ def test_state_flusher_keeps_outcomes_until_redis_takes_them(redis_client: redis
     assert redis_client.ttl("p:{job}:done") > 0
 
 
-def test_a_failed_write_keeps_the_outcomes_queued(redis_client: redis.Redis) -> None:
-    journal = RedisJournal(redis.Redis(port=1), "job", prefix="p", ttl=60)  # nothing listens
-    journal.record("1", "succeeded", 202)
-    with pytest.raises(redis.ConnectionError):
-        journal.flush()
-    assert [p[0] for p in journal._pending] == ["1"]
-    journal.redis = redis_client
-    journal.close()
-    assert journal._pending == [] and redis_client.smembers("p:{job}:done") == {b"1"}
-
-
 def test_worker_pid_is_recorded_while_a_shard_runs(
     fanout: Fanout, suprsend_emulator: Emulator
 ) -> None:
