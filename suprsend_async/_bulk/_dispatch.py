@@ -52,6 +52,7 @@ __all__ = [
     "Preparer",
     "Run",
     "display_record",
+    "lookup",
 ]
 
 DEFAULT_CONCURRENCY = 16
@@ -83,7 +84,8 @@ class RateLimiter:
             await anyio.sleep(start - now)
 
 
-def _lookup(body: Any, path: str) -> Any:
+def lookup(body: Any, path: str) -> Any:
+    """The value at a dotted ``path`` in a record (mappings and models); ``KeyError`` if absent."""
     value = body
     for part in path.split("."):
         if isinstance(value, Mapping) and part in value:
@@ -148,7 +150,7 @@ class Preparer:
         body = request.body
         if not callable(key_from):
             try:
-                value = _lookup(body, key_from)
+                value = lookup(body, key_from)
             except KeyError:
                 raise SuprsendValidationError.single(
                     key_from, "is missing, and the idempotency key is derived from it"

@@ -31,7 +31,16 @@ SCRIPT = textwrap.dedent(
             {{"workflow": "wf", "recipients": [f"u{{i}}"], "data": {{"record_id": i}}}}
             for i in range(RECORDS)
         ])
-        threading.Timer({after}, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+
+        def interrupt_once_under_way():
+            # Waits for the run to be under way (records received), not for a time; the bound
+            # only keeps a broken run from hanging.
+            deadline = time.monotonic() + 120
+            while emu.stats.get("records_received", 0) < {after} and time.monotonic() < deadline:
+                time.sleep(0.002)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=interrupt_once_under_way, daemon=True).start()
         try:
             bulk.trigger(concurrency=16)
             interrupted = False
@@ -59,7 +68,7 @@ SCRIPT = textwrap.dedent(
 def test_ctrl_c_leaves_a_final_account_and_a_resend_delivers_everything(run: int) -> None:
     records = 12_000
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT.format(records=records, after=0.5 + run * 0.2)],
+        [sys.executable, "-c", SCRIPT.format(records=records, after=1 + run * 1600)],
         capture_output=True,
         text=True,
         timeout=120,

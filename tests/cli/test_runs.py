@@ -316,9 +316,10 @@ def test_emulator_settings_refused_past_the_flags_are_usage_errors() -> None:
     import anyio
 
     from suprsend_async._errors import ConfigurationError
-    from suprsend_async.cli import _cmd_emulator, build_parser
+    from suprsend_async.cli import build_parser
+    from suprsend_async.cli._emulator import cmd_emulator
 
     args = build_parser().parse_args(["emulator", "--port", "0"])
     args.rate_5xx = 5.0  # as if a flag's own check had let it through
     with pytest.raises(ConfigurationError, match="rate_5xx must be between 0 and 1"):
-        anyio.run(_cmd_emulator, args)
+        anyio.run(cmd_emulator, args)

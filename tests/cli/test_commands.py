@@ -13,6 +13,8 @@ import pytest
 from suprsend_async.cli import build_parser, main
 from suprsend_async.emulator import Emulator
 
+from .support import body, journaled, signal_when, write_jsonl
+
 pytestmark = pytest.mark.integration
 
 
@@ -21,21 +23,12 @@ def env(suprsend_env: Emulator) -> Emulator:
     return suprsend_env
 
 
-def write_jsonl(path: Path, rows: list[Any]) -> Path:
-    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n")
-    return path
-
-
 LEGACY = {
     "name": "wf",
     "template": "tpl",
     "notification_category": "system",
     "users": [{"distinct_id": "u"}],
 }
-
-
-def body(i: int) -> dict[str, Any]:
-    return {"workflow": "wf", "recipients": [f"user-{i}"], "data": {"rid": i}}
 
 
 def test_trigger_object(env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -324,29 +317,25 @@ def test_resume_resends_failed_lines_once_fixed(
 def test_sigterm_stops_a_bulk_and_resume_finishes_it(
     env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import os
-    import signal
-    import threading
-    import time
-
     src = write_jsonl(tmp_path / "big.jsonl", [body(i) for i in range(3000)])
     failed = tmp_path / "failed.jsonl"
+    journal = tmp_path / "big.jsonl.journal"
+    # 15 rounds of two 100-record requests, each at least 100 ms: the run lasts well past the
+    # moment the signal goes, which is when the journal shows it under way (and so the SIGTERM
+    # receiver installed): no timer, however loaded the machine.
     env.set_faults(latency_ms=100)
-
-    def stop_soon() -> None:
-        time.sleep(0.5)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=stop_soon).start()
+    under_way = signal_when(lambda: journaled(journal) >= 200)
     code = main(
         ["bulk", str(src), "--failed-out", str(failed), "--no-progress", "--concurrency", "2"]
     )
+    assert under_way.is_set(), "the run never showed 200 journaled lines"
     assert code == 130
     err = capsys.readouterr().err
     assert "--resume" in err and "interrupted" in err
     assert failed.read_text() == ""  # unsent lines are not failures
     sent_before = len(env.triggers)
-    assert 0 < sent_before < 3000
+    assert 200 <= sent_before < 3000
+    assert 200 <= journaled(journal) <= sent_before  # unknown lines are not journaled
     env.set_faults()
     assert main(["bulk", str(src), "--failed-out", str(failed), "--resume", "--no-progress"]) == 0
     assert len(env.triggers) == 3000  # every line once, none twice

@@ -12,7 +12,7 @@ import pytest
 from suprsend_async.cli import main
 from suprsend_async.emulator import Emulator
 
-from .test_cli import body, write_jsonl
+from .support import body, write_jsonl
 
 pytestmark = pytest.mark.integration
 
