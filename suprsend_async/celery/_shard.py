@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._bulk_results import RecordOutcome
+from .._sync_resources import BulkEvents, BulkWorkflows, Workflows
 from ..journal import note_outcome
 from ._accounts import ShardAccount, as_dict
 from ._entries import Entry, entries
@@ -150,7 +151,7 @@ class ShardRun:
                 self._keep(entry, outcome.state, outcome.status_code, outcome.describe_failure())
 
         client = self.fanout.client()
-        namespace = {
+        namespace: Workflows | BulkWorkflows | BulkEvents = {
             "trigger": client.workflows,
             "legacy": client.bulk_workflows,
             "event": client.bulk_events,
