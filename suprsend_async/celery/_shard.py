@@ -151,11 +151,14 @@ class ShardRun:
                 self._keep(entry, outcome.state, outcome.status_code, outcome.describe_failure())
 
         client = self.fanout.client()
-        namespace: Workflows | BulkWorkflows | BulkEvents = {
-            "trigger": client.workflows,
-            "legacy": client.bulk_workflows,
-            "event": client.bulk_events,
-        }[shard_kind(self.spec)]
+        kind = shard_kind(self.spec)
+        namespace: Workflows | BulkWorkflows | BulkEvents = (
+            client.workflows
+            if kind == "trigger"
+            else client.bulk_workflows
+            if kind == "legacy"
+            else client.bulk_events
+        )
         flusher = Flusher(self.journal)
         try:
             summary = namespace.bulk_trigger(
