@@ -28,10 +28,14 @@ from ._models import MsTeams, Slack
 from ._serialize import field_errors_from_pydantic
 
 __all__ = [
+    "BUNDLE_KEY",
     "CHANNEL_KEYS",
     "IDENTITY_EVENT_MAX_BYTES",
+    "PROVIDER_KEY",
+    "SPECIAL_SETS",
     "ProfileEdit",
     "UserEdit",
+    "channel_errors",
     "identity_event_size",
     "non_idempotent",
 ]
