@@ -17,6 +17,7 @@ from ._bulk import (
 from ._bulk_results import BulkProgress, BulkResponse, FailedRecord, RecordOutcome
 from ._client import AsyncSuprsend
 from ._core import AppInfo
+from ._edits import UserEdit
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -53,7 +54,7 @@ from ._requests import Event, Workflow, WorkflowTriggerRequest
 from ._responses import APIResult, TriggerResponse
 from ._retry import RetryPolicy
 from ._sync import BulkWorkflowTrigger, Suprsend
-from ._sync_resources import Brands, BulkEvents, BulkWorkflows, Tenants, Workflows
+from ._sync_resources import Brands, BulkEvents, BulkWorkflows, Tenants, Users, Workflows
 from ._types import NOT_GIVEN, NotGiven, RequestKind
 from ._version import __version__
 from .resources import (
@@ -61,6 +62,7 @@ from .resources import (
     AsyncBulkEvents,
     AsyncBulkWorkflows,
     AsyncTenants,
+    AsyncUsers,
     AsyncWorkflows,
 )
 
@@ -82,6 +84,7 @@ __all__ = [
     "AsyncPageRequest",
     "AsyncSuprsend",
     "AsyncTenants",
+    "AsyncUsers",
     "AsyncWorkflows",
     "AttemptEnd",
     "AttemptStart",
@@ -126,6 +129,8 @@ __all__ = [
     "Tenants",
     "TriggerResponse",
     "User",
+    "UserEdit",
+    "Users",
     "Workflow",
     "WorkflowBody",
     "WorkflowTriggerBody",

@@ -40,6 +40,7 @@ from .resources._base import NO_BODY, APIResource
 from .resources.brands import AsyncBrands
 from .resources.events import AsyncBulkEvents, track_event
 from .resources.tenants import AsyncTenants
+from .resources.users import AsyncUsers
 from .resources.workflows import AsyncBulkWorkflows, AsyncWorkflows, trigger_single
 
 __all__ = ["CLOSE_GRACE", "DEFAULT_BASE_URL", "DEFAULT_LIMITS", "DEFAULT_TIMEOUT", "AsyncSuprsend"]
@@ -70,6 +71,9 @@ class AsyncSuprsend:
     """Tenants: ``list``, ``get``, ``upsert``, ``delete`` and their preference categories."""
     brands: AsyncBrands
     """Brands (superseded by tenants): ``list``, ``get``, ``upsert``."""
+    users: AsyncUsers
+    """Users: ``list``, ``get``, ``upsert``, ``edit``, ``merge``, ``delete``, their tenants,
+    subscriptions and preferences; ``get_edit_instance`` builds a :class:`UserEdit`."""
 
     def __init__(
         self,

@@ -171,6 +171,8 @@ class APIResult(dict[str, Any]):
     status_code: int
     headers: Mapping[str, str]
     request_id: str | None
+    text: str
+    """The answer's body as text (for answers that are not a JSON object)."""
 
     def __init__(
         self,
@@ -179,11 +181,13 @@ class APIResult(dict[str, Any]):
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
         request_id: str | None = None,
+        text: str = "",
     ) -> None:
         super().__init__(data or {})
         self.status_code = status_code
         self.headers = headers or {}
         self.request_id = request_id
+        self.text = text
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({dict.__repr__(self)})"

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         AsyncBulkWorkflowTrigger,
         AsyncSuprsend,
         AsyncTenants,
+        AsyncUsers,
         AsyncWorkflows,
         BulkResponse,
         Event,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         RecordOutcome,
         RetryPolicy,
         TriggerResponse,
+        UserEdit,
         Workflow,
         WorkflowTriggerBody,
         WorkflowTriggerRequest,
@@ -51,6 +53,7 @@ __all__ = [
     "BulkWorkflows",
     "SuprsendCalls",
     "Tenants",
+    "Users",
     "Workflows",
 ]
 
@@ -503,6 +506,434 @@ class Brands(SyncObject):
         )
 
 
+class Users(SyncObject):
+    """The sync twin of :class:`AsyncUsers`: the same calls, without ``await``."""
+
+    __slots__ = ()
+
+    _async: AsyncUsers
+
+    def async_edit(
+        self,
+        edit_instance: UserEdit,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Queue an edit as an identity event (``POST event/``), applied by the service later.
+
+        The sync twin of ``AsyncUsers.async_edit``.
+        """
+        return self._run(
+            self._async.async_edit,
+            edit_instance,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def bulk_delete(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Delete several users (``DELETE v1/bulk/user/``, body ``{"distinct_ids": [...]}``):
+        ``{"success": True, "status_code": ...}``.
+
+        The sync twin of ``AsyncUsers.bulk_delete``.
+        """
+        return self._run(
+            self._async.bulk_delete,
+            payload,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def delete(
+        self,
+        distinct_id: str,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Delete a user (``DELETE v1/user/{distinct_id}/``): ``{"success": True, "status_code":
+        ...}``, as the official SDK returns.
+
+        The sync twin of ``AsyncUsers.delete``.
+        """
+        return self._run(
+            self._async.delete,
+            distinct_id,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def edit(
+        self,
+        edit_ins_or_distinct_id: UserEdit | str,
+        edit_payload: Mapping[str, Any] | None = None,
+        tenant_id: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Apply operations to a user (``PATCH v1/user/{id}/``, or the tenant's profile
+        ``v1/user/{id}/tenant/{tenant_id}/``); the profile after them.
+
+        The sync twin of ``AsyncUsers.edit``.
+        """
+        return self._run(
+            self._async.edit,
+            edit_ins_or_distinct_id,
+            edit_payload,
+            tenant_id,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def get(
+        self,
+        distinct_id: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """One user's profile (``GET v1/user/{distinct_id}/``).
+
+        The sync twin of ``AsyncUsers.get``.
+        """
+        return self._run(
+            self._async.get,
+            distinct_id,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def get_category_preference(
+        self,
+        distinct_id: str,
+        category: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """The user's preference for one category (``GET .../preference/category/{category}/``).
+
+        The sync twin of ``AsyncUsers.get_category_preference``.
+        """
+        return self._run(
+            self._async.get_category_preference,
+            distinct_id,
+            category,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def get_edit_instance(self, distinct_id: str, tenant_id: str | None = None) -> UserEdit:
+        """A new :class:`UserEdit` of this user (of its profile in ``tenant_id``, if given).
+
+        The sync twin of ``AsyncUsers.get_edit_instance``.
+        """
+        return self._async.get_edit_instance(distinct_id, tenant_id)
+
+    def get_for_tenant(
+        self,
+        distinct_id: str,
+        tenant_id: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """The user's profile in a tenant (``GET v1/user/{id}/tenant/{tenant_id}/``).
+
+        The sync twin of ``AsyncUsers.get_for_tenant``.
+        """
+        return self._run(
+            self._async.get_for_tenant,
+            distinct_id,
+            tenant_id,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def get_full_preference(
+        self,
+        distinct_id: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """All the user's preferences (``GET v1/user/{id}/preference/``; ``options``:
+        ``tenant_id``, ``show_opt_out_channels``, ``tags``, ``locale``).
+
+        The sync twin of ``AsyncUsers.get_full_preference``.
+        """
+        return self._run(
+            self._async.get_full_preference,
+            distinct_id,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def get_lists_subscribed_to(
+        self,
+        distinct_id: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """The subscriber lists the user is in (``GET v1/user/{id}/subscribed_to/list/``).
+
+        The sync twin of ``AsyncUsers.get_lists_subscribed_to``.
+        """
+        return self._run(
+            self._async.get_lists_subscribed_to,
+            distinct_id,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def get_objects_subscribed_to(
+        self,
+        distinct_id: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """The objects the user is subscribed to (``GET v1/user/{id}/subscribed_to/object/``).
+
+        The sync twin of ``AsyncUsers.get_objects_subscribed_to``.
+        """
+        return self._run(
+            self._async.get_objects_subscribed_to,
+            distinct_id,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def list(
+        self,
+        options: Mapping[str, Any] | None = None,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> SyncPage:
+        """Users, a page at a time by cursor (``GET v1/user/``; ``options``: ``limit``, ``after``,
+        ``before``...).
+
+        The sync twin of ``AsyncUsers.list``.
+        """
+        return self._page(self._async.list(options, extra_headers=extra_headers, timeout=timeout))
+
+    def list_associated_tenants(
+        self,
+        distinct_id: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """The tenants the user has a profile in (``GET v1/user/{id}/associated_tenant/``).
+
+        The sync twin of ``AsyncUsers.list_associated_tenants``.
+        """
+        return self._run(
+            self._async.list_associated_tenants,
+            distinct_id,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def merge(
+        self,
+        distinct_id: str,
+        from_user_id: str,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Merge the user ``from_user_id`` into ``distinct_id`` (``POST v1/user/{id}/merge/``); the
+        merged profile. Not retried once it may have reached the service.
+
+        The sync twin of ``AsyncUsers.merge``.
+        """
+        return self._run(
+            self._async.merge,
+            distinct_id,
+            from_user_id,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def unlink_tenant(
+        self,
+        distinct_id: str,
+        tenant_id: str,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Remove the user's profile in a tenant (``DELETE .../tenant/{tenant_id}/``):
+        ``{"success": True, "status_code": ...}``.
+
+        The sync twin of ``AsyncUsers.unlink_tenant``.
+        """
+        return self._run(
+            self._async.unlink_tenant,
+            distinct_id,
+            tenant_id,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def update_category_preference(
+        self,
+        distinct_id: str,
+        category: str,
+        payload: Mapping[str, Any] | None,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Opt in or out of a category, or of some of its channels (``PATCH
+        .../preference/category/{category}/``; ``payload``: ``preference``,
+        ``opt_out_channels``...). Retried like a trigger.
+
+        The sync twin of ``AsyncUsers.update_category_preference``.
+        """
+        return self._run(
+            self._async.update_category_preference,
+            distinct_id,
+            category,
+            payload,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def update_global_channels_preference(
+        self,
+        distinct_id: str,
+        payload: Mapping[str, Any] | None,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Restrict or allow channels for every category (``PATCH
+        .../preference/channel_preference/``; ``payload``: ``{"channel_preferences":
+        [{"channel": "email", "is_restricted": true}, ...]}``). Retried like a trigger.
+
+        The sync twin of ``AsyncUsers.update_global_channels_preference``.
+        """
+        return self._run(
+            self._async.update_global_channels_preference,
+            distinct_id,
+            payload,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def upsert(
+        self,
+        distinct_id: str,
+        payload: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Create or update a user (``POST v1/user/{distinct_id}/``); the profile as saved.
+
+        The sync twin of ``AsyncUsers.upsert``.
+        """
+        return self._run(
+            self._async.upsert,
+            distinct_id,
+            payload,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def upsert_for_tenant(
+        self,
+        distinct_id: str,
+        tenant_id: str,
+        payload: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Create or update the user's profile in a tenant (``POST .../tenant/{tenant_id}/``);
+        retried like a trigger.
+
+        The sync twin of ``AsyncUsers.upsert_for_tenant``.
+        """
+        return self._run(
+            self._async.upsert_for_tenant,
+            distinct_id,
+            tenant_id,
+            payload,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+
 class SuprsendCalls(SyncObject):
     """The sync twin of :class:`AsyncSuprsend`: the same calls, without ``await``."""
 
@@ -515,6 +946,7 @@ class SuprsendCalls(SyncObject):
     bulk_events: BulkEvents
     tenants: Tenants
     brands: Brands
+    users: Users
 
     @property
     def base_url(self) -> str:
@@ -624,5 +1056,6 @@ SYNC_NAMESPACES: dict[str, type[SyncObject]] = {
     "bulk_events": BulkEvents,
     "tenants": Tenants,
     "brands": Brands,
+    "users": Users,
 }
 """Each namespace's attribute on the facade, and its sync class."""

@@ -338,6 +338,16 @@ def _taskiq(run: Run) -> None:
     assert result.return_value == run.emulator.triggers[0].message_id
 
 
+def _users_async(run: Run) -> None:
+    lines = run.out.splitlines()
+    assert lines[:3] == ["['+15555550123'] Europe/Paris", "opt_out", "user-42"]
+    assert lines[-1] == "gone"
+
+
+def _users_sync(run: Run) -> None:
+    assert run.out.splitlines() == ["add_email", "{'name': 'Grace'}"]
+
+
 CHECKS: dict[str, Callable[[Run], None]] = {
     "attachments.md#1": _attachments,
     "bulk.md#1": _bulk_instance,
@@ -346,6 +356,8 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "errors.md#1": _errors_raise,
     "errors.md#2": _errors_settings,
     "errors.md#3": _errors_deadline,
+    "users.md#1": _users_async,
+    "users.md#2": _users_sync,
     "events.md#1": _event_single,
     "events.md#2": _event_sync,
     "events.md#3": _event_reserved,

@@ -72,6 +72,9 @@ EXPECTED = {
     "SyncPage",
     "Tenants",
     "Workflows",
+    "AsyncUsers",
+    "UserEdit",
+    "Users",
 }
 
 

@@ -11,6 +11,7 @@ from ._answer import Answer
 from ._routing import Router
 from ._store import Store
 from ._tenants import TenantsApi
+from ._users import UsersApi
 
 __all__ = ["Management"]
 
@@ -23,6 +24,7 @@ class Management:
         self.router = Router()
         self.tenants = TenantsApi(self.store, self.router)
         self.tenants.seed()
+        self.users = UsersApi(self.store, self.router)
 
     @property
     def version(self) -> int:

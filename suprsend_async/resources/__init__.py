@@ -12,6 +12,7 @@ from typing import Any, Final
 from .brands import AsyncBrands
 from .events import AsyncBulkEvents
 from .tenants import AsyncTenants
+from .users import AsyncUsers
 from .workflows import AsyncBulkWorkflows, AsyncWorkflows
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "AsyncBulkEvents",
     "AsyncBulkWorkflows",
     "AsyncTenants",
+    "AsyncUsers",
     "AsyncWorkflows",
 ]
 
@@ -29,5 +31,6 @@ NAMESPACES: Final[dict[str, Any]] = {
     "bulk_events": AsyncBulkEvents,
     "tenants": AsyncTenants,
     "brands": AsyncBrands,
+    "users": AsyncUsers,
 }
 """Each namespace's attribute on the client, and its class."""

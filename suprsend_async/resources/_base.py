@@ -240,7 +240,9 @@ def _result(name: str, answer: Answer) -> APIResult:
     code = response.status_code
     if response.is_success:
         data = body if isinstance(body, dict) else {}
-        return APIResult(data, status_code=code, headers=headers, request_id=request_id)
+        return APIResult(
+            data, status_code=code, headers=headers, request_id=request_id, text=response.text
+        )
     message = f"{name}: {code} {error_message(body, code)}"
     error = status_error_class(code)
     kw: dict[str, Any] = {
