@@ -7,6 +7,7 @@ Async code uses :class:`AsyncSuprsend` (awaited); scripts use :class:`Suprsend`.
 
 from __future__ import annotations
 
+from ._broadcast import SubscriberListBroadcast
 from ._bulk import (
     DEFAULT_CONCURRENCY,
     AsyncBulkWorkflowTrigger,
@@ -39,6 +40,7 @@ from ._models import (
     EventBody,
     IosPush,
     LegacyUser,
+    ListBroadcastBody,
     MsTeams,
     ObjectRecipient,
     Slack,
@@ -53,13 +55,25 @@ from ._requests import Event, Workflow, WorkflowTriggerRequest
 from ._responses import APIResult, TriggerResponse
 from ._retry import RetryPolicy
 from ._sync import BulkWorkflowTrigger, Suprsend
-from ._sync_resources import Brands, BulkEvents, BulkWorkflows, Tenants, Workflows
+from ._sync_resources import (
+    Brands,
+    BulkEvents,
+    BulkWorkflows,
+    Messages,
+    Runs,
+    SubscriberLists,
+    Tenants,
+    Workflows,
+)
 from ._types import NOT_GIVEN, NotGiven, RequestKind
 from ._version import __version__
 from .resources import (
     AsyncBrands,
     AsyncBulkEvents,
     AsyncBulkWorkflows,
+    AsyncMessages,
+    AsyncRuns,
+    AsyncSubscriberLists,
     AsyncTenants,
     AsyncWorkflows,
 )
@@ -78,8 +92,11 @@ __all__ = [
     "AsyncBulkEvents",
     "AsyncBulkWorkflowTrigger",
     "AsyncBulkWorkflows",
+    "AsyncMessages",
     "AsyncPage",
     "AsyncPageRequest",
+    "AsyncRuns",
+    "AsyncSubscriberLists",
     "AsyncSuprsend",
     "AsyncTenants",
     "AsyncWorkflows",
@@ -106,6 +123,8 @@ __all__ = [
     "IosPush",
     "KeyFrom",
     "LegacyUser",
+    "ListBroadcastBody",
+    "Messages",
     "MsTeams",
     "NotFoundError",
     "NotGiven",
@@ -117,8 +136,11 @@ __all__ = [
     "RequestKind",
     "RetryInfo",
     "RetryPolicy",
+    "Runs",
     "ServerError",
     "Slack",
+    "SubscriberListBroadcast",
+    "SubscriberLists",
     "Suprsend",
     "SuprsendError",
     "SuprsendValidationError",

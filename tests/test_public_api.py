@@ -72,6 +72,15 @@ EXPECTED = {
     "SyncPage",
     "Tenants",
     "Workflows",
+    # subscriber lists, messages, runs
+    "AsyncMessages",
+    "AsyncRuns",
+    "AsyncSubscriberLists",
+    "ListBroadcastBody",
+    "Messages",
+    "Runs",
+    "SubscriberListBroadcast",
+    "SubscriberLists",
 }
 
 

@@ -11,6 +11,9 @@ from typing import Any, Final
 
 from .brands import AsyncBrands
 from .events import AsyncBulkEvents
+from .messages import AsyncMessages
+from .runs import AsyncRuns
+from .subscriber_lists import AsyncSubscriberLists
 from .tenants import AsyncTenants
 from .workflows import AsyncBulkWorkflows, AsyncWorkflows
 
@@ -19,6 +22,9 @@ __all__ = [
     "AsyncBrands",
     "AsyncBulkEvents",
     "AsyncBulkWorkflows",
+    "AsyncMessages",
+    "AsyncRuns",
+    "AsyncSubscriberLists",
     "AsyncTenants",
     "AsyncWorkflows",
 ]
@@ -29,5 +35,8 @@ NAMESPACES: Final[dict[str, Any]] = {
     "bulk_events": AsyncBulkEvents,
     "tenants": AsyncTenants,
     "brands": AsyncBrands,
+    "subscriber_lists": AsyncSubscriberLists,
+    "messages": AsyncMessages,
+    "runs": AsyncRuns,
 }
 """Each namespace's attribute on the client, and its class."""
