@@ -26,12 +26,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import suprsend_async  # noqa: E402
+TARGET = ROOT / "suprsend_async" / "_sync_resources.py"
+# The package imports the file this script writes: when a new namespace's twin is not in it
+# yet, the package is imported over a stand-in that answers every name, then rewritten.
+STAND_IN = (
+    "from ._sync_base import SyncObject\n"
+    "SYNC_NAMESPACES: dict[str, type[SyncObject]] = {}\n"
+    "def __getattr__(name: str) -> type[SyncObject]:\n"
+    "    return SyncObject\n"
+)
+try:
+    import suprsend_async
+except ImportError:
+    if "--check" in sys.argv:
+        raise
+    for name in [n for n in sys.modules if n.startswith("suprsend_async")]:
+        del sys.modules[name]
+    TARGET.write_text(STAND_IN)
+    import suprsend_async
 from suprsend_async._bulk import AsyncBulkWorkflowTrigger  # noqa: E402
 from suprsend_async._client import AsyncSuprsend  # noqa: E402
 from suprsend_async.resources import NAMESPACES  # noqa: E402
-
-TARGET = ROOT / "suprsend_async" / "_sync_resources.py"
 
 # Async types and their sync twins, in annotations.
 TWINS = {"AsyncBulkWorkflowTrigger": "BulkWorkflowTrigger", "AsyncPageRequest": "SyncPage"}

@@ -7,6 +7,7 @@ Async code uses :class:`AsyncSuprsend` (awaited); scripts use :class:`Suprsend`.
 
 from __future__ import annotations
 
+from ._broadcast import SubscriberListBroadcast
 from ._bulk import (
     DEFAULT_CONCURRENCY,
     AsyncBulkWorkflowTrigger,
@@ -40,6 +41,7 @@ from ._models import (
     EventBody,
     IosPush,
     LegacyUser,
+    ListBroadcastBody,
     MsTeams,
     ObjectRecipient,
     Slack,
@@ -54,13 +56,26 @@ from ._requests import Event, Workflow, WorkflowTriggerRequest
 from ._responses import APIResult, TriggerResponse
 from ._retry import RetryPolicy
 from ._sync import BulkWorkflowTrigger, Suprsend
-from ._sync_resources import Brands, BulkEvents, BulkWorkflows, Tenants, Users, Workflows
+from ._sync_resources import (
+    Brands,
+    BulkEvents,
+    BulkWorkflows,
+    Messages,
+    Runs,
+    SubscriberLists,
+    Tenants,
+    Users,
+    Workflows,
+)
 from ._types import NOT_GIVEN, NotGiven, RequestKind
 from ._version import __version__
 from .resources import (
     AsyncBrands,
     AsyncBulkEvents,
     AsyncBulkWorkflows,
+    AsyncMessages,
+    AsyncRuns,
+    AsyncSubscriberLists,
     AsyncTenants,
     AsyncUsers,
     AsyncWorkflows,
@@ -80,8 +95,11 @@ __all__ = [
     "AsyncBulkEvents",
     "AsyncBulkWorkflowTrigger",
     "AsyncBulkWorkflows",
+    "AsyncMessages",
     "AsyncPage",
     "AsyncPageRequest",
+    "AsyncRuns",
+    "AsyncSubscriberLists",
     "AsyncSuprsend",
     "AsyncTenants",
     "AsyncUsers",
@@ -109,6 +127,8 @@ __all__ = [
     "IosPush",
     "KeyFrom",
     "LegacyUser",
+    "ListBroadcastBody",
+    "Messages",
     "MsTeams",
     "NotFoundError",
     "NotGiven",
@@ -120,8 +140,11 @@ __all__ = [
     "RequestKind",
     "RetryInfo",
     "RetryPolicy",
+    "Runs",
     "ServerError",
     "Slack",
+    "SubscriberListBroadcast",
+    "SubscriberLists",
     "Suprsend",
     "SuprsendError",
     "SuprsendValidationError",

@@ -39,6 +39,9 @@ from .resources import NAMESPACES
 from .resources._base import NO_BODY, APIResource
 from .resources.brands import AsyncBrands
 from .resources.events import AsyncBulkEvents, track_event
+from .resources.messages import AsyncMessages
+from .resources.runs import AsyncRuns
+from .resources.subscriber_lists import AsyncSubscriberLists
 from .resources.tenants import AsyncTenants
 from .resources.users import AsyncUsers
 from .resources.workflows import AsyncBulkWorkflows, AsyncWorkflows, trigger_single
@@ -74,6 +77,13 @@ class AsyncSuprsend:
     users: AsyncUsers
     """Users: ``list``, ``get``, ``upsert``, ``edit``, ``merge``, ``delete``, their tenants,
     subscriptions and preferences; ``get_edit_instance`` builds a :class:`UserEdit`."""
+    subscriber_lists: AsyncSubscriberLists
+    """Lists of users: ``create``, ``get_all``, ``get``, ``add``, ``remove``, ``delete``,
+    ``broadcast`` and the versioned replace (``start_sync`` ... ``finish_sync``)."""
+    messages: AsyncMessages
+    """Messages: ``list`` (paged by cursor) and ``bulk_update`` of their statuses."""
+    runs: AsyncRuns
+    """Waiting runs: ``cancel_workflow``, ``cancel_broadcast``."""
 
     def __init__(
         self,

@@ -310,6 +310,7 @@ class ClientCore:
             "trigger": trigger,
             "legacy": legacy,
             "event": Endpoint.at(base, "v2/event/"),
+            "broadcast": Endpoint.at(base, f"{auth.path_segment}/broadcast/"),
         }
         """Where one request of each kind goes."""
         self.bulk_endpoints: dict[RequestKind, Endpoint] = {

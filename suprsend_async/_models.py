@@ -44,6 +44,7 @@ __all__ = [
     "Delivery",
     "IosPush",
     "LegacyUser",
+    "ListBroadcastBody",
     "MsTeams",
     "ObjectRecipient",
     "Slack",
@@ -371,6 +372,29 @@ class EventBody(BaseModel):
     env: StrictStr
     distinct_id: NonEmptyStr
     properties: dict[str, Any]
+    idempotency_key: IdempotencyKey | None = Field(None, alias="$idempotency_key")
+    tenant_id: Str64 | None = None
+    brand_id: Str64 | None = None
+
+
+ListId = Annotated[StrictStr, AfterValidator(rules.check_list_id)]
+
+
+class ListBroadcastBody(BaseModel):
+    """The body of a broadcast to a list (``POST {workspace}/broadcast/``,
+    :class:`SubscriberListBroadcast`), as the SDK sends it."""
+
+    model_config = _MODEL_CONFIG
+
+    insert_id: Annotated[StrictStr, Field(min_length=36)] = Field(alias="$insert_id")
+    time: Annotated[StrictInt, Field(ge=1640995200000)] = Field(alias="$time")
+    list_id: ListId
+    template: Slug2
+    notification_category: Slug2
+    channels: Annotated[list[ChannelName] | None, NotNull] = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    delay: Annotated[Delay | None, NotNull] = None
+    trigger_at: Annotated[IsoDateTime | None, NotNull] = None
     idempotency_key: IdempotencyKey | None = Field(None, alias="$idempotency_key")
     tenant_id: Str64 | None = None
     brand_id: Str64 | None = None

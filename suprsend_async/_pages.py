@@ -53,7 +53,9 @@ class OffsetPaging:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def params(self) -> dict[str, Any]:
-        return {**self.extra, "limit": self.limit, "offset": self.offset}
+        # limit and offset first, as the official SDK writes them; the extra ones after.
+        extra = {k: v for k, v in self.extra.items() if k not in ("limit", "offset")}
+        return {"limit": self.limit, "offset": self.offset, **extra}
 
     def after(self, answer: Mapping[str, Any]) -> OffsetPaging | None:
         got = len(_results(answer))

@@ -219,6 +219,18 @@ def check_non_empty_dict(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+_LIST_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+
+
+def check_list_id(value: str) -> str:
+    """A list id: 1 to 64 characters of ``a-z 0-9 _ -`` (compared in lower case)."""
+    if not _LIST_ID.fullmatch(value):
+        raise error(
+            "list_id", "must be 1 to 64 characters of a-z, 0-9, '_' and '-' (e.g. new-users_2)"
+        )
+    return value
+
+
 # Not one of FORMATS: the look-ahead (at least one part) is beyond pydantic-core's regex engine.
 _DURATION = re.compile(r"(?=\d)(\d+d)?(\d+h)?(\d+m)?(\d+s)?")
 

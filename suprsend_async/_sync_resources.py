@@ -15,7 +15,7 @@ from ._sync_base import SyncObject
 from ._types import NOT_GIVEN
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, Iterable, Mapping
+    from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
     from typing import Any
 
     import httpx
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
         AsyncBulkEvents,
         AsyncBulkWorkflows,
         AsyncBulkWorkflowTrigger,
+        AsyncMessages,
+        AsyncRuns,
+        AsyncSubscriberLists,
         AsyncSuprsend,
         AsyncTenants,
         AsyncUsers,
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
         ProgressCallback,
         RecordOutcome,
         RetryPolicy,
+        SubscriberListBroadcast,
         TriggerResponse,
         UserEdit,
         Workflow,
@@ -51,6 +55,9 @@ __all__ = [
     "BulkEvents",
     "BulkWorkflowTrigger",
     "BulkWorkflows",
+    "Messages",
+    "Runs",
+    "SubscriberLists",
     "SuprsendCalls",
     "Tenants",
     "Users",
@@ -934,6 +941,423 @@ class Users(SyncObject):
         )
 
 
+class SubscriberLists(SyncObject):
+    """The sync twin of :class:`AsyncSubscriberLists`: the same calls, without ``await``."""
+
+    __slots__ = ()
+
+    _async: AsyncSubscriberLists
+
+    def add(
+        self,
+        list_id: str,
+        distinct_ids: Sequence[str],
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Add users to a list (``POST .../{list_id}/subscriber/add/``).
+
+        The sync twin of ``AsyncSubscriberLists.add``.
+        """
+        return self._run(
+            self._async.add,
+            list_id,
+            distinct_ids,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def add_to_version(
+        self,
+        list_id: str,
+        version_id: str,
+        distinct_ids: Sequence[str],
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Add users to a draft version (``POST .../version/{version_id}/subscriber/add/``).
+
+        The sync twin of ``AsyncSubscriberLists.add_to_version``.
+        """
+        return self._run(
+            self._async.add_to_version,
+            list_id,
+            version_id,
+            distinct_ids,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def broadcast(
+        self,
+        broadcast_instance: SubscriberListBroadcast | Mapping[str, Any],
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> TriggerResponse:
+        """Send a broadcast to every member of a list (``POST {workspace}/broadcast/``).
+
+        The sync twin of ``AsyncSubscriberLists.broadcast``.
+        """
+        return self._run(
+            self._async.broadcast,
+            broadcast_instance,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def create(
+        self,
+        payload: Mapping[str, Any],
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Create or update a list (``POST v1/subscriber_list/``); the list as saved.
+
+        The sync twin of ``AsyncSubscriberLists.create``.
+        """
+        return self._run(
+            self._async.create,
+            payload,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def delete(
+        self,
+        list_id: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Delete a list (``DELETE v1/subscriber_list/{list_id}/``): ``{"success": True,
+        "status_code": ...}``, as the official SDK returns.
+
+        The sync twin of ``AsyncSubscriberLists.delete``.
+        """
+        return self._run(
+            self._async.delete,
+            list_id,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def delete_version(
+        self,
+        list_id: str,
+        version_id: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Delete a draft version (``DELETE .../version/{version_id}/``): ``{"success": True,
+        "status_code": ...}``.
+
+        The sync twin of ``AsyncSubscriberLists.delete_version``.
+        """
+        return self._run(
+            self._async.delete_version,
+            list_id,
+            version_id,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def finish_sync(
+        self,
+        list_id: str,
+        version_id: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Make a draft version the list's members (``PATCH
+        .../version/{version_id}/finish_sync/``); the list as it now is.
+
+        The sync twin of ``AsyncSubscriberLists.finish_sync``.
+        """
+        return self._run(
+            self._async.finish_sync,
+            list_id,
+            version_id,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def get(
+        self,
+        list_id: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """One list (``GET v1/subscriber_list/{list_id}/``).
+
+        The sync twin of ``AsyncSubscriberLists.get``.
+        """
+        return self._run(
+            self._async.get,
+            list_id,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def get_all(
+        self,
+        limit: int = 20,
+        offset: int = 0,
+        options: Mapping[str, Any] | None = None,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> SyncPage:
+        """Lists, ``limit`` (1 to 1,000) at a time from ``offset`` (``GET v1/subscriber_list/``).
+
+        The sync twin of ``AsyncSubscriberLists.get_all``.
+        """
+        return self._page(
+            self._async.get_all(
+                limit, offset, options, extra_headers=extra_headers, timeout=timeout
+            )
+        )
+
+    def get_version(
+        self,
+        list_id: str,
+        version_id: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """A draft version of a list (``GET .../{list_id}/version/{version_id}/``).
+
+        The sync twin of ``AsyncSubscriberLists.get_version``.
+        """
+        return self._run(
+            self._async.get_version,
+            list_id,
+            version_id,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def remove(
+        self,
+        list_id: str,
+        distinct_ids: Sequence[str],
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Remove users from a list (``POST .../{list_id}/subscriber/remove/``).
+
+        The sync twin of ``AsyncSubscriberLists.remove``.
+        """
+        return self._run(
+            self._async.remove,
+            list_id,
+            distinct_ids,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def remove_from_version(
+        self,
+        list_id: str,
+        version_id: str,
+        distinct_ids: Sequence[str],
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Remove users from a draft version (``POST
+        .../version/{version_id}/subscriber/remove/``).
+
+        The sync twin of ``AsyncSubscriberLists.remove_from_version``.
+        """
+        return self._run(
+            self._async.remove_from_version,
+            list_id,
+            version_id,
+            distinct_ids,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def start_sync(
+        self,
+        list_id: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Start replacing a list's members: a new empty draft version (``POST
+        .../{list_id}/start_sync/``); its id is the answer's ``version_id``.
+
+        The sync twin of ``AsyncSubscriberLists.start_sync``.
+        """
+        return self._run(
+            self._async.start_sync,
+            list_id,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+
+class Messages(SyncObject):
+    """The sync twin of :class:`AsyncMessages`: the same calls, without ``await``."""
+
+    __slots__ = ()
+
+    _async: AsyncMessages
+
+    def bulk_update(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Change the status of messages (``PATCH v1/bulk/message/``).
+
+        The sync twin of ``AsyncMessages.bulk_update``.
+        """
+        return self._run(
+            self._async.bulk_update,
+            messages,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def list(
+        self,
+        options: Mapping[str, Any] | None = None,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> SyncPage:
+        """Messages, newest first (``GET v1/message/``), paged by cursor.
+
+        The sync twin of ``AsyncMessages.list``.
+        """
+        return self._page(self._async.list(options, extra_headers=extra_headers, timeout=timeout))
+
+
+class Runs(SyncObject):
+    """The sync twin of :class:`AsyncRuns`: the same calls, without ``await``."""
+
+    __slots__ = ()
+
+    _async: AsyncRuns
+
+    def cancel_broadcast(
+        self,
+        *,
+        idempotency_key: str | None = None,
+        execution_id: str | None = None,
+        list_id: str | None = None,
+        tenant_id: str | None = None,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Cancel the broadcast runs that match every filter given (``POST
+        v1/broadcast_run/cancel/``); ``result["execution_ids"]`` lists them.
+
+        The sync twin of ``AsyncRuns.cancel_broadcast``.
+        """
+        return self._run(
+            self._async.cancel_broadcast,
+            idempotency_key=idempotency_key,
+            execution_id=execution_id,
+            list_id=list_id,
+            tenant_id=tenant_id,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def cancel_workflow(
+        self,
+        *,
+        idempotency_key: str | None = None,
+        execution_id: str | None = None,
+        workflow_slug: str | None = None,
+        recipients: Sequence[str] | None = None,
+        tenant_id: str | None = None,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Cancel the workflow runs that match every filter given (``POST
+        v1/workflow_run/cancel/``); ``result["execution_ids"]`` lists them.
+
+        The sync twin of ``AsyncRuns.cancel_workflow``.
+        """
+        return self._run(
+            self._async.cancel_workflow,
+            idempotency_key=idempotency_key,
+            execution_id=execution_id,
+            workflow_slug=workflow_slug,
+            recipients=recipients,
+            tenant_id=tenant_id,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+
 class SuprsendCalls(SyncObject):
     """The sync twin of :class:`AsyncSuprsend`: the same calls, without ``await``."""
 
@@ -947,6 +1371,9 @@ class SuprsendCalls(SyncObject):
     tenants: Tenants
     brands: Brands
     users: Users
+    subscriber_lists: SubscriberLists
+    messages: Messages
+    runs: Runs
 
     @property
     def base_url(self) -> str:
@@ -1057,5 +1484,8 @@ SYNC_NAMESPACES: dict[str, type[SyncObject]] = {
     "tenants": Tenants,
     "brands": Brands,
     "users": Users,
+    "subscriber_lists": SubscriberLists,
+    "messages": Messages,
+    "runs": Runs,
 }
 """Each namespace's attribute on the facade, and its sync class."""

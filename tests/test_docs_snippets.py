@@ -348,6 +348,15 @@ def _users_sync(run: Run) -> None:
     assert run.out.splitlines() == ["add_email", "{'name': 'Grace'}"]
 
 
+def _lists(run: Run) -> None:
+    lines = run.out.splitlines()
+    assert "broadcast: True 202" in lines, run.out
+    assert sorted(x for x in lines if x.startswith("delivered to")) == [
+        f"delivered to u{i}" for i in (1, 2, 3)
+    ]
+    assert "members now: 2" in lines and "cancelled: 1" in lines
+
+
 CHECKS: dict[str, Callable[[Run], None]] = {
     "attachments.md#1": _attachments,
     "bulk.md#1": _bulk_instance,
@@ -369,6 +378,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "getting-started.md#3": _results,
     "getting-started.md#4": _legacy,
     "getting-started.md#5": _typed,
+    "lists.md#1": _lists,
     "logging.md#1": _logging,
     "observability.md#1": _observability,
     "scripts.md#1": _script,

@@ -75,6 +75,15 @@ EXPECTED = {
     "AsyncUsers",
     "UserEdit",
     "Users",
+    # subscriber lists, messages, runs
+    "AsyncMessages",
+    "AsyncRuns",
+    "AsyncSubscriberLists",
+    "ListBroadcastBody",
+    "Messages",
+    "Runs",
+    "SubscriberListBroadcast",
+    "SubscriberLists",
 }
 
 

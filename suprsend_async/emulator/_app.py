@@ -103,6 +103,26 @@ async def bulk_events(request: Request) -> Response:
     return await _trigger(request, "event", bulk_only=True)
 
 
+async def broadcast(request: Request) -> Response:
+    """``{workspace}/broadcast/``: a broadcast to a list's members, signed like triggers."""
+    state: EmulatorState = request.app.state.emulator
+    try:
+        body = await request.body()
+    except ClientDisconnect:
+        return Response(status_code=499)
+    workspace = request.path_params.get("workspace")
+    answer = state.authenticate(
+        request.method, _request_uri(request.scope), request.headers, body, workspace
+    )
+    if answer is None:
+        answer = state.management.runs.broadcast(body)
+    payload = _encode(answer.body)
+    _record(state, request.scope, "broadcast", body, answer, payload)
+    return Response(
+        payload, status_code=answer.status, headers=answer.headers, media_type="application/json"
+    )
+
+
 async def management(request: Request) -> Response:
     """``v1/...``: the management API (tenants, brands...), signed like triggers."""
     state: EmulatorState = request.app.state.emulator
@@ -454,6 +474,7 @@ def create_app(state: EmulatorState, hosts: HostPolicy | None = None) -> ASGIApp
         routes=[
             Route("/trigger/", trigger, methods=["POST"]),
             Route("/{workspace}/trigger/", legacy_trigger, methods=["POST"]),
+            Route("/{workspace}/broadcast/", broadcast, methods=["POST"]),
             Route("/v2/event/", track_event, methods=["POST"]),
             Route("/v2/bulk/event/", bulk_events, methods=["POST"]),
             Route("/_emulator/triggers", list_triggers, methods=["GET"]),

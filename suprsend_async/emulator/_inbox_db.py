@@ -138,6 +138,6 @@ def _db_row(ex: Exchange) -> tuple[Any, ...]:
 
 def _kind(text: str) -> RequestKind:
     # Files written before the API was spelled RequestKind said "bulk_event" for bulk events.
-    if text in ("trigger", "legacy", "event", "api"):
+    if text in ("trigger", "legacy", "event", "broadcast", "api"):
         return text  # type: ignore[return-value]
     return "event" if text == "bulk_event" else "trigger"

@@ -37,7 +37,7 @@ CHANNELS = (
 _CHANNEL_KEYS = {f"${c}": c for c in CHANNELS}
 
 # What each API records: workflow triggers and events share the model (``kind``).
-_KINDS = {"trigger": "workflow", "legacy": "workflow", "event": "event"}
+_KINDS = {"trigger": "workflow", "legacy": "workflow", "event": "event", "broadcast": "workflow"}
 
 
 def _redact(name: str, value: str) -> str:
@@ -157,7 +157,7 @@ class _Row:
         if self.kind == "event":
             key = "event"
         else:
-            key = "name" if self.exchange.api == "legacy" else "workflow"
+            key = {"legacy": "name", "broadcast": "template"}.get(self.exchange.api, "workflow")
         value = self._get(key)
         return value if isinstance(value, str) else None
 

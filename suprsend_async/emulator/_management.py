@@ -8,7 +8,9 @@ that adds its routes to the :class:`~._routing.Router` and keeps its entities in
 from __future__ import annotations
 
 from ._answer import Answer
+from ._lists import ListsApi
 from ._routing import Router
+from ._runs import RunsApi
 from ._store import Store
 from ._tenants import TenantsApi
 from ._users import UsersApi
@@ -25,6 +27,8 @@ class Management:
         self.tenants = TenantsApi(self.store, self.router)
         self.tenants.seed()
         self.users = UsersApi(self.store, self.router)
+        self.lists = ListsApi(self.store, self.router)
+        self.runs = RunsApi(self.store, self.router, self.lists.members)
 
     @property
     def version(self) -> int:
@@ -33,6 +37,7 @@ class Management:
 
     def handle(self, method: str, raw_path: str, query_string: str, body: bytes) -> Answer:
         """The answer to an authenticated ``v1/...`` request."""
+        self.runs.settle()  # delayed runs that fell due are delivered before any answer
         return self.router.dispatch(method, raw_path, query_string, body)
 
     def reset(self) -> None:

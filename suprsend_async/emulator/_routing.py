@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -35,6 +35,8 @@ class ApiRequest:
     params: Mapping[str, str]  # path parameters, percent-decoded
     query: Mapping[str, str]  # query parameters (the last value of a repeated name)
     body: bytes
+    multi: Mapping[str, list[str]] = field(default_factory=dict)
+    """Every value of each query parameter (``status[]=a&status[]=b``)."""
 
 
 Handler = Callable[[ApiRequest], Answer]
@@ -78,8 +80,11 @@ class Router:
             answer = api_error(405, "method_not_allowed", "MethodNotAllowed", f"use {allowed}")
             answer.headers["allow"] = allowed
             return answer
-        query = dict(parse_qsl(query_string, keep_blank_values=True))
-        return handler(ApiRequest(method, params, query, body))
+        pairs = parse_qsl(query_string, keep_blank_values=True)
+        multi: dict[str, list[str]] = {}
+        for name, value in pairs:
+            multi.setdefault(name, []).append(value)
+        return handler(ApiRequest(method, params, dict(pairs), body, multi))
 
 
 def json_object(body: bytes) -> Document | Answer:

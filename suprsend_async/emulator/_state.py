@@ -468,6 +468,10 @@ class EmulatorState:
                 bulk=bulk,
             )
         )
+        if api == "legacy" and (record.get("delay") or record.get("trigger_at")):
+            # Held until due, so that workflow_run/cancel can stop it (see _runs).
+            users = [u for u in record.get("users") or [] if isinstance(u, dict)]
+            self.management.runs.start("workflow", record, users)
 
     def _single(
         self, api: RequestKind, path: str, record: dict[str, Any], env: str | None

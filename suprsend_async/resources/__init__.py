@@ -11,6 +11,9 @@ from typing import Any, Final
 
 from .brands import AsyncBrands
 from .events import AsyncBulkEvents
+from .messages import AsyncMessages
+from .runs import AsyncRuns
+from .subscriber_lists import AsyncSubscriberLists
 from .tenants import AsyncTenants
 from .users import AsyncUsers
 from .workflows import AsyncBulkWorkflows, AsyncWorkflows
@@ -20,6 +23,9 @@ __all__ = [
     "AsyncBrands",
     "AsyncBulkEvents",
     "AsyncBulkWorkflows",
+    "AsyncMessages",
+    "AsyncRuns",
+    "AsyncSubscriberLists",
     "AsyncTenants",
     "AsyncUsers",
     "AsyncWorkflows",
@@ -32,5 +38,8 @@ NAMESPACES: Final[dict[str, Any]] = {
     "tenants": AsyncTenants,
     "brands": AsyncBrands,
     "users": AsyncUsers,
+    "subscriber_lists": AsyncSubscriberLists,
+    "messages": AsyncMessages,
+    "runs": AsyncRuns,
 }
 """Each namespace's attribute on the client, and its class."""

@@ -54,9 +54,12 @@ def path_of(*segments: str) -> str:
     return "".join(urllib.parse.quote(s, safe="") + "/" for s in segments)
 
 
-def encode_query(params: Mapping[str, Any] | None) -> str:
+def encode_query(params: Mapping[str, Any] | None, doseq: bool = False) -> str:
     """A query string as the official SDK writes it: ``None`` values left out, booleans as
-    ``true``/``false``, lists without their ``None`` items (empty ones left out)."""
+    ``true``/``false``, lists without their ``None`` items (empty ones left out).
+
+    ``doseq``: a list is one ``name=value`` pair per item (as ``messages.list`` sends its
+    ``status[]``...), instead of the list's text."""
     normal: dict[str, Any] = {}
     for key, value in (params or {}).items():
         if value is None:
@@ -69,7 +72,7 @@ def encode_query(params: Mapping[str, Any] | None) -> str:
             if not value:
                 continue
         normal[key] = value
-    return urllib.parse.urlencode(normal)
+    return urllib.parse.urlencode(normal, doseq=doseq)
 
 
 def required_id(name: str, value: Any) -> str:
@@ -140,15 +143,21 @@ class APIResource:
         self._sender = sender
 
     def _offset_pages(
-        self, call: str, path: str, limit: int, offset: int, per_call: PerCall | None = None
+        self,
+        call: str,
+        path: str,
+        limit: int,
+        offset: int,
+        per_call: PerCall | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> AsyncPageRequest:
-        """A list call paged by ``limit``/``offset``."""
+        """A list call paged by ``limit``/``offset`` (``extra``: more query parameters)."""
         limit, offset = check_limit(limit, offset)
 
         async def fetch(params: dict[str, Any]) -> APIResult:
             return await self._call(call, "GET", path, params=params, per_call=per_call)
 
-        return AsyncPageRequest(fetch, OffsetPaging(limit, offset))
+        return AsyncPageRequest(fetch, OffsetPaging(limit, offset, dict(extra or {})))
 
     async def _call(
         self,
@@ -162,6 +171,7 @@ class APIResource:
         idempotent: bool | None = None,
         deadline: float | NotGiven | None = NOT_GIVEN,
         per_call: PerCall | None = None,
+        doseq: bool = False,
     ) -> APIResult:
         """One call: ``method path?params`` with ``body``, retried by the rule by method.
 
@@ -170,7 +180,7 @@ class APIResource:
         answer came.
         """
         sender = self._sender
-        query = encode_query(params)
+        query = encode_query(params, doseq)
         target = path + (f"?{query}" if query else "")
         endpoint = Endpoint.at(sender.core.settings.base_url, target, method)
         payload = Payload(b"" if body is NO_BODY else _encode(body, body_name))

@@ -43,6 +43,7 @@ _CALL_SPANS = {
     "trigger": ("suprsend.trigger", "suprsend.workflow", "workflow"),
     "legacy": ("suprsend.trigger_workflow", "suprsend.workflow", "name"),
     "event": ("suprsend.track_event", "suprsend.event", "event"),
+    "broadcast": ("suprsend.subscriber_lists.broadcast", "suprsend.list", "list_id"),
 }
 
 
