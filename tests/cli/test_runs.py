@@ -127,10 +127,12 @@ def test_summary_groups_failures_by_reason(
     bad_json = [n + 1 for n in range(30) if n % 3 == 1]
     no_recipients = [n + 1 for n in range(30) if n % 3 != 1 and n % 5 == 0]
     assert reasons["not valid JSON"] == {
+        "state": "failed",
         "code": 400,
         "reason": "not valid JSON",
         "count": len(bad_json),
         "first_lines": bad_json[:5],
+        "resume": "resends it, unless --skip-failed",
     }
     [empty] = [r for r in reasons.values() if "recipients" in r["reason"]]
     assert empty["code"] == 400 and empty["first_lines"] == no_recipients[:5]
