@@ -78,7 +78,7 @@ def test_lost_answers_are_listed_and_resume_doubles_nothing(
         lines - lost,
     )
     # Nothing doubled: the resent lines carried their keys, and the service skipped them.
-    assert suprsend_env.accepted_by_record == {i: 1 for i in range(lines)}
+    assert suprsend_env.accepted_by_record == dict.fromkeys(range(lines), 1)
     assert suprsend_env.stats["duplicates_skipped"] == lost
 
 
@@ -115,7 +115,9 @@ def _bar_lines(stderr: str) -> list[str]:
     return [x for x in stderr.splitlines() if x.startswith("bulk ")]
 
 
-def test_sigterm_progress_line_matches_the_journal(suprsend_emulator: Emulator, tmp_path: Path) -> None:
+def test_sigterm_progress_line_matches_the_journal(
+    suprsend_emulator: Emulator, tmp_path: Path
+) -> None:
     lines = 1000
     src = write_jsonl(tmp_path / "in.jsonl", [row(i) for i in range(lines)])
     journal = tmp_path / "in.jsonl.journal"
@@ -136,7 +138,7 @@ def test_sigterm_progress_line_matches_the_journal(suprsend_emulator: Emulator, 
             time.sleep(0.01)
         assert journaled(journal) >= 200, "the run did not get under way"
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()

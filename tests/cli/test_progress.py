@@ -142,6 +142,8 @@ def test_progress_bar_close_shows_counts_held_back_by_the_redraw_limit() -> None
     bar(BulkProgress(300, 300, 150, 0, 2, unknown=100, not_sent=50))  # held back
     assert out.getvalue().count("\n") == 1
     bar.close()
-    assert out.getvalue().splitlines()[-1].endswith(
-        " 83.3% 250/300  ok 150  failed 0  unknown 100  not sent 50  stopped"
+    assert (
+        out.getvalue()
+        .splitlines()[-1]
+        .endswith(" 83.3% 250/300  ok 150  failed 0  unknown 100  not sent 50  stopped")
     )
