@@ -194,6 +194,13 @@ class BulkResponse(_DictReads):
 class BulkProgress:
     """Progress of a bulk call, passed to ``on_progress`` after each request completes.
 
+    Every record taken so far is counted once, in one of four states: ``succeeded``,
+    ``failed`` (refused by the service, invalid, or unable to go out), ``unknown`` (sent, no
+    answer that can be trusted came back) and ``not_sent`` (the call stopped before sending
+    it). ``done`` counts all four. A call that stops early (cancelled, interrupted, a deadline)
+    reports its unsent records as ``not_sent``, never as ``failed``, so ``finished`` (and the
+    command line's bar) stays short of ``total``.
+
     ``total`` is known for a bulk instance and for sized inputs (lists), else ``None``.
     """
 
@@ -202,10 +209,18 @@ class BulkProgress:
     succeeded: int
     failed: int
     requests: int
+    unknown: int = 0
+    not_sent: int = 0
+
+    @property
+    def finished(self) -> int:
+        """Records the call took as far as it will: succeeded, failed or unknown."""
+        return self.done - self.not_sent
 
     @property
     def fraction(self) -> float | None:
-        """``done / total``, or ``None`` when the total is not known."""
+        """``finished / total`` (a stopped call's unsent records are not progress), or
+        ``None`` when the total is not known."""
         if not self.total:
             return None
-        return self.done / self.total
+        return self.finished / self.total

@@ -251,8 +251,19 @@ class Ledger:
 
     def snapshot(self) -> BulkProgress:
         """Where the run stands."""
+        # self.failed counts every record that did not succeed (the summary's ``failure``);
+        # progress tells the four states apart, so that a stopped run is not shown as failed.
+        refused = self.failed - self.not_sent - self.unknown
         done = self.succeeded + self.failed
-        return BulkProgress(self.total, done, self.succeeded, self.failed, self.requests)
+        return BulkProgress(
+            self.total,
+            done,
+            self.succeeded,
+            refused,
+            self.requests,
+            unknown=self.unknown,
+            not_sent=self.not_sent,
+        )
 
     def progress(self) -> None:
         if self.on_progress is not None:

@@ -30,7 +30,10 @@ class ShardRun:
     """Sends one delivery of one shard and writes its account.
 
     Records the job's journal says succeeded are skipped; every other record is sent under
-    the job's key for its identity, and its outcome goes to the journal as it comes.
+    the job's key for its identity, and its outcome goes to the journal as it comes. The
+    account stored is merged with the shard's other deliveries in the same run (a shard
+    delivered twice, a job submitted twice): a record's best state wins, and a record that
+    any delivery of the run sent counts as sent, not skipped (see ``JobState.merge``).
     """
 
     def __init__(self, fanout: Fanout, spec: Mapping[str, Any]) -> None:
@@ -40,7 +43,9 @@ class ShardRun:
         self.job = check_job_id(spec["job"])
         self.shard = int(spec["shard"])
         self.journal = self.state.journal(self.job)
+        self.run_number: int | None = None if spec.get("run") is None else int(spec["run"])
         self.counts = {"succeeded": 0, "failed": 0, "unknown": 0, "not_sent": 0}
+        self.states: dict[str, str] = {}  # identity -> state, for records that did not succeed
         self.failed_records: list[dict[str, Any]] = []
         self.dropped = 0
         self.skipped = 0
@@ -55,6 +60,8 @@ class ShardRun:
         shard_entries = entries(self.spec, self.fanout.loaders)
         sending = self._select(shard_entries)
         if sending:
+            # Before sending: a delivery that dies part-way has still sent (some of) these.
+            self.state.mark_sent(self.job, self.run_number, [e.identity for e in sending])
             self._send(sending)
         self.journal.flush()  # the refused records, when nothing was sent
         if self.dropped:
@@ -73,17 +80,18 @@ class ShardRun:
             failed_records=self.failed_records,
             warnings=self.warnings,
         )
-        return self._store(account)
+        return self._store(account, [e.identity for e in shard_entries])
 
     def give_up(self, reason: str, attempts: int) -> dict[str, Any]:
         """Write the account of a shard that cannot run: what did not succeed is not sent."""
         total = self.spec.get("count") or 0
         succeeded = 0
+        identities: list[str] | None = None
         if self.spec["source"] != "loader":  # a loader is not called again only to count
             try:
-                shard_entries = entries(self.spec, self.fanout.loaders)
-                total = len(shard_entries)
-                succeeded = len(self.journal.succeeded_among(e.identity for e in shard_entries))
+                identities = [e.identity for e in entries(self.spec, self.fanout.loaders)]
+                total = len(identities)
+                succeeded = len(self.journal.succeeded_among(identities))
             except Exception:  # the shard's source itself is what fails
                 pass
         account = ShardAccount(
@@ -99,15 +107,23 @@ class ShardRun:
             worker=where(),
             error=f"the shard gave up after {attempts} attempt(s): {reason}",
         )
-        return self._store(account)
+        return self._store(account, identities)
 
-    def _store(self, account: ShardAccount) -> dict[str, Any]:
+    def _store(self, account: ShardAccount, identities: list[str] | None) -> dict[str, Any]:
+        """Store the account, merged with the shard's other deliveries when its records are
+        known; the merged account, or this delivery's own if its run is over."""
         data = as_dict(account)
-        self.state.finish(self.job, self.shard, data, self.spec.get("run"))
-        return data
+        if identities is None:  # a loader that cannot be read: nothing to merge by
+            self.state.finish(self.job, self.shard, data, self.run_number)
+            return data
+        merged = self.state.merge(
+            self.job, self.shard, self.run_number, identities, self.states, data
+        )
+        return data if merged is None else merged
 
     def _keep(self, entry: Entry, state: str, code: int | None, error: str) -> None:
         self.counts[state] += 1
+        self.states[entry.identity] = state
         if len(self.failed_records) >= self.fanout.max_failed_records:
             self.dropped += 1
             return

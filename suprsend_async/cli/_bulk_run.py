@@ -19,6 +19,7 @@ from .._client import AsyncSuprsend
 from .._errors import SuprsendValidationError
 from .._progress import ProgressBar
 from .._requests import Event, Workflow, WorkflowTriggerRequest
+from .._retry import is_transient
 from ..journal import note_outcome
 from ._bulk_file import Line, own_key, own_tenant
 from ._bulk_setup import BulkJob, bulk_setup, check_input
@@ -28,6 +29,13 @@ __all__ = ["BulkRun", "cmd_bulk"]
 
 _REASONS_SHOWN = 10
 _FIRST_LINES = 5
+
+# What --resume does with a line that did not succeed, said in the summary and --failed-out.
+_RESENDS = "resends it"
+_RESENDS_UNLESS_SKIP = "resends it, unless --skip-failed"
+_RESENDS_SAME_KEY = "resends it under the same key (skipped by the service if it had it)"
+_LOST = "unknown: sent, and the answer was lost (the service may have processed it)"
+_NOT_SENT = "not sent: the run stopped before sending it"
 
 _Request = WorkflowTriggerRequest | Workflow | Event
 
@@ -71,8 +79,12 @@ class BulkRun:
         self.attach: list[str] = args.attach or []
         self.bar = None if args.no_progress else ProgressBar(job.total, label="bulk ")
         self.lines_by_index: dict[int, Line] = {}
-        self.settled = 0
-        self.reasons: dict[tuple[int | None, str], _Reason] = {}
+        # Lines by final state, as journaled (refused lines apart, in source.bad_lines).
+        self.counts = {"succeeded": 0, "failed": 0, "unknown": 0, "not_sent": 0}
+        self.requests_answered = 0
+        # Lines the engine reported not sent: listed if the run completes (see _wind_up).
+        self.unsent: list[tuple[int, Any, RecordOutcome]] = []
+        self.reasons: dict[tuple[str, int | None, str, str], _Reason] = {}
         self.refused: RecordOutcome | None = None  # the first answer refusing the credentials
         self.stop = anyio.CancelScope()
         self.result: BulkResponse | None = None
@@ -148,56 +160,112 @@ class BulkRun:
                 self.refused = outcome
                 self.stop.cancel()
             return
+        if self.refused is not None and outcome.state in ("unknown", "not_sent"):
+            # In flight when the credentials were refused: refused too, or cut off. Counted as
+            # not sent (--resume sends them), not listed: they say nothing about the records.
+            return
         note_outcome(self.journal, str(line.number), outcome)
-        if outcome.state == "succeeded":
-            self.settled += 1
-        elif outcome.state == "failed":
-            self.settled += 1
-            error = outcome.describe_failure()
-            self._write_failed(line.number, line.body, error, outcome.status_code)
-            self._count_failure(line.number, outcome.status_code, error)
-        # not_sent / unknown (an interrupted run): not failures; --resume sends them.
+        self.counts[outcome.state] += 1
+        if outcome.state == "not_sent":
+            self.unsent.append((line.number, line.body, outcome))
+        elif outcome.state != "succeeded":
+            self._not_succeeded(line.number, line.body, outcome)
+
+    def _not_succeeded(self, number: int, record: Any, outcome: RecordOutcome) -> None:
+        """List a line that did not succeed, by its state, and say what --resume does with it.
+
+        Every state is listed: a line whose answer was lost (``unknown``) or that the run
+        stopped before sending (``not_sent``) did not succeed either, and --resume sends it.
+        """
+        state, code, error = outcome.state, outcome.status_code, outcome.describe_failure()
+        if state == "failed":
+            reason = error
+            resume = _RESENDS if is_transient(code) else _RESENDS_UNLESS_SKIP
+        elif state == "unknown":
+            reason, resume = _LOST, _RESENDS_SAME_KEY
+        else:
+            reason, resume = _NOT_SENT, _RESENDS
+        self._write_failed(number, record, state, error, code, resume)
+        self._count_failure(number, state, code, reason, resume)
 
     def on_progress(self, progress: BulkProgress) -> None:
-        """Make the journal durable, and move the bar (refused lines count as done, failed)."""
+        """Make the journal durable, and move the bar."""
         self.journal.flush()
+        self.requests_answered = progress.requests
         if self.bar is not None:
-            bad = len(self.source.bad_lines)
-            self.bar(
-                BulkProgress(
-                    progress.total,
-                    progress.done + bad,
-                    progress.succeeded,
-                    progress.failed + bad,
-                    progress.requests,
-                )
-            )
+            self.bar(self.progress())
+
+    def progress(self, *, final: bool = False) -> BulkProgress:
+        """The run's counts as journaled (refused lines among the failed).
+
+        ``final``: every line of the run not accounted for otherwise (never read, or refused
+        with the credentials) is counted as not sent; --resume sends it.
+        """
+        c = self.counts
+        failed = c["failed"] + len(self.source.bad_lines)
+        not_sent = c["not_sent"]
+        if final:
+            not_sent = max(self.job.total - c["succeeded"] - failed - c["unknown"], 0)
+        done = c["succeeded"] + failed + c["unknown"] + not_sent
+        return BulkProgress(
+            self.job.total,
+            done,
+            c["succeeded"],
+            failed,
+            self.requests_answered,
+            unknown=c["unknown"],
+            not_sent=not_sent,
+        )
 
     def _write_failed(
-        self, number: int, record: Any, error: str, code: int | None, text: str = ""
+        self,
+        number: int,
+        record: Any,
+        state: str,
+        error: str,
+        code: int | None,
+        resume: str,
+        text: str = "",
     ) -> None:
         if self.failed_out is not None:
-            entry: dict[str, Any] = {"line": number, "code": code, "error": error, "record": record}
+            entry: dict[str, Any] = {
+                "line": number,
+                "state": state,
+                "code": code,
+                "error": error,
+                "resume": resume,
+                "record": record,
+            }
             if record is None:
                 entry["text"] = text  # the line as it was, when it was not JSON
             self.failed_out.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
 
-    def _count_failure(self, number: int, code: int | None, reason: str) -> None:
-        self.reasons.setdefault((code, reason), _Reason()).add(number)
+    def _count_failure(
+        self, number: int, state: str, code: int | None, reason: str, resume: str
+    ) -> None:
+        self.reasons.setdefault((state, code, reason, resume), _Reason()).add(number)
 
     def _wind_up(self) -> None:
         """Close the bar, settle the refused lines, close the files; say how far it got."""
         if self.bar is not None:
-            self.bar.close()
+            self.bar.close(self.progress(final=True))
+        if self.result is not None:
+            # A run that completed lists every line that did not succeed. One that stopped
+            # early lists what it sent; the lines it did not send (read ahead or not read at
+            # all) are counted on the progress line and on stderr, and --resume sends them.
+            for number, record, outcome in self.unsent:
+                self._not_succeeded(number, record, outcome)
         for bad in self.source.bad_lines:
-            self._write_failed(bad.number, bad.record, bad.error, 400, bad.text)
+            resume = _RESENDS_UNLESS_SKIP
+            self._write_failed(bad.number, bad.record, "failed", bad.error, 400, resume, bad.text)
             self.journal.record(str(bad.number), "failed", 400)  # refused for good
-            self._count_failure(bad.number, 400, bad.reason)
+            self._count_failure(bad.number, "failed", 400, bad.reason, resume)
         self.journal.close()
         if self.failed_out is not None:
             self.failed_out.close()
         if self.result is None and self.refused is None:
-            settled = self.settled + len(self.source.bad_lines)
+            settled = self.counts["succeeded"] + self.counts["failed"]
+            settled += len(self.source.bad_lines)
             sys.stderr.write(
                 f"stopped: {settled:,} of {self.job.total:,} lines settled."
                 f" Run the same command with --resume to send the rest; lines already sent keep"
@@ -232,9 +300,20 @@ class BulkRun:
             "records": records,
             "success": result.success,
             "failure": result.failure + bad_count,
+            # failure, by state: refused (or invalid), answer lost, never sent.
+            "failed": self.counts["failed"] + bad_count,
+            "unknown": self.counts["unknown"],
+            "not_sent": self.counts["not_sent"],
             "failures_by_reason": [
-                {"code": code, "reason": reason, "count": r.count, "first_lines": r.first_lines}
-                for (code, reason), r in ranked[:_REASONS_SHOWN]
+                {
+                    "state": state,
+                    "code": code,
+                    "reason": reason,
+                    "count": r.count,
+                    "first_lines": r.first_lines,
+                    "resume": resume,
+                }
+                for (state, code, reason, resume), r in ranked[:_REASONS_SHOWN]
             ],
             "resent_failed": self.source.resent_failed,
             "skipped_succeeded": self.source.skipped_succeeded,

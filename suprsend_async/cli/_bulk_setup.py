@@ -4,7 +4,8 @@ A bulk run keeps a journal next to its file (:class:`~suprsend_async.journal.Fil
 header naming the run, then one entry per line the run settled. The run id is part of every
 default idempotency key, so a new run of the same file (or of a same-named file elsewhere) is
 new to the service, while --resume, which reuses the run id, resends lines under the keys they
-had: a line sent before an interruption is not processed twice. Business keys
+had: a line sent before an interruption is not processed twice. --resume refuses a journal it
+cannot read whole: guessing its keys could send lines twice. Business keys
 (--idempotency-key-from) do not contain the run id: they make separate runs deduplicate.
 """
 
@@ -33,7 +34,7 @@ class BulkJob:
     total: int
     journal: FileJournal
     failed_out: IO[str] | None
-    run_id: str | None  # None: a journal from a version without run ids
+    run_id: str
 
 
 def _check_record_options(args: argparse.Namespace) -> None:
@@ -107,5 +108,4 @@ def bulk_setup(args: argparse.Namespace) -> BulkJob:
         if earlier is None:
             journal_path.unlink(missing_ok=True)
         raise ConfigurationError(f"cannot write {args.failed_out}: {exc.strerror}") from None
-    run_id = journal.run_id if journal.named_run else None
-    return BulkJob(path, source, total, journal, failed_out, run_id)
+    return BulkJob(path, source, total, journal, failed_out, journal.run_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._file import FileJournal
+from ._file_read import JournalDamaged
 from ._interface import Journal, Settled, note_outcome
 from ._keys import MAX_KEY_LENGTH, record_key
 
@@ -20,6 +21,7 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "FileJournal",
     "Journal",
+    "JournalDamaged",
     "RedisJournal",
     "Settled",
     "note_outcome",

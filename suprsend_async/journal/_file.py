@@ -10,34 +10,41 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from ._file_read import KEY_RULE, TAGGED, read_journal
 from ._interface import Settled
 from ._keys import record_key
 
 __all__ = ["FileJournal"]
-
-# Written in the header of journals whose keys follow record_key. Journals without it were
-# written by earlier versions: their runs keep the keys they were sent with (see key()).
-_KEY_RULE = "run/identity"
 
 
 class FileJournal:
     """A run's journal in a file: ``{"run_id": ...}`` first, then ``{"line": n, "state": ...}``.
 
     :meth:`start` begins a new run (a new run id, a new file); :meth:`resume` continues the run
-    a file holds. Outcomes are appended as they come and made durable by :meth:`flush`; a line
-    cut short by a crash is ignored when the journal is read back. The file is the store: what
-    was recorded is also kept in memory, so reading back costs no I/O.
+    a file holds, and refuses (:class:`~suprsend_async.journal.JournalDamaged`) a journal it
+    cannot read whole: a resume that guessed could send lines twice. Only a last line torn by
+    a crash mid-write is let go (see :mod:`._file_read`). Every entry carries its run's id, so
+    an entry from another journal is told apart. Outcomes are appended as they come and made
+    durable by :meth:`flush`. The file is the store: what was recorded is also kept in memory,
+    so reading back costs no I/O.
     """
 
     def __init__(
-        self, path: Path, run_id: str, handle: IO[str], key_prefix: str | None, named: bool = True
+        self,
+        path: Path,
+        run_id: str,
+        handle: IO[str],
+        key_prefix: str | None,
+        *,
+        tagged: bool = True,
     ) -> None:
         self.path = path
-        self.named_run = named
-        """False for a journal written before runs had ids: its run id is the input's name."""
+        self.named_run = True
+        """Always true: a journal without a header naming its run is refused, not guessed at."""
         self._run_id = run_id
         self._handle = handle
         self._legacy_prefix = key_prefix  # not None: keys as an earlier version made them
+        self._tagged = tagged  # entries carry "run" (journals of this version)
         self._lock = threading.Lock()
         self._succeeded: set[str] = set()
         self._failed: dict[str, bool] = {}
@@ -48,7 +55,13 @@ class FileJournal:
         run_id = run_id or uuid.uuid4().hex[:16]
         path.unlink(missing_ok=True)
         handle = path.open("a", encoding="utf-8")
-        header = {"run_id": run_id, "file": source, "started": _now(), "keys": _KEY_RULE}
+        header = {
+            "run_id": run_id,
+            "file": source,
+            "started": _now(),
+            "keys": KEY_RULE,
+            "entries": TAGGED,
+        }
         handle.write(json.dumps(header) + "\n")
         handle.flush()
         return cls(path, run_id, handle, None)
@@ -57,26 +70,25 @@ class FileJournal:
     def resume(cls, path: Path, *, source_name: str = "") -> FileJournal:
         """Continue the run in the journal at ``path``, keeping the keys its records had.
 
-        ``source_name`` (the input file's name) named the keys of journals written before
-        runs had ids.
+        Raises :class:`~suprsend_async.journal.JournalDamaged` (a ``ConfigurationError``) when
+        the journal cannot be read whole, naming the line. A journal whose header has no
+        ``keys`` was written by an earlier version: its records keep that version's keys.
+        ``source_name`` is accepted for callers of earlier versions and not used: a journal
+        without a header is refused.
         """
-        run_id: str | None = None
-        rule: str | None = None
-        entries: list[dict[str, Any]] = []
-        with path.open(encoding="utf-8") as fh:
-            for text in fh:
-                try:
-                    entry = json.loads(text)
-                    if "run_id" in entry:
-                        run_id, rule = str(entry["run_id"]), entry.get("keys")
-                        continue
-                    entries.append(entry)
-                except (ValueError, TypeError):
-                    continue  # a line cut short by a crash
-        prefix = None if rule == _KEY_RULE else (run_id or source_name)
+        del source_name
+        text = read_journal(path)
+        if text.torn_at is not None:
+            with path.open("r+b") as fh:  # cut the torn bytes before anything is appended
+                fh.truncate(text.torn_at)
+        header = text.header
+        run_id = str(header["run_id"])
+        prefix = None if "keys" in header else run_id
         handle = path.open("a", encoding="utf-8")
-        journal = cls(path, run_id or source_name, handle, prefix, named=run_id is not None)
-        for entry in entries:
+        if text.needs_newline:
+            handle.write("\n")
+        journal = cls(path, run_id, handle, prefix, tagged=header.get("entries") == TAGGED)
+        for entry in text.entries:
             journal._remember(entry)
         return journal
 
@@ -110,6 +122,8 @@ class FileJournal:
         """Append a record's outcome (a line number as identity is written as ``line``)."""
         entry: dict[str, Any] = {"line": int(identity)} if identity.isdigit() else {"id": identity}
         entry.update(state=state, code=code)
+        if self._tagged:
+            entry["run"] = self._run_id
         if state == "failed":
             entry["retry"] = retry
         with self._lock:

@@ -187,14 +187,15 @@ def test_a_shard_of_an_earlier_run_does_not_write_into_the_current_one(
     plan = fanout.plan_records("runs", [record(i) for i in range(3)])
     state = fanout._state()
     first = state.begin(plan)
-    second = state.begin(plan)  # re-submitted while the first run's shard was still going
+    fanout.run_shard({**plan.shards[0], "run": first})  # the first run finishes
+    second = state.begin(plan)  # a rerun
     assert second == first + 1
-    late = fanout.run_shard({**plan.shards[0], "run": first})
+    late = fanout.run_shard({**plan.shards[0], "run": first})  # redelivered after the rerun
     assert late["succeeded"] == 3  # it did its work, and says so in its own result
     assert fanout.job("runs").account() is None  # but the current run has no account yet
     fanout.run_shard({**plan.shards[0], "run": second})
     account = fanout.job("runs").account()
-    assert account is not None and (account.succeeded, account.skipped) == (3, 3)
+    assert account is not None and (account.succeeded, account.skipped, account.sent) == (3, 3, 0)
 
 
 def test_legacy_records_go_to_the_legacy_endpoint(

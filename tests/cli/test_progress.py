@@ -116,3 +116,34 @@ async def test_emulator_command_serves(capsys: pytest.CaptureFixture[str]) -> No
             )
             assert r.status_code == 202
         tg.cancel_scope.cancel()
+
+
+def test_progress_bar_of_a_stopped_run_counts_four_states_and_never_reads_100() -> None:
+    out = io.StringIO()
+    bar = ProgressBar(1000, stream=out, label="bulk ")
+    # A stopped run's unsent records have a final state (done == total), yet are no progress.
+    bar(BulkProgress(1000, 1000, 400, 0, 4, unknown=0, not_sent=600))
+    bar.close()
+    last = out.getvalue().splitlines()[-1]
+    assert "40.0% 400/1,000  ok 400  failed 0  unknown 0  not sent 600" in last
+    assert last.endswith("stopped") and "100.0%" not in out.getvalue()
+    # One record short is short of 100%, whatever the rounding.
+    out = io.StringIO()
+    bar = ProgressBar(10_000, stream=out)
+    bar(BulkProgress(10_000, 10_000, 9_999, 0, 100, not_sent=1))
+    bar.close()
+    assert "100.0%" not in out.getvalue() and "99.9% 9,999/10,000" in out.getvalue()
+
+
+def test_progress_bar_close_shows_counts_held_back_by_the_redraw_limit() -> None:
+    out = io.StringIO()  # not a terminal: a line at most every 2 s
+    bar = ProgressBar(300, stream=out)
+    bar(BulkProgress(300, 100, 100, 0, 1))
+    bar(BulkProgress(300, 300, 150, 0, 2, unknown=100, not_sent=50))  # held back
+    assert out.getvalue().count("\n") == 1
+    bar.close()
+    assert (
+        out.getvalue()
+        .splitlines()[-1]
+        .endswith(" 83.3% 250/300  ok 150  failed 0  unknown 100  not sent 50  stopped")
+    )

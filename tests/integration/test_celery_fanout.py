@@ -166,7 +166,10 @@ def test_a_worker_killed_mid_shard_leaves_every_record_processed_once(
     again_shard = account.shards[shard]
     assert again_shard.deliveries >= 2 and not again_shard.worker.endswith(f":{killed[0]}")
     stats = suprsend_emulator.stats
-    assert again_shard.skipped > 0 or stats["duplicates_skipped"] > 0
+    # Its account is the run's, both deliveries merged: what the killed one had sent counts as
+    # sent, not as skipped, and so does the job's.
+    assert (again_shard.sent, again_shard.skipped) == (again_shard.total, 0)
+    assert (account.sent, account.skipped) == (RECORDS, 0)
     # Each shard task's result in the result backend is that shard's account.
     assert sum(r["succeeded"] for r in job.tasks.get(timeout=60)) == RECORDS
 
@@ -209,3 +212,27 @@ def test_a_lost_worker_node_is_redelivered_after_the_visibility_timeout(
     assert_each_record_processed_once(account, plan, suprsend_emulator, records)
     assert account.shards[shard].deliveries >= 2
     assert lost[0].wait(10) == -signal.SIGKILL
+
+
+def test_a_job_submitted_twice_reports_what_it_sent(
+    start_workers: StartWorkers, redis_url: str, suprsend_emulator: Emulator, tmp_path: Path
+) -> None:
+    records = 20_000
+    source = tmp_path / "recipients.jsonl"
+    write_job(source, records)
+    producer = Fanout(Celery("producer", broker=redis_url, backend=redis_url))
+    plan = producer.plan_jsonl("twice", source, records_per_shard=2_000)
+    # Submitted twice (a retried request, two producers) before any worker runs a shard: the
+    # second submission joins the first's run, so every shard is delivered twice.
+    first = producer.submit(plan)
+    second = producer.submit(plan)
+    start_workers(2)
+    # Every task of both submissions has run (the account is whole as soon as each shard has
+    # one delivery's account; the later deliveries must not overwrite it with "skipped").
+    first.tasks.get(timeout=300)
+    second.tasks.get(timeout=300)
+    account = second.result(timeout=60)
+    assert_each_record_processed_once(account, plan, suprsend_emulator, records)
+    assert (account.sent, account.skipped) == (records, 0)  # not "sent 0, skipped 20,000"
+    assert all(s.deliveries == 2 for s in account.shards)
+    assert first.result(timeout=60) == account

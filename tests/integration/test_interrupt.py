@@ -7,8 +7,13 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 
+import anyio
 import pytest
+
+from suprsend_async import BulkProgress
+from suprsend_async.emulator import Emulator
 
 pytestmark = [
     pytest.mark.integration,
@@ -85,3 +90,36 @@ def test_ctrl_c_leaves_a_final_account_and_a_resend_delivers_everything(run: int
     assert report["success_after"] == records
     processed = report["processed"]
     assert len(processed) == records and set(processed.values()) == {1}
+
+
+async def test_on_progress_of_a_cancelled_bulk_counts_four_states(
+    suprsend_emulator: Emulator,
+) -> None:
+    """A cancelled bulk's unsent records reach on_progress as not sent, never as failed."""
+    records = 2_000
+    seen: list[BulkProgress] = []
+    outcomes: Counter[str] = Counter()
+    suprsend_emulator.set_faults(latency_ms=50)
+    async with suprsend_emulator.client(max_retries=0) as client:
+        with anyio.CancelScope() as scope:
+
+            def on_progress(progress: BulkProgress) -> None:
+                seen.append(progress)
+                if progress.succeeded >= 300:  # under way: an event of the run, not a time
+                    scope.cancel()
+
+            await client.workflows.bulk_trigger(
+                [{"workflow": "wf", "recipients": [f"u{i}"]} for i in range(records)],
+                concurrency=2,
+                on_progress=on_progress,
+                on_outcome=lambda o: outcomes.update([o.state]),
+            )
+    assert scope.cancelled_caught
+    last = seen[-1]
+    assert (last.succeeded, last.failed) == (outcomes["succeeded"], 0)
+    assert (last.unknown, last.not_sent) == (outcomes["unknown"], outcomes["not_sent"])
+    assert last.not_sent > 0 and last.done == last.succeeded + last.unknown + last.not_sent
+    assert last.done == records and last.finished < records
+    assert last.fraction is not None and last.fraction < 1.0
+    accepted = suprsend_emulator.stats["records_accepted"]  # unknown ones may have been
+    assert last.succeeded <= accepted <= last.succeeded + last.unknown
