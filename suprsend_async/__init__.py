@@ -49,6 +49,7 @@ from ._models import (
     WorkflowBody,
     WorkflowTriggerBody,
 )
+from ._object_edit import ObjectEdit
 from ._observe import AttemptEnd, AttemptStart, Hooks, RetryInfo
 from ._options import CallOptions, ClientOptions
 from ._pages import AsyncPage, AsyncPageRequest, SyncPage
@@ -61,6 +62,7 @@ from ._sync_resources import (
     BulkEvents,
     BulkWorkflows,
     Messages,
+    Objects,
     Runs,
     SubscriberLists,
     Tenants,
@@ -74,6 +76,7 @@ from .resources import (
     AsyncBulkEvents,
     AsyncBulkWorkflows,
     AsyncMessages,
+    AsyncObjects,
     AsyncRuns,
     AsyncSubscriberLists,
     AsyncTenants,
@@ -96,6 +99,7 @@ __all__ = [
     "AsyncBulkWorkflowTrigger",
     "AsyncBulkWorkflows",
     "AsyncMessages",
+    "AsyncObjects",
     "AsyncPage",
     "AsyncPageRequest",
     "AsyncRuns",
@@ -132,7 +136,9 @@ __all__ = [
     "MsTeams",
     "NotFoundError",
     "NotGiven",
+    "ObjectEdit",
     "ObjectRecipient",
+    "Objects",
     "OutcomeCallback",
     "ProgressCallback",
     "RateLimitError",

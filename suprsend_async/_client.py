@@ -40,6 +40,7 @@ from .resources._base import NO_BODY, APIResource
 from .resources.brands import AsyncBrands
 from .resources.events import AsyncBulkEvents, track_event
 from .resources.messages import AsyncMessages
+from .resources.objects import AsyncObjects
 from .resources.runs import AsyncRuns
 from .resources.subscriber_lists import AsyncSubscriberLists
 from .resources.tenants import AsyncTenants
@@ -84,6 +85,9 @@ class AsyncSuprsend:
     """Messages: ``list`` (paged by cursor) and ``bulk_update`` of their statuses."""
     runs: AsyncRuns
     """Waiting runs: ``cancel_workflow``, ``cancel_broadcast``."""
+    objects: AsyncObjects
+    """Objects (teams, accounts...): ``list``, ``get``, ``upsert``, ``edit``, ``delete``, their
+    subscriptions and preferences; ``get_edit_instance`` builds an :class:`ObjectEdit`."""
 
     def __init__(
         self,

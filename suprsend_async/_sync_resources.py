@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         AsyncBulkWorkflows,
         AsyncBulkWorkflowTrigger,
         AsyncMessages,
+        AsyncObjects,
         AsyncRuns,
         AsyncSubscriberLists,
         AsyncSuprsend,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         Event,
         KeyFrom,
         NotGiven,
+        ObjectEdit,
         OutcomeCallback,
         ProgressCallback,
         RecordOutcome,
@@ -56,6 +58,7 @@ __all__ = [
     "BulkWorkflowTrigger",
     "BulkWorkflows",
     "Messages",
+    "Objects",
     "Runs",
     "SubscriberLists",
     "SuprsendCalls",
@@ -1358,6 +1361,356 @@ class Runs(SyncObject):
         )
 
 
+class Objects(SyncObject):
+    """The sync twin of :class:`AsyncObjects`: the same calls, without ``await``."""
+
+    __slots__ = ()
+
+    _async: AsyncObjects
+
+    def bulk_delete(
+        self,
+        object_type: str,
+        payload: Mapping[str, Any],
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Delete several objects of one type (``DELETE v1/bulk/object/{object_type}/``, body
+        ``{"object_ids": [...]}``): ``{"success": True, "status_code": ...}``.
+
+        The sync twin of ``AsyncObjects.bulk_delete``.
+        """
+        return self._run(
+            self._async.bulk_delete,
+            object_type,
+            payload,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def create_subscriptions(
+        self,
+        object_type: str,
+        object_id: str,
+        payload: Mapping[str, Any],
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Subscribe users and objects to the object (``POST .../subscription/``).
+
+        The sync twin of ``AsyncObjects.create_subscriptions``.
+        """
+        return self._run(
+            self._async.create_subscriptions,
+            object_type,
+            object_id,
+            payload,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def delete(
+        self,
+        object_type: str,
+        object_id: str,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Delete an object (``DELETE v1/object/{object_type}/{object_id}/``): ``{"success": True,
+        "status_code": ...}``, as the official SDK returns.
+
+        The sync twin of ``AsyncObjects.delete``.
+        """
+        return self._run(
+            self._async.delete,
+            object_type,
+            object_id,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def delete_subscriptions(
+        self,
+        object_type: str,
+        object_id: str,
+        payload: Mapping[str, Any],
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Unsubscribe users and objects (``DELETE .../subscription/``, body ``{"recipients":
+        [...]}``): ``{"success": True, "status_code": ...}``. More than 100 recipients
+        are sent 100 a call, concurrently, with every recipient accounted for.
+
+        The sync twin of ``AsyncObjects.delete_subscriptions``.
+        """
+        return self._run(
+            self._async.delete_subscriptions,
+            object_type,
+            object_id,
+            payload,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def edit(
+        self,
+        edit_ins_or_object_type: ObjectEdit | str,
+        object_id: str | None = None,
+        edit_payload: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Apply operations to an object (``PATCH v1/object/{object_type}/{object_id}/``); the
+        object after them.
+
+        The sync twin of ``AsyncObjects.edit``.
+        """
+        return self._run(
+            self._async.edit,
+            edit_ins_or_object_type,
+            object_id,
+            edit_payload,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def get(
+        self,
+        object_type: str,
+        object_id: str,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """One object (``GET v1/object/{object_type}/{object_id}/``): its properties, channels and
+        ``subscriptions_count``.
+
+        The sync twin of ``AsyncObjects.get``.
+        """
+        return self._run(
+            self._async.get,
+            object_type,
+            object_id,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def get_category_preference(
+        self,
+        object_type: str,
+        object_id: str,
+        category: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """The object's preference for one category (``GET .../preference/category/{category}/``).
+
+        The sync twin of ``AsyncObjects.get_category_preference``.
+        """
+        return self._run(
+            self._async.get_category_preference,
+            object_type,
+            object_id,
+            category,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def get_edit_instance(self, object_type: str, object_id: str) -> ObjectEdit:
+        """A new :class:`ObjectEdit` of this object.
+
+        The sync twin of ``AsyncObjects.get_edit_instance``.
+        """
+        return self._async.get_edit_instance(object_type, object_id)
+
+    def get_full_preference(
+        self,
+        object_type: str,
+        object_id: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """All the object's preferences (``GET .../preference/``; ``options``: ``tenant_id``,
+        ``show_opt_out_channels``, ``tags``, ``locale``).
+
+        The sync twin of ``AsyncObjects.get_full_preference``.
+        """
+        return self._run(
+            self._async.get_full_preference,
+            object_type,
+            object_id,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def get_objects_subscribed_to(
+        self,
+        object_type: str,
+        object_id: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> SyncPage:
+        """The objects this object is subscribed to, by cursor (``GET .../subscribed_to/object/``);
+        ``await`` for a page, ``async for`` for all.
+
+        The sync twin of ``AsyncObjects.get_objects_subscribed_to``.
+        """
+        return self._page(
+            self._async.get_objects_subscribed_to(
+                object_type, object_id, options, extra_headers=extra_headers, timeout=timeout
+            )
+        )
+
+    def get_subscriptions(
+        self,
+        object_type: str,
+        object_id: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> SyncPage:
+        """The object's subscribers, users and objects, a page at a time by cursor (``GET
+        .../subscription/``; ``options``: ``limit``, ``after``, ``before``).
+
+        The sync twin of ``AsyncObjects.get_subscriptions``.
+        """
+        return self._page(
+            self._async.get_subscriptions(
+                object_type, object_id, options, extra_headers=extra_headers, timeout=timeout
+            )
+        )
+
+    def list(
+        self,
+        object_type: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> SyncPage:
+        """Objects of one type, a page at a time by cursor (``GET v1/object/{object_type}/``;
+        ``options``: ``limit``, ``after``, ``before``).
+
+        The sync twin of ``AsyncObjects.list``.
+        """
+        return self._page(
+            self._async.list(object_type, options, extra_headers=extra_headers, timeout=timeout)
+        )
+
+    def update_category_preference(
+        self,
+        object_type: str,
+        object_id: str,
+        category: str,
+        payload: Mapping[str, Any] | None,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Opt the object in or out of a category, or of some of its channels (``PATCH
+        .../preference/category/{category}/``; ``payload``: ``preference``,
+        ``opt_out_channels``...). Retried like a trigger.
+
+        The sync twin of ``AsyncObjects.update_category_preference``.
+        """
+        return self._run(
+            self._async.update_category_preference,
+            object_type,
+            object_id,
+            category,
+            payload,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def update_global_channels_preference(
+        self,
+        object_type: str,
+        object_id: str,
+        payload: Mapping[str, Any] | None,
+        options: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Restrict or allow channels for every category (``PATCH
+        .../preference/channel_preference/``; ``payload``: ``{"channel_preferences":
+        [{"channel": "email", "is_restricted": true}, ...]}``). Retried like a trigger.
+
+        The sync twin of ``AsyncObjects.update_global_channels_preference``.
+        """
+        return self._run(
+            self._async.update_global_channels_preference,
+            object_type,
+            object_id,
+            payload,
+            options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def upsert(
+        self,
+        object_type: str,
+        object_id: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Create or update an object (``POST v1/object/{object_type}/{object_id}/``); the object
+        as saved.
+
+        The sync twin of ``AsyncObjects.upsert``.
+        """
+        return self._run(
+            self._async.upsert,
+            object_type,
+            object_id,
+            payload,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+
 class SuprsendCalls(SyncObject):
     """The sync twin of :class:`AsyncSuprsend`: the same calls, without ``await``."""
 
@@ -1374,6 +1727,7 @@ class SuprsendCalls(SyncObject):
     subscriber_lists: SubscriberLists
     messages: Messages
     runs: Runs
+    objects: Objects
 
     @property
     def base_url(self) -> str:
@@ -1487,5 +1841,6 @@ SYNC_NAMESPACES: dict[str, type[SyncObject]] = {
     "subscriber_lists": SubscriberLists,
     "messages": Messages,
     "runs": Runs,
+    "objects": Objects,
 }
 """Each namespace's attribute on the facade, and its sync class."""

@@ -357,6 +357,17 @@ def _lists(run: Run) -> None:
     assert "members now: 2" in lines and "cancelled: 1" in lines
 
 
+def _objects(run: Run) -> None:
+    lines = run.out.splitlines()
+    assert lines == ["subscribed: 250 of 250 in 3 calls", "listed: 250", "trigger: True"], run.out
+    (trigger,) = run.emulator.triggers
+    statuses = [entry["status"] for entry in trigger.fanout]
+    assert len(statuses) == 251 and statuses.count("suppressed") == 1
+    (out,) = [e for e in trigger.fanout if e["status"] == "suppressed"]
+    assert out["recipient"] == {"distinct_id": "member-7"}
+    assert trigger.fanout[0]["channels"] == ["email", "slack"]
+
+
 CHECKS: dict[str, Callable[[Run], None]] = {
     "attachments.md#1": _attachments,
     "bulk.md#1": _bulk_instance,
@@ -379,6 +390,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "getting-started.md#4": _legacy,
     "getting-started.md#5": _typed,
     "lists.md#1": _lists,
+    "objects.md#1": _objects,
     "logging.md#1": _logging,
     "observability.md#1": _observability,
     "scripts.md#1": _script,

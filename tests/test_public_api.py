@@ -84,6 +84,10 @@ EXPECTED = {
     "Runs",
     "SubscriberListBroadcast",
     "SubscriberLists",
+    # objects
+    "AsyncObjects",
+    "ObjectEdit",
+    "Objects",
 }
 
 

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._types import RequestKind
 from ._answer import Answer
+from ._fanout import check_workflows
 from ._guard import HostPolicy, RequestGuard
 from ._inbox import InboxQuery, api_for_path
 from ._state import EmulatorState, Faults
@@ -208,6 +209,23 @@ async def categories(request: Request) -> Response:
             return JSONResponse({"status": "fail", "message": checked}, status_code=400)
         tenants.define_categories(checked)
     return JSONResponse({"categories": list(tenants.categories)})
+
+
+async def workflows(request: Request) -> Response:
+    """Each workflow's category (SuprSend keeps it in the dashboard); ``PUT`` a JSON object
+    ``{"<slug>": {"category": ...}}`` to replace them. Object fan-outs apply preferences of it."""
+    state: EmulatorState = request.app.state.emulator
+    management = state.management
+    if request.method == "PUT":
+        known = {c["category"] for c in management.tenants.categories}
+        try:
+            checked = check_workflows(await request.json(), known)
+        except ValueError:
+            checked = "request body is not valid JSON"
+        if isinstance(checked, str):
+            return JSONResponse({"status": "fail", "message": checked}, status_code=400)
+        management.fanout.define(checked)
+    return JSONResponse({"workflows": {w["workflow"]: w for w in management.fanout.workflows}})
 
 
 async def health(request: Request) -> Response:
@@ -487,6 +505,7 @@ def create_app(state: EmulatorState, hosts: HostPolicy | None = None) -> ASGIApp
             Route("/_emulator/health", health, methods=["GET"]),
             Route("/_emulator/tenants", entities, methods=["GET"]),
             Route("/_emulator/categories", categories, methods=["GET", "PUT"]),
+            Route("/_emulator/workflows", workflows, methods=["GET", "PUT"]),
             Route("/v1/{rest:path}", management, methods=["GET", "POST", "PATCH", "DELETE"]),
             Route("/", inbox_page, methods=["GET"]),
             Route("/_emulator/inbox", inbox_list, methods=["GET"]),

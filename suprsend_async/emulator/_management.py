@@ -8,7 +8,9 @@ that adds its routes to the :class:`~._routing.Router` and keeps its entities in
 from __future__ import annotations
 
 from ._answer import Answer
+from ._fanout import FanOut
 from ._lists import ListsApi
+from ._objects import ObjectsApi
 from ._routing import Router
 from ._runs import RunsApi
 from ._store import Store
@@ -29,6 +31,8 @@ class Management:
         self.users = UsersApi(self.store, self.router)
         self.lists = ListsApi(self.store, self.router)
         self.runs = RunsApi(self.store, self.router, self.lists.members)
+        self.objects = ObjectsApi(self.store, self.router)
+        self.fanout = FanOut(self.store, self.objects)
 
     @property
     def version(self) -> int:

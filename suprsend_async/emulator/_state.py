@@ -72,6 +72,8 @@ class TriggerRecord:
     received_at: str
     attachments: tuple[AttachmentInfo, ...] = ()
     bulk: bool = False  # sent in an array (a bulk request), even of one
+    fanout: tuple[dict[str, Any], ...] = ()
+    """Whom its object recipients reached: each object and its subscribers (``_fanout``)."""
 
     def to_json(self) -> dict[str, Any]:
         """The record as ``GET /_emulator/triggers`` returns it."""
@@ -466,6 +468,7 @@ class EmulatorState:
                 received_at=received_at,
                 attachments=_decode_attachments(record),
                 bulk=bulk,
+                fanout=tuple(self.management.fanout.fan_out(record)) if api == "trigger" else (),
             )
         )
         if api == "legacy" and (record.get("delay") or record.get("trigger_at")):

@@ -12,6 +12,7 @@ from typing import Any, Final
 from .brands import AsyncBrands
 from .events import AsyncBulkEvents
 from .messages import AsyncMessages
+from .objects import AsyncObjects
 from .runs import AsyncRuns
 from .subscriber_lists import AsyncSubscriberLists
 from .tenants import AsyncTenants
@@ -24,6 +25,7 @@ __all__ = [
     "AsyncBulkEvents",
     "AsyncBulkWorkflows",
     "AsyncMessages",
+    "AsyncObjects",
     "AsyncRuns",
     "AsyncSubscriberLists",
     "AsyncTenants",
@@ -41,5 +43,6 @@ NAMESPACES: Final[dict[str, Any]] = {
     "subscriber_lists": AsyncSubscriberLists,
     "messages": AsyncMessages,
     "runs": AsyncRuns,
+    "objects": AsyncObjects,
 }
 """Each namespace's attribute on the client, and its class."""
