@@ -17,7 +17,6 @@ from ._bulk import (
 )
 from ._bulk_results import BulkProgress, BulkResponse, FailedRecord, RecordOutcome
 from ._client import AsyncSuprsend
-from ._core import AppInfo
 from ._edits import UserEdit
 from ._errors import (
     APIConnectionError,
@@ -51,7 +50,7 @@ from ._models import (
 )
 from ._object_edit import ObjectEdit
 from ._observe import AttemptEnd, AttemptStart, Hooks, RetryInfo
-from ._options import CallOptions, ClientOptions
+from ._options import AppInfo, CallOptions, ClientOptions
 from ._pages import AsyncPage, AsyncPageRequest, SyncPage
 from ._requests import Event, Workflow, WorkflowTriggerRequest
 from ._responses import APIResult, TriggerResponse

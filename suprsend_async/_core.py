@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from typing import Protocol, TypedDict
+from typing import Protocol
 
 import anyio
 import httpx
@@ -24,7 +24,7 @@ from ._attachments import READ_TIMEOUT
 from ._auth import ApiKeyAuth, Auth, HmacAuth
 from ._errors import ConfigurationError
 from ._observe import Hooks, Observer
-from ._options import DEFAULT_MAX_ANSWER_BYTES, as_timeout
+from ._options import DEFAULT_MAX_ANSWER_BYTES, AppInfo, as_timeout
 from ._responses import (
     ErrorType,
     TriggerResponse,
@@ -58,14 +58,6 @@ DEFAULT_BASE_URL = "https://hub.suprsend.com/"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 """30 s to read an answer, 5 s to connect."""
 USER_AGENT = f"suprsend-async/{__version__} (python/{platform.python_version()}; {sys.platform})"
-
-
-class AppInfo(TypedDict, total=False):
-    """Your application, named in every request's ``User-Agent`` (as the official SDK's
-    ``app_info``): ``{"name": "billing", "version": "2.3.1"}``."""
-
-    name: str
-    version: str | None
 
 
 def user_agents(app_info: AppInfo | None) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any, TypedDict
 
 import httpx
 
@@ -20,12 +20,10 @@ from ._observe import Hooks
 from ._retry import RetryPolicy
 from ._types import NotGiven
 
-if TYPE_CHECKING:
-    from ._core import AppInfo
-
 __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_MAX_ANSWER_BYTES",
+    "AppInfo",
     "CallOptions",
     "ClientOptions",
     "PoolOptions",
@@ -43,6 +41,14 @@ DEFAULT_MAX_ANSWER_BYTES = 4 * 1024 * 1024
 def as_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
     """A timeout in seconds (``None``: no limit) or an ``httpx.Timeout`` as it is."""
     return timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+
+
+class AppInfo(TypedDict, total=False):
+    """Your application, named in every request's ``User-Agent`` (as the official SDK's
+    ``app_info``): ``{"name": "billing", "version": "2.3.1"}``."""
+
+    name: str
+    version: str | None
 
 
 class CallOptions(TypedDict, total=False):
