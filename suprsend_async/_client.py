@@ -39,6 +39,7 @@ from .resources import NAMESPACES
 from .resources._base import NO_BODY, APIResource
 from .resources.brands import AsyncBrands
 from .resources.events import AsyncBulkEvents, track_event
+from .resources.legacy_users import AsyncBulkUsers, AsyncUserFactory
 from .resources.messages import AsyncMessages
 from .resources.runs import AsyncRuns
 from .resources.subscriber_lists import AsyncSubscriberLists
@@ -84,6 +85,10 @@ class AsyncSuprsend:
     """Messages: ``list`` (paged by cursor) and ``bulk_update`` of their statuses."""
     runs: AsyncRuns
     """Waiting runs: ``cancel_workflow``, ``cancel_broadcast``."""
+    user: AsyncUserFactory
+    """The legacy builder: ``get_instance(distinct_id)`` gives a :class:`Subscriber`."""
+    bulk_users: AsyncBulkUsers
+    """The legacy bulk of user edits: ``new_instance()``."""
 
     def __init__(
         self,

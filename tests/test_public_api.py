@@ -84,6 +84,14 @@ EXPECTED = {
     "Runs",
     "SubscriberListBroadcast",
     "SubscriberLists",
+    # bulk user edits and the legacy builder
+    "AsyncBulkUsers",
+    "AsyncBulkUsersEdit",
+    "AsyncUserFactory",
+    "BulkUsers",
+    "BulkUsersEdit",
+    "Subscriber",
+    "UserFactory",
 }
 
 

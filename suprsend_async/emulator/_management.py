@@ -8,6 +8,7 @@ that adds its routes to the :class:`~._routing.Router` and keeps its entities in
 from __future__ import annotations
 
 from ._answer import Answer
+from ._identity import IdentityEvents
 from ._lists import ListsApi
 from ._routing import Router
 from ._runs import RunsApi
@@ -29,6 +30,7 @@ class Management:
         self.users = UsersApi(self.store, self.router)
         self.lists = ListsApi(self.store, self.router)
         self.runs = RunsApi(self.store, self.router, self.lists.members)
+        self.identity = IdentityEvents(self.store)
 
     @property
     def version(self) -> int:

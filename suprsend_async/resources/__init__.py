@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from ._users_bulk import AsyncBulkUsersEdit
 from .brands import AsyncBrands
 from .events import AsyncBulkEvents
+from .legacy_users import AsyncBulkUsers, AsyncUserFactory
 from .messages import AsyncMessages
 from .runs import AsyncRuns
 from .subscriber_lists import AsyncSubscriberLists
@@ -22,11 +24,14 @@ __all__ = [
     "NAMESPACES",
     "AsyncBrands",
     "AsyncBulkEvents",
+    "AsyncBulkUsers",
+    "AsyncBulkUsersEdit",
     "AsyncBulkWorkflows",
     "AsyncMessages",
     "AsyncRuns",
     "AsyncSubscriberLists",
     "AsyncTenants",
+    "AsyncUserFactory",
     "AsyncUsers",
     "AsyncWorkflows",
 ]
@@ -41,5 +46,7 @@ NAMESPACES: Final[dict[str, Any]] = {
     "subscriber_lists": AsyncSubscriberLists,
     "messages": AsyncMessages,
     "runs": AsyncRuns,
+    "user": AsyncUserFactory,
+    "bulk_users": AsyncBulkUsers,
 }
 """Each namespace's attribute on the client, and its class."""
