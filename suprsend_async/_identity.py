@@ -55,7 +55,8 @@ class IdentityEvent(_BaseRequest):
     """A :class:`UserEdit` on its way as a bulk record (the bulk engine's view of it).
 
     ``body`` is what ``idempotency_key_from`` paths look into: ``distinct_id``,
-    ``tenant_id`` and ``$user_operations``.
+    ``tenant_id`` and ``$user_operations``. ``idempotency_key``, when given, is the key the
+    event's ``$insert_id`` is derived from (it wins over ``idempotency_key_from``).
     """
 
     _kind = "identity"
@@ -63,13 +64,13 @@ class IdentityEvent(_BaseRequest):
 
     __slots__ = ("edit",)
 
-    def __init__(self, edit: UserEdit) -> None:
+    def __init__(self, edit: UserEdit, idempotency_key: str | None = None) -> None:
         view = {
             "distinct_id": edit.distinct_id,
             "tenant_id": edit.tenant_id,
             "$user_operations": edit.operations,
         }
-        super().__init__(view, tenant_id=edit.tenant_id)
+        super().__init__(view, idempotency_key=idempotency_key, tenant_id=edit.tenant_id)
         self.edit = edit
 
     def prepare(
@@ -88,8 +89,9 @@ class IdentityEvent(_BaseRequest):
                 "$user_operations", "the edit has no operation", subject=self._subject
             )
         event = edit.identity_event(env or "", SDK_VERSION)
-        if fallback_key is not None:
-            event["$insert_id"] = insert_id_for(fallback_key)
+        key = self.idempotency_key if self.idempotency_key is not None else fallback_key
+        if key is not None:
+            event["$insert_id"] = insert_id_for(key)
         content = encode(event)
         if len(content) > IDENTITY_EVENT_MAX_BYTES:
             raise SuprsendValidationError.single(
