@@ -137,3 +137,28 @@ async def test_an_import_under_faults_accounts_for_every_user_once() -> None:
         f" {stats['injected_drop']} answers lost, {stats['injected_5xx']} 5xx;"
         f" {time.monotonic() - started:.1f} s"
     )
+
+
+async def test_a_cancelled_save_keeps_a_true_account_and_a_later_save_completes_it() -> None:
+    """Cancelled after the first answer: every edit has one state, none applied twice; the
+    next ``save(resend_unknown=True)`` sends the rest."""
+    async with Emulator(faults=Faults(latency_ms=30)) as emu, _client(emu) as client:
+        bulk = client.users.get_bulk_edit_instance()
+        bulk.append(*(_edit_of(client, i) for i in range(4000)))
+        answered = asyncio.Event()
+
+        def on_progress(_progress: Any) -> None:
+            answered.set()
+
+        task = asyncio.create_task(bulk.save(concurrency=2, on_progress=on_progress))
+        await answered.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        first = Counter(o.state for o in bulk.outcomes)
+        assert sum(first.values()) == 4000 and first["succeeded"] >= 400
+        assert first["not_sent"] > 0
+        result = await bulk.save(resend_unknown=True)
+        assert (result.total, result.success) == (4000, 4000)
+    users = _users(emu)
+    assert len(users) == 4000 and all(u["properties"]["imports"] == 1 for u in users.values())
