@@ -46,10 +46,16 @@ except ImportError:
     import suprsend_async
 from suprsend_async._bulk import AsyncBulkWorkflowTrigger  # noqa: E402
 from suprsend_async._client import AsyncSuprsend  # noqa: E402
-from suprsend_async.resources import NAMESPACES  # noqa: E402
+from suprsend_async.resources import NAMESPACES, AsyncBulkUsersEdit  # noqa: E402
 
 # Async types and their sync twins, in annotations.
-TWINS = {"AsyncBulkWorkflowTrigger": "BulkWorkflowTrigger", "AsyncPageRequest": "SyncPage"}
+TWINS = {
+    "AsyncBulkWorkflowTrigger": "BulkWorkflowTrigger",
+    "AsyncBulkUsersEdit": "BulkUsersEdit",
+    "AsyncPageRequest": "SyncPage",
+}
+# Bulk instances: the twin wraps the async instance.
+INSTANCES = {"BulkWorkflowTrigger": AsyncBulkWorkflowTrigger, "BulkUsersEdit": AsyncBulkUsersEdit}
 # Client members the facade writes by hand (construction and closing).
 HANDWRITTEN = {"aclose", "with_options", "with_workspace_api_key"}
 DUNDERS = {"__len__"}
@@ -121,8 +127,11 @@ def method(owner: type, name: str, func: typing.Callable[..., object]) -> str:
     if inspect.iscoroutinefunction(func):
         inner = f"self._async.{name}" + (f", {forward}" if forward else "")
         body = f"return self._run({inner})"
-    elif returns == "BulkWorkflowTrigger":
-        body = f"return BulkWorkflowTrigger({call}, self._client)"
+    elif returns in INSTANCES:
+        body = f"return {returns}({call}, self._client)"
+    elif returns == "Subscriber":
+        # The legacy builder is one class for both clients: the facade's saves through it.
+        body = f"return {call}._bind(self._client.user.save)"
     elif returns == "SyncPage":
         body = f"return self._page({call})"
     else:
@@ -212,11 +221,11 @@ def check_exported(classes: list[type], local: set[str]) -> None:
 
 def generate() -> str:
     namespaces = {attr: (cls, sync_name(cls)) for attr, cls in NAMESPACES.items()}
-    local = {"SyncPage", "BulkWorkflowTrigger", "SyncObject", "SuprsendCalls"}
+    local = {"SyncPage", "SyncObject", "SuprsendCalls", *INSTANCES}
     local |= {name for _, name in namespaces.values()}
-    classes = [AsyncBulkWorkflowTrigger, AsyncSuprsend, *NAMESPACES.values()]
+    classes = [*INSTANCES.values(), AsyncSuprsend, *NAMESPACES.values()]
     check_exported(classes, local)
-    body = [klass(AsyncBulkWorkflowTrigger, "BulkWorkflowTrigger")]
+    body = [klass(cls, name) for name, cls in INSTANCES.items()]
     body += [klass(cls, name) for cls, name in namespaces.values()]
     annotations = {attr: name for attr, (_, name) in namespaces.items()}
     body.append(klass(AsyncSuprsend, "SuprsendCalls", annotations))
@@ -226,9 +235,7 @@ def generate() -> str:
         '"""Each namespace\'s attribute on the facade, and its sync class."""\n'
     )
     code = "\n\n".join(body)
-    names = sorted(
-        {"BulkWorkflowTrigger", "SYNC_NAMESPACES", "SuprsendCalls"} | set(annotations.values())
-    )
+    names = sorted({*INSTANCES, "SYNC_NAMESPACES", "SuprsendCalls"} | set(annotations.values()))
     head = [
         '"""The sync facade\'s twins of the async namespaces, bulk instance and client calls.',
         "",

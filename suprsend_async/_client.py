@@ -39,6 +39,7 @@ from .resources import NAMESPACES
 from .resources._base import NO_BODY, APIResource
 from .resources.brands import AsyncBrands
 from .resources.events import AsyncBulkEvents, track_event
+from .resources.legacy_users import AsyncBulkUsers, AsyncUserFactory
 from .resources.messages import AsyncMessages
 from .resources.objects import AsyncObjects
 from .resources.runs import AsyncRuns
@@ -88,6 +89,10 @@ class AsyncSuprsend:
     objects: AsyncObjects
     """Objects (teams, accounts...): ``list``, ``get``, ``upsert``, ``edit``, ``delete``, their
     subscriptions and preferences; ``get_edit_instance`` builds an :class:`ObjectEdit`."""
+    user: AsyncUserFactory
+    """The legacy builder: ``get_instance(distinct_id)`` gives a :class:`Subscriber`."""
+    bulk_users: AsyncBulkUsers
+    """The legacy bulk of user edits: ``new_instance()``."""
 
     def __init__(
         self,

@@ -302,6 +302,7 @@ class ClientCore:
             "trigger": trigger,
             "legacy": legacy,
             "event": Endpoint.at(base, "v2/event/"),
+            "identity": Endpoint.at(base, "event/"),
             "broadcast": Endpoint.at(base, f"{auth.path_segment}/broadcast/"),
         }
         """Where one request of each kind goes."""
@@ -309,6 +310,7 @@ class ClientCore:
             "trigger": trigger,
             "legacy": legacy,
             "event": Endpoint.at(base, "v2/bulk/event/"),
+            "identity": Endpoint.at(base, "event/"),  # one object or an array
         }
         """Where a bulk request of each kind goes."""
 

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
         APIResult,
         AsyncBrands,
         AsyncBulkEvents,
+        AsyncBulkUsers,
+        AsyncBulkUsersEdit,
         AsyncBulkWorkflows,
         AsyncBulkWorkflowTrigger,
         AsyncMessages,
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
         AsyncSubscriberLists,
         AsyncSuprsend,
         AsyncTenants,
+        AsyncUserFactory,
         AsyncUsers,
         AsyncWorkflows,
         BulkResponse,
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
         ProgressCallback,
         RecordOutcome,
         RetryPolicy,
+        Subscriber,
         SubscriberListBroadcast,
         TriggerResponse,
         UserEdit,
@@ -55,6 +59,8 @@ __all__ = [
     "SYNC_NAMESPACES",
     "Brands",
     "BulkEvents",
+    "BulkUsers",
+    "BulkUsersEdit",
     "BulkWorkflowTrigger",
     "BulkWorkflows",
     "Messages",
@@ -63,6 +69,7 @@ __all__ = [
     "SubscriberLists",
     "SuprsendCalls",
     "Tenants",
+    "UserFactory",
     "Users",
     "Workflows",
 ]
@@ -115,6 +122,93 @@ class BulkWorkflowTrigger(SyncObject):
         """Send every record not sent yet, concurrently, and return the account of all records.
 
         The sync twin of ``AsyncBulkWorkflowTrigger.trigger``.
+        """
+        return self._run(
+            self._async.trigger,
+            concurrency=concurrency,
+            max_records_per_second=max_records_per_second,
+            on_progress=on_progress,
+            resend_unknown=resend_unknown,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+
+class BulkUsersEdit(SyncObject):
+    """The sync twin of :class:`AsyncBulkUsersEdit`: the same calls, without ``await``."""
+
+    __slots__ = ()
+
+    _async: AsyncBulkUsersEdit
+
+    def __len__(self) -> int:
+        """The sync twin of ``AsyncBulkUsersEdit.__len__``."""
+        return self._async.__len__()
+
+    def append(self, *requests: Any) -> None:
+        """Add records (requests, models or plain dicts); invalid ones become failed outcomes.
+
+        The sync twin of ``AsyncBulkUsersEdit.append``.
+        """
+        return self._async.append(*requests)
+
+    @property
+    def outcomes(self) -> list[RecordOutcome]:
+        """Each appended record's outcome so far, in append order.
+
+        The sync twin of ``AsyncBulkUsersEdit.outcomes``.
+        """
+        return self._async.outcomes
+
+    def result(self) -> BulkResponse:
+        """The account of every appended record as it stands now.
+
+        The sync twin of ``AsyncBulkUsersEdit.result``.
+        """
+        return self._async.result()
+
+    def save(
+        self,
+        *,
+        concurrency: int | None = None,
+        max_records_per_second: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        resend_unknown: bool = False,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> BulkResponse:
+        """Send every edit not sent yet and return the account of all of them (the official SDK's
+        name for :meth:`trigger`, which takes the same arguments).
+
+        The sync twin of ``AsyncBulkUsersEdit.save``.
+        """
+        return self._run(
+            self._async.save,
+            concurrency=concurrency,
+            max_records_per_second=max_records_per_second,
+            on_progress=on_progress,
+            resend_unknown=resend_unknown,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def trigger(
+        self,
+        *,
+        concurrency: int | None = None,
+        max_records_per_second: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        resend_unknown: bool = False,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> BulkResponse:
+        """Send every record not sent yet, concurrently, and return the account of all records.
+
+        The sync twin of ``AsyncBulkUsersEdit.trigger``.
         """
         return self._run(
             self._async.trigger,
@@ -564,6 +658,38 @@ class Users(SyncObject):
             timeout=timeout,
         )
 
+    def bulk_edit(
+        self,
+        edits: Iterable[UserEdit] | AsyncIterable[UserEdit],
+        *,
+        concurrency: int | None = None,
+        max_records_per_second: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        idempotency_key_from: KeyFrom | None = None,
+        keep_failed_records: bool = True,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> BulkResponse:
+        """Stream any number of edits as identity events, in bounded memory.
+
+        The sync twin of ``AsyncUsers.bulk_edit``.
+        """
+        return self._run(
+            self._async.bulk_edit,
+            edits,
+            concurrency=concurrency,
+            max_records_per_second=max_records_per_second,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            idempotency_key_from=idempotency_key_from,
+            keep_failed_records=keep_failed_records,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
     def delete(
         self,
         distinct_id: str,
@@ -633,6 +759,14 @@ class Users(SyncObject):
             extra_headers=extra_headers,
             timeout=timeout,
         )
+
+    def get_bulk_edit_instance(self) -> BulkUsersEdit:
+        """A bulk of user edits: ``append(*edits)`` then ``save()``; identity events (``POST
+        event/``) in requests of up to 400, sent concurrently.
+
+        The sync twin of ``AsyncUsers.get_bulk_edit_instance``.
+        """
+        return BulkUsersEdit(self._async.get_bulk_edit_instance(), self._client)
 
     def get_category_preference(
         self,
@@ -1711,6 +1845,64 @@ class Objects(SyncObject):
         )
 
 
+class UserFactory(SyncObject):
+    """The sync twin of :class:`AsyncUserFactory`: the same calls, without ``await``."""
+
+    __slots__ = ()
+
+    _async: AsyncUserFactory
+
+    def get_instance(self, distinct_id: str) -> Subscriber:
+        """A :class:`Subscriber` of this user: builder methods, then ``save()``.
+
+        The sync twin of ``AsyncUserFactory.get_instance``.
+        """
+        return self._async.get_instance(distinct_id)._bind(self._client.user.save)
+
+    def new(self, distinct_id: str) -> Subscriber:
+        """The same as :meth:`get_instance` (the official SDK has both names).
+
+        The sync twin of ``AsyncUserFactory.new``.
+        """
+        return self._async.new(distinct_id)._bind(self._client.user.save)
+
+    def save(
+        self,
+        subscriber: UserEdit,
+        *,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> APIResult:
+        """Send an edit as an identity event: what ``subscriber.save()`` does.
+
+        The sync twin of ``AsyncUserFactory.save``.
+        """
+        return self._run(
+            self._async.save,
+            subscriber,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+
+class BulkUsers(SyncObject):
+    """The sync twin of :class:`AsyncBulkUsers`: the same calls, without ``await``."""
+
+    __slots__ = ()
+
+    _async: AsyncBulkUsers
+
+    def new_instance(self) -> BulkUsersEdit:
+        """A bulk of edits: ``append(*subscribers)`` then ``save()`` (or ``trigger()``); the same
+        as ``client.users.get_bulk_edit_instance()``.
+
+        The sync twin of ``AsyncBulkUsers.new_instance``.
+        """
+        return BulkUsersEdit(self._async.new_instance(), self._client)
+
+
 class SuprsendCalls(SyncObject):
     """The sync twin of :class:`AsyncSuprsend`: the same calls, without ``await``."""
 
@@ -1728,6 +1920,8 @@ class SuprsendCalls(SyncObject):
     messages: Messages
     runs: Runs
     objects: Objects
+    user: UserFactory
+    bulk_users: BulkUsers
 
     @property
     def base_url(self) -> str:
@@ -1842,5 +2036,7 @@ SYNC_NAMESPACES: dict[str, type[SyncObject]] = {
     "messages": Messages,
     "runs": Runs,
     "objects": Objects,
+    "user": UserFactory,
+    "bulk_users": BulkUsers,
 }
 """Each namespace's attribute on the facade, and its sync class."""

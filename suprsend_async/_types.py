@@ -11,12 +11,14 @@ from typing import Any, Final, Literal
 
 __all__ = ["NOT_GIVEN", "RECORD_KINDS", "NotGiven", "RequestKind", "kind_of"]
 
-RequestKind = Literal["trigger", "legacy", "event", "broadcast", "api"]
+RequestKind = Literal["trigger", "legacy", "event", "identity", "broadcast", "api"]
 """Which API a request belongs to.
 
 * ``trigger``: a workflow trigger (``POST trigger/``, :class:`WorkflowTriggerRequest`);
 * ``legacy``: a legacy dynamic workflow (``POST {workspace}/trigger/``, :class:`Workflow`);
 * ``event``: an event (``POST v2/event/``, :class:`Event`);
+* ``identity``: an identity event, a user's edit applied later (``POST event/``,
+  :class:`UserEdit`);
 * ``broadcast``: a broadcast to a list (``POST {workspace}/broadcast/``,
   :class:`SubscriberListBroadcast`);
 * ``api``: a call of the management API (``v1/...``: tenants, brands, users...).

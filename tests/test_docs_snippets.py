@@ -348,6 +348,19 @@ def _users_sync(run: Run) -> None:
     assert run.out.splitlines() == ["add_email", "{'name': 'Grace'}"]
 
 
+def _users_bulk(run: Run) -> None:
+    assert run.out.splitlines() == [
+        "partial 4 3 1",
+        "add_email: must be an e-mail address like name@example.com",
+        "1000 1000 3",
+        "{'tier': 'gold', 'row': 7}",
+    ]
+
+
+def _users_legacy(run: Run) -> None:
+    assert run.out.splitlines() == ["True 202", "2"]
+
+
 def _lists(run: Run) -> None:
     lines = run.out.splitlines()
     assert "broadcast: True 202" in lines, run.out
@@ -378,6 +391,8 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "errors.md#3": _errors_deadline,
     "users.md#1": _users_async,
     "users.md#2": _users_sync,
+    "users.md#3": _users_bulk,
+    "users.md#4": _users_legacy,
     "events.md#1": _event_single,
     "events.md#2": _event_sync,
     "events.md#3": _event_reserved,

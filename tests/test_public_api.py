@@ -88,6 +88,14 @@ EXPECTED = {
     "AsyncObjects",
     "ObjectEdit",
     "Objects",
+    # bulk user edits and the legacy builder
+    "AsyncBulkUsers",
+    "AsyncBulkUsersEdit",
+    "AsyncUserFactory",
+    "BulkUsers",
+    "BulkUsersEdit",
+    "Subscriber",
+    "UserFactory",
 }
 
 

@@ -17,7 +17,7 @@ import pytest
 import respx
 
 import suprsend_async
-from suprsend_async import AsyncSuprsend, Suprsend
+from suprsend_async import AsyncBulkUsersEdit, AsyncSuprsend, BulkUsersEdit, Suprsend
 from suprsend_async._bulk import AsyncBulkWorkflowTrigger
 from suprsend_async._sync_resources import SYNC_NAMESPACES, BulkWorkflowTrigger
 from suprsend_async.resources import NAMESPACES
@@ -181,8 +181,10 @@ def _shape(func: Callable[..., Any]) -> list[tuple[str, Any, Any, Any]]:
 
 
 def _twin(annotation: str) -> str:
-    return annotation.replace("AsyncBulkWorkflowTrigger", "BulkWorkflowTrigger").replace(
-        "AsyncPageRequest", "SyncPage"
+    return (
+        annotation.replace("AsyncBulkWorkflowTrigger", "BulkWorkflowTrigger")
+        .replace("AsyncBulkUsersEdit", "BulkUsersEdit")
+        .replace("AsyncPageRequest", "SyncPage")
     )
 
 
@@ -198,6 +200,7 @@ def _pairs() -> list[tuple[str, type, type]]:
     pairs: list[tuple[str, type, type]] = [
         ("client", AsyncSuprsend, Suprsend),
         ("bulk instance", AsyncBulkWorkflowTrigger, BulkWorkflowTrigger),
+        ("bulk of user edits", AsyncBulkUsersEdit, BulkUsersEdit),
     ]
     assert set(NAMESPACES) == set(SYNC_NAMESPACES)
     for name, cls in NAMESPACES.items():

@@ -35,13 +35,15 @@ from pydantic import BaseModel
 from .._attachments import INLINE_LIMIT, AttachmentError, BlobCache
 from .._bulk_results import RecordOutcome
 from .._core import Call, Payload, PerCall, Sender
+from .._edits import UserEdit
 from .._errors import SuprsendValidationError
+from .._identity import edit_view, identity_request
 from .._requests import CLASSES, _BaseRequest, request_of
 from .._retry import RetryAdvice, RetryEvent, retry_loop
 from .._types import NOT_GIVEN, NotGiven, RequestKind
 from ._classify import classify
 from ._ledger import Ledger, OutcomeCallback, ProgressCallback
-from ._plan import ChunkPlanner, Item
+from ._plan import ChunkPlanner, Item, planner_for
 
 __all__ = [
     "ASYNC_BATCH",
@@ -114,6 +116,8 @@ class Preparer:
         self._warned: set[tuple[str, int]] = set()
 
     def as_request(self, raw: Any) -> _BaseRequest:
+        if self.kind == "identity":
+            return identity_request(raw)
         return request_of(raw, CLASSES[self.kind], bulk=True)
 
     def prepare(self, index: int, raw: Any, key_from: KeyFrom | None) -> Item | RecordOutcome:
@@ -174,6 +178,8 @@ def display_record(raw: Any) -> Any:
     """A record refused before sending, as the caller gave it (models as their dicts)."""
     if isinstance(raw, _BaseRequest):
         raw = raw.body
+    if isinstance(raw, UserEdit):
+        return edit_view(raw)
     if isinstance(raw, BaseModel):
         return raw.model_dump(by_alias=True, exclude_none=True)
     return raw
@@ -358,7 +364,7 @@ class Run:
                     tg.start_soon(self.worker, receive.clone())
                 receive.close()
                 async with send:
-                    planner = ChunkPlanner()
+                    planner = planner_for(self.kind)
                     if reader is None:
                         assert isinstance(source, Sequence)
                         batch = source
@@ -455,9 +461,9 @@ class Run:
             answer = await self.sender.attempt(
                 self.endpoint, payload, functools.partial(ledger.writing, batch), call
             )
-            classified = classify(
-                answer, len(batch), legacy=self.kind == "legacy", details=self.details
-            )
+            # The legacy trigger and identity endpoints answer for a request as a whole.
+            whole = self.kind in ("legacy", "identity")
+            classified = classify(answer, len(batch), legacy=whole, details=self.details)
             pending = ledger.answered(batch, classified)
             if observer.hooks.on_bulk_progress is not None:
                 await observer.bulk_progress(ledger.snapshot())

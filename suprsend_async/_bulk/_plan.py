@@ -1,4 +1,5 @@
-"""The chunk planner: records into requests of at most 100 records and 800 KiB. Pure."""
+"""The chunk planner: records into requests of at most 100 records (400 identity events)
+and 800 KiB. Pure."""
 
 from __future__ import annotations
 
@@ -7,10 +8,21 @@ from dataclasses import dataclass
 
 from .._requests import PreparedRecord
 from .._serialize import MAX_APPARENT_SIZE
+from .._types import RequestKind
 
-__all__ = ["MAX_RECORDS_PER_REQUEST", "ChunkPlanner", "Item", "plan_chunks"]
+__all__ = [
+    "MAX_RECORDS_BY_KIND",
+    "MAX_RECORDS_PER_REQUEST",
+    "ChunkPlanner",
+    "Item",
+    "plan_chunks",
+    "planner_for",
+]
 
 MAX_RECORDS_PER_REQUEST = 100
+MAX_RECORDS_BY_KIND: dict[RequestKind, int] = {"identity": 400}
+"""Kinds whose requests hold another number of records (``constants.py`` of the official
+SDK: ``MAX_IDENTITY_EVENTS_IN_BULK_API``); every kind's requests hold at most 800 KiB."""
 
 
 @dataclass(slots=True)
@@ -72,6 +84,11 @@ class ChunkPlanner:
         chunk = self._chunk
         self._start()
         return chunk or None
+
+
+def planner_for(kind: RequestKind) -> ChunkPlanner:
+    """The planner of a kind's bulk requests."""
+    return ChunkPlanner(MAX_RECORDS_BY_KIND.get(kind, MAX_RECORDS_PER_REQUEST))
 
 
 def plan_chunks(items: Iterable[Item], **limits: int) -> Iterator[list[Item]]:

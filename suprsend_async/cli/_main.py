@@ -15,6 +15,7 @@ from ._common import EXIT_USAGE
 from ._emulator import cmd_demo, cmd_emulator
 from ._parser import build_parser
 from ._single import cmd_event, cmd_trigger
+from ._users import cmd_users
 
 __all__ = ["main"]
 
@@ -22,6 +23,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "trigger": cmd_trigger,
     "event": cmd_event,
     "bulk": cmd_bulk,
+    "users": cmd_users,
     "emulator": cmd_emulator,
     "demo": cmd_demo,
 }

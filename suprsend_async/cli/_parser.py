@@ -6,6 +6,7 @@ import argparse
 
 from .._version import __version__
 from ._args import at_least, between, fraction, not_negative, positive
+from ._users import add_users_parser
 
 __all__ = ["DESCRIPTION", "build_parser"]
 
@@ -26,6 +27,7 @@ Try it with no account at all:
   suprsend-async trigger body.json
   suprsend-async event event.json
   suprsend-async bulk records.jsonl --failed-out failed.jsonl
+  suprsend-async users import profiles.jsonl
 """
 
 
@@ -119,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_single_commands(sub)
     _add_bulk(sub)
+    add_users_parser(sub, _client_options, _bulk_run_options)
     _add_emulator_and_demo(sub)
     return parser
 

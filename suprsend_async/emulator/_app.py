@@ -124,6 +124,27 @@ async def broadcast(request: Request) -> Response:
     )
 
 
+async def identity_events(request: Request) -> Response:
+    """``event/``: identity events (users' edits), one object or an array; signed like
+    triggers, and applied to the stored users (``_identity``)."""
+    state: EmulatorState = request.app.state.emulator
+    try:
+        body = await request.body()
+    except ClientDisconnect:
+        return Response(status_code=499)
+    answer = state.authenticate(
+        request.method, _request_uri(request.scope), request.headers, body, None
+    )
+    if answer is None:
+        answer = state.management.identity.handle(body)
+    return Response(
+        _encode(answer.body),
+        status_code=answer.status,
+        headers=answer.headers,
+        media_type="application/json",
+    )
+
+
 async def management(request: Request) -> Response:
     """``v1/...``: the management API (tenants, brands...), signed like triggers."""
     state: EmulatorState = request.app.state.emulator
@@ -495,6 +516,7 @@ def create_app(state: EmulatorState, hosts: HostPolicy | None = None) -> ASGIApp
             Route("/{workspace}/broadcast/", broadcast, methods=["POST"]),
             Route("/v2/event/", track_event, methods=["POST"]),
             Route("/v2/bulk/event/", bulk_events, methods=["POST"]),
+            Route("/event/", identity_events, methods=["POST"]),
             Route("/_emulator/triggers", list_triggers, methods=["GET"]),
             Route("/_emulator/events", list_events, methods=["GET"]),
             Route("/_emulator/events", reset, methods=["DELETE"]),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._answer import Answer
 from ._fanout import FanOut
+from ._identity import IdentityEvents
 from ._lists import ListsApi
 from ._objects import ObjectsApi
 from ._routing import Router
@@ -33,6 +34,7 @@ class Management:
         self.runs = RunsApi(self.store, self.router, self.lists.members)
         self.objects = ObjectsApi(self.store, self.router)
         self.fanout = FanOut(self.store, self.objects)
+        self.identity = IdentityEvents(self.store)
 
     @property
     def version(self) -> int:

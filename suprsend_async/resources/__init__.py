@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from ._users_bulk import AsyncBulkUsersEdit
 from .brands import AsyncBrands
 from .events import AsyncBulkEvents
+from .legacy_users import AsyncBulkUsers, AsyncUserFactory
 from .messages import AsyncMessages
 from .objects import AsyncObjects
 from .runs import AsyncRuns
@@ -23,12 +25,15 @@ __all__ = [
     "NAMESPACES",
     "AsyncBrands",
     "AsyncBulkEvents",
+    "AsyncBulkUsers",
+    "AsyncBulkUsersEdit",
     "AsyncBulkWorkflows",
     "AsyncMessages",
     "AsyncObjects",
     "AsyncRuns",
     "AsyncSubscriberLists",
     "AsyncTenants",
+    "AsyncUserFactory",
     "AsyncUsers",
     "AsyncWorkflows",
 ]
@@ -44,5 +49,7 @@ NAMESPACES: Final[dict[str, Any]] = {
     "messages": AsyncMessages,
     "runs": AsyncRuns,
     "objects": AsyncObjects,
+    "user": AsyncUserFactory,
+    "bulk_users": AsyncBulkUsers,
 }
 """Each namespace's attribute on the client, and its class."""

@@ -8,11 +8,13 @@ where it came from. The calls about a user's tenants, subscriptions and preferen
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any
 
 import httpx
 
+from .._bulk import KeyFrom, OutcomeCallback, ProgressCallback, stream_bulk
+from .._bulk_results import BulkResponse
 from .._core import PerCall
 from .._edits import IDENTITY_EVENT_MAX_BYTES, UserEdit, identity_event_size, non_idempotent
 from .._errors import SuprsendValidationError
@@ -22,6 +24,7 @@ from .._responses import APIResult
 from .._types import NOT_GIVEN, NotGiven
 from ._base import deleted, path_of, required_id
 from ._user_relations import UserRelations
+from ._users_bulk import AsyncBulkUsersEdit
 
 __all__ = ["AsyncUsers"]
 
@@ -253,3 +256,46 @@ class AsyncUsers(UserRelations):
         distinct_id = required_id("distinct_id", distinct_id)
         tenant = required_id("tenant_id", tenant_id) if tenant_id else None
         return UserEdit(distinct_id, tenant)
+
+    def get_bulk_edit_instance(self) -> AsyncBulkUsersEdit:
+        """A bulk of user edits: ``append(*edits)`` then ``await save()``; identity events
+        (``POST event/``) in requests of up to 400, sent concurrently."""
+        return AsyncBulkUsersEdit(self._sender)
+
+    async def bulk_edit(
+        self,
+        edits: Iterable[UserEdit] | AsyncIterable[UserEdit],
+        *,
+        concurrency: int | None = None,
+        max_records_per_second: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        idempotency_key_from: KeyFrom | None = None,
+        keep_failed_records: bool = True,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> BulkResponse:
+        """Stream any number of edits as identity events, in bounded memory.
+
+        ``edits`` (an iterable or async iterable of :class:`UserEdit`) is read lazily, only
+        as fast as requests of up to 400 events go out; each edit's outcome goes to
+        ``on_outcome`` as it is known, and the summary keeps the counts and failed records.
+        ``idempotency_key_from`` (a path into ``distinct_id``, ``tenant_id`` or
+        ``$user_operations``, or a function of them) derives each event's ``$insert_id``, so a
+        rerun of a crashed import sends each event under the id it had. The other arguments
+        are those of ``client.workflows.bulk_trigger``.
+        """
+        return await stream_bulk(
+            self._sender,
+            "identity",
+            edits,
+            concurrency=concurrency,
+            max_records_per_second=max_records_per_second,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            idempotency_key_from=idempotency_key_from,
+            keep_failed_records=keep_failed_records,
+            deadline=deadline,
+            per_call=PerCall.of(extra_headers, timeout),
+        )
