@@ -80,6 +80,7 @@ from .resources import (
     AsyncUsers,
     AsyncWorkflows,
 )
+from .resources._list_replace import ListMembersResult, ListReplaceError
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -128,6 +129,8 @@ __all__ = [
     "KeyFrom",
     "LegacyUser",
     "ListBroadcastBody",
+    "ListMembersResult",
+    "ListReplaceError",
     "Messages",
     "MsTeams",
     "NotFoundError",
