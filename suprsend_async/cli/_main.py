@@ -13,6 +13,7 @@ from .._errors import ConfigurationError, SuprsendValidationError
 from ._bulk_run import cmd_bulk
 from ._common import EXIT_USAGE
 from ._emulator import cmd_demo, cmd_emulator
+from ._lists import cmd_broadcast, cmd_lists
 from ._parser import build_parser
 from ._single import cmd_event, cmd_trigger
 
@@ -24,6 +25,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "bulk": cmd_bulk,
     "emulator": cmd_emulator,
     "demo": cmd_demo,
+    "lists": cmd_lists,
+    "broadcast": cmd_broadcast,
 }
 
 
