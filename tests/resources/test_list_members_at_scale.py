@@ -236,3 +236,25 @@ async def test_a_broadcast_reaches_every_member_added_at_scale(suprsend_emulator
         body = {"list_id": list_id, "template": "t1", "notification_category": "promotional"}
         sent = await client.subscriber_lists.broadcast(SubscriberListBroadcast(body))
     assert sent.success
+
+
+@pytest.mark.asyncio
+async def test_the_inbox_page_shows_a_row_per_member_a_broadcast_reached(
+    suprsend_emulator: Emulator,
+) -> None:
+    from suprsend_async.emulator._inbox_rows import InboxQuery
+
+    async with _client(suprsend_emulator) as client:
+        list_id = await _new_list(client, ["m1", "m2", "m3"])
+        body = {"list_id": list_id, "template": "digest", "notification_category": "promotional"}
+        sent = await client.subscriber_lists.broadcast(SubscriberListBroadcast(body))
+        assert sent.success
+        page = suprsend_emulator.state.inbox.query(InboxQuery(), limit=50)
+        later = SubscriberListBroadcast({**body, "delay": "1h"}, idempotency_key="later")
+        await client.subscriber_lists.broadcast(later)
+        after = suprsend_emulator.state.inbox.query(InboxQuery(), limit=50)
+    rows = [r for r in page["items"] if r["api"] == "broadcast"]
+    reached = sorted(d for r in rows for d in r["distinct_ids"])
+    assert reached == ["m1", "m2", "m3"]  # the request's row has no recipients of its own
+    assert {r["name"] for r in rows} == {"digest"} and len(rows) == 4
+    assert after["total"] == page["total"] + 1  # a held broadcast reached nobody yet
