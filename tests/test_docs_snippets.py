@@ -357,6 +357,13 @@ def _lists(run: Run) -> None:
     assert "members now: 2" in lines and "cancelled: 1" in lines
 
 
+def _lists_at_scale(run: Run) -> None:
+    lines = run.out.splitlines()
+    assert "added: True 25000 requests: 3" in lines, run.out
+    assert "members now: 25000 ids in: 25000" in lines
+    assert "progress: 25000 of None" in lines
+
+
 CHECKS: dict[str, Callable[[Run], None]] = {
     "attachments.md#1": _attachments,
     "bulk.md#1": _bulk_instance,
@@ -379,6 +386,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "getting-started.md#4": _legacy,
     "getting-started.md#5": _typed,
     "lists.md#1": _lists,
+    "lists.md#2": _lists_at_scale,
     "logging.md#1": _logging,
     "observability.md#1": _observability,
     "scripts.md#1": _script,
