@@ -139,7 +139,7 @@ class Bench:
         official SDK's ``add`` in a loop of 10,000-id calls, taking turns."""
         n = 20_000 if self.quick else 100_000
         with EmulatorProcess(latency_ms=latency) as emu:
-            out = self.side_by_side(
+            out: dict[str, Any] = self.side_by_side(
                 emu,
                 self.reps,
                 ours=("ours-lists", {"records": n}),
