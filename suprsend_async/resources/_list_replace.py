@@ -137,7 +137,7 @@ async def _drop(lists: AsyncSubscriberLists, list_id: str, version_id: str) -> s
         try:
             await lists.delete_version(list_id, version_id)
         except NotFoundError:
-            return ""
+            return "gone"
         except Exception as exc:
             return f"the draft {version_id} could not be deleted ({exc}); delete it yourself"
     if scope.cancelled_caught:
@@ -163,6 +163,7 @@ async def replace_members(
     path = Path(journal) if journal is not None else None
     version_id, book, _resumed = await _draft(lists, list_id, path, chunk_size)
     account: BulkResponse | None = None
+    finishing = False
     try:
         account = await _fill(
             lists, list_id, version_id, distinct_ids, book, concurrency, chunk_size,
@@ -170,6 +171,7 @@ async def replace_members(
         )  # fmt: skip
         if account.success != account.total:
             raise ListReplaceError(_why(account), account, draft_kept=False)
+        finishing = True
         live = await lists.finish_sync(list_id, version_id)
     except BaseException as exc:
         cancelled = isinstance(exc, (KeyboardInterrupt, anyio.get_cancelled_exc_class()))
@@ -179,11 +181,13 @@ async def replace_members(
             raise  # the draft and the journal stay: the same call again resumes
         problem = await _drop(lists, list_id, version_id)
         _forget(path)
-        if problem:
+        # finish_sync unanswered and the draft gone: it may have been made live after all.
+        state = "may have been replaced" if finishing and problem == "gone" else "is unchanged"
+        if problem and problem != "gone":
             exc.add_note(problem)
         if isinstance(exc, Exception) and not isinstance(exc, ListReplaceError):
             raise ListReplaceError(
-                f"replacing the members of {list_id!r} failed, and the list is unchanged: {exc}",
+                f"replacing the members of {list_id!r} failed, and the list {state}: {exc}",
                 account,
                 draft_kept=False,
             ) from exc
