@@ -152,7 +152,39 @@ def ours_cost(n: int) -> None:
     emit(seconds=time.perf_counter() - started, records=n)
 
 
+def ours_lists(url: str, n: int) -> None:
+    """``subscriber_lists.add`` of ``n`` ids: chunked 10,000 a request, 8 requests at a time."""
+    from suprsend_async import AsyncSuprsend
+
+    ids = [f"user-{i}" for i in range(n)]
+
+    async def main() -> None:
+        async with AsyncSuprsend(KEY, SECRET, url) as client:
+            list_id = f"bench-ours-{os.getpid()}"
+            await client.subscriber_lists.create({"list_id": list_id})
+            started = start_clock()
+            result = await client.subscriber_lists.add(list_id, iter(ids))
+            seconds = time.perf_counter() - started
+        account = result.account
+        emit(seconds=seconds, records=n, success=account.success, requests=account.requests)
+
+    asyncio.run(main())
+
+
 # -- the official SDK ---------------------------------------------------------------------
+
+
+def official_lists(url: str, n: int) -> None:
+    """The official SDK's ``add`` in a loop, 10,000 ids a call (one request each, in turn)."""
+    client = official_client(url)
+    ids = [f"user-{i}" for i in range(n)]
+    list_id = f"bench-official-{os.getpid()}"
+    client.subscriber_lists.create({"list_id": list_id})
+    started = start_clock()
+    for at in range(0, n, 10_000):
+        client.subscriber_lists.add(list_id, ids[at : at + 10_000])
+    seconds = time.perf_counter() - started
+    emit(seconds=seconds, records=n, success=n, requests=-(-n // 10_000))
 
 
 def official_client(url: str) -> Any:
@@ -282,6 +314,10 @@ def main() -> None:
         official_singles(args.url, args.records)
     elif kind == "official-cost":
         official_cost(args.url, args.records)
+    elif kind == "ours-lists":
+        ours_lists(args.url, args.records)
+    elif kind == "official-lists":
+        official_lists(args.url, args.records)
     elif kind == "raw":
         raw_bulk(args.url, args.records, args.concurrency or 16)
     elif kind == "import":

@@ -134,6 +134,20 @@ class Bench:
                 "official": self.best("official-events", emu, reps=1, records=self.n),
             }
 
+    def lists(self, latency: int) -> dict[str, Any]:
+        """Adding 100,000 ids to a list: ours (one call, chunked and concurrent) against the
+        official SDK's ``add`` in a loop of 10,000-id calls, taking turns."""
+        n = 20_000 if self.quick else 100_000
+        with EmulatorProcess(latency_ms=latency) as emu:
+            out: dict[str, Any] = self.side_by_side(
+                emu,
+                self.reps,
+                ours=("ours-lists", {"records": n}),
+                official=("official-lists", {"records": n}),
+            )
+        out["ids"] = n
+        return out
+
     def capacity(self) -> dict[str, Any]:
         """How many requests per second the emulator answers when pushed hard."""
         with EmulatorProcess(fast=True) as emu:
@@ -349,7 +363,20 @@ def summarise(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"emulator CPU {c['emulator_cpu']:.0%} at c=64",
         )
     )
+    if "lists_50ms" in data:
+        rows.append(lists_row(data["lists_50ms"]))
     return rows
+
+
+def lists_row(b: dict[str, Any]) -> tuple[str, str, str, str]:
+    """Adding ids to a list at 50 ms: ours against the official ``add`` in a loop."""
+    ours, off = b["ours"]["rps"], b["official"]["rps"]
+    return (
+        f"list add {b['ids']:,} ids, 50 ms: vs official add in a loop",
+        f"{ours:,.0f} vs {off:,.0f} ids/s",
+        f"{ratio(ours, off)}x",
+        "side by side (no target)",
+    )
 
 
 def markdown(data: dict[str, Any], rows: list[tuple[str, str, str, str]]) -> str:
@@ -426,12 +453,20 @@ def write_docs(data: dict[str, Any], table: str, command: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument(
+        "--only", choices=("lists",), help="run only this row and print it (no files written)"
+    )
     args = parser.parse_args()
     import suprsend_async
 
     global DEFAULT_CONCURRENCY
     DEFAULT_CONCURRENCY = suprsend_async.DEFAULT_CONCURRENCY
     bench = Bench(args.quick)
+    if args.only == "lists":
+        got = bench.lists(50)
+        print(lists_row(got))
+        print(json.dumps(got, indent=2, default=str))
+        return
     data: dict[str, Any] = {"machine": machine(), "quick": args.quick, "records": bench.n}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -442,6 +477,7 @@ def main() -> None:
             ("bulk_50ms", lambda: bench.bulk(50)),
             ("bulk_0ms", lambda: bench.bulk(0)),
             ("bulk_events_50ms", lambda: bench.bulk_events(50)),
+            ("lists_50ms", lambda: bench.lists(50)),
             ("singles", bench.singles),
             ("memory", lambda: bench.memory(shared)),
             ("import_seconds", bench.import_time),

@@ -89,6 +89,7 @@ from .resources import (
     AsyncUsers,
     AsyncWorkflows,
 )
+from .resources._list_replace import ListMembersResult, ListReplaceError
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -143,6 +144,8 @@ __all__ = [
     "KeyFrom",
     "LegacyUser",
     "ListBroadcastBody",
+    "ListMembersResult",
+    "ListReplaceError",
     "Messages",
     "MsTeams",
     "NotFoundError",

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         BulkResponse,
         Event,
         KeyFrom,
+        ListMembersResult,
         NotGiven,
         ObjectEdit,
         OutcomeCallback,
@@ -1088,14 +1089,18 @@ class SubscriberLists(SyncObject):
     def add(
         self,
         list_id: str,
-        distinct_ids: Sequence[str],
+        distinct_ids: Iterable[str] | AsyncIterable[str],
         options: Mapping[str, Any] | None = None,
         *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        keep_failed_records: bool = True,
         deadline: float | NotGiven | None = NOT_GIVEN,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
-    ) -> APIResult:
-        """Add users to a list (``POST .../{list_id}/subscriber/add/``).
+    ) -> ListMembersResult:
+        """Add users to a list (``POST .../{list_id}/subscriber/add/``), any number of them.
 
         The sync twin of ``AsyncSubscriberLists.add``.
         """
@@ -1104,6 +1109,10 @@ class SubscriberLists(SyncObject):
             list_id,
             distinct_ids,
             options,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            keep_failed_records=keep_failed_records,
             deadline=deadline,
             extra_headers=extra_headers,
             timeout=timeout,
@@ -1318,14 +1327,18 @@ class SubscriberLists(SyncObject):
     def remove(
         self,
         list_id: str,
-        distinct_ids: Sequence[str],
+        distinct_ids: Iterable[str] | AsyncIterable[str],
         options: Mapping[str, Any] | None = None,
         *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        keep_failed_records: bool = True,
         deadline: float | NotGiven | None = NOT_GIVEN,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
-    ) -> APIResult:
-        """Remove users from a list (``POST .../{list_id}/subscriber/remove/``).
+    ) -> ListMembersResult:
+        """Remove users from a list (``POST .../{list_id}/subscriber/remove/``), any number.
 
         The sync twin of ``AsyncSubscriberLists.remove``.
         """
@@ -1334,6 +1347,10 @@ class SubscriberLists(SyncObject):
             list_id,
             distinct_ids,
             options,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            keep_failed_records=keep_failed_records,
             deadline=deadline,
             extra_headers=extra_headers,
             timeout=timeout,
@@ -1361,6 +1378,36 @@ class SubscriberLists(SyncObject):
             version_id,
             distinct_ids,
             options,
+            deadline=deadline,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+
+    def replace(
+        self,
+        list_id: str,
+        distinct_ids: Iterable[str] | AsyncIterable[str],
+        *,
+        journal: str | None = None,
+        concurrency: int | None = None,
+        chunk_size: int = 10000,
+        on_progress: ProgressCallback | None = None,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> ListMembersResult:
+        """Replace a list's members with ``distinct_ids``, safely: all of them or none.
+
+        The sync twin of ``AsyncSubscriberLists.replace``.
+        """
+        return self._run(
+            self._async.replace,
+            list_id,
+            distinct_ids,
+            journal=journal,
+            concurrency=concurrency,
+            chunk_size=chunk_size,
+            on_progress=on_progress,
             deadline=deadline,
             extra_headers=extra_headers,
             timeout=timeout,

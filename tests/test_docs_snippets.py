@@ -381,6 +381,13 @@ def _objects(run: Run) -> None:
     assert trigger.fanout[0]["channels"] == ["email", "slack"]
 
 
+def _lists_at_scale(run: Run) -> None:
+    lines = run.out.splitlines()
+    assert "added: True 25000 requests: 3" in lines, run.out
+    assert "members now: 25000 ids in: 25000" in lines
+    assert "progress: 25000 of None" in lines
+
+
 CHECKS: dict[str, Callable[[Run], None]] = {
     "attachments.md#1": _attachments,
     "bulk.md#1": _bulk_instance,
@@ -406,6 +413,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "getting-started.md#5": _typed,
     "lists.md#1": _lists,
     "objects.md#1": _objects,
+    "lists.md#2": _lists_at_scale,
     "logging.md#1": _logging,
     "observability.md#1": _observability,
     "scripts.md#1": _script,

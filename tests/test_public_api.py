@@ -80,6 +80,8 @@ EXPECTED = {
     "AsyncRuns",
     "AsyncSubscriberLists",
     "ListBroadcastBody",
+    "ListMembersResult",
+    "ListReplaceError",
     "Messages",
     "Runs",
     "SubscriberListBroadcast",

@@ -156,6 +156,7 @@ def test_one_retry_loop() -> None:
         "suprsend_async.resources.workflows",
         "suprsend_async.resources._base",
         "suprsend_async._bulk._dispatch",
+        "suprsend_async.resources._list_members",
     }
 
 

@@ -13,6 +13,7 @@ from .._errors import ConfigurationError, SuprsendValidationError
 from ._bulk_run import cmd_bulk
 from ._common import EXIT_USAGE
 from ._emulator import cmd_demo, cmd_emulator
+from ._lists import cmd_broadcast, cmd_lists
 from ._parser import build_parser
 from ._single import cmd_event, cmd_trigger
 from ._users import cmd_users
@@ -26,6 +27,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "users": cmd_users,
     "emulator": cmd_emulator,
     "demo": cmd_demo,
+    "lists": cmd_lists,
+    "broadcast": cmd_broadcast,
 }
 
 

@@ -6,6 +6,7 @@ import argparse
 
 from .._version import __version__
 from ._args import at_least, between, fraction, not_negative, positive
+from ._lists import add_list_commands
 from ._users import add_users_parser
 
 __all__ = ["DESCRIPTION", "build_parser"]
@@ -28,6 +29,8 @@ Try it with no account at all:
   suprsend-async event event.json
   suprsend-async bulk records.jsonl --failed-out failed.jsonl
   suprsend-async users import profiles.jsonl
+  suprsend-async lists sync weekly-readers ids.txt  # replace a list's members, resumable
+  suprsend-async broadcast broadcast.json
 """
 
 
@@ -122,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_single_commands(sub)
     _add_bulk(sub)
     add_users_parser(sub, _client_options, _bulk_run_options)
+    add_list_commands(sub, _client_options)
     _add_emulator_and_demo(sub)
     return parser
 

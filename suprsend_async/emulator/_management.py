@@ -49,6 +49,7 @@ class Management:
     def reset(self) -> None:
         """Forget every entity, then put back the defaults a new workspace has."""
         self.store.clear()
+        self.lists.reset()
         self.tenants.seed()
 
     def close(self) -> None:

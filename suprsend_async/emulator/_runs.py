@@ -77,6 +77,9 @@ class RunsApi:
         self.messages = store.table("messages")
         self._members = members
         self._numbers = itertools.count(1)
+        self.on_delivered: Callable[[Document, str, str], None] | None = None
+        """Told of each broadcast message delivered (run, distinct_id, message_id): the
+        emulator's inbox page shows a row per member a broadcast reached."""
         router.add("v1/message/", GET=self._list)
         router.add("v1/bulk/message/", PATCH=self._bulk_update)
         router.add("v1/workflow_run/cancel/", POST=self._cancel("workflow", "workflow_slug"))
@@ -156,6 +159,8 @@ class RunsApi:
             "channel_identity": {"inbox": user.get("distinct_id")},
             "category": run["category"],
         })  # fmt: skip
+        if self.on_delivered is not None and run["kind"] == "broadcast":
+            self.on_delivered(run, str(user.get("distinct_id")), message_id)
 
     def _cancel(self, kind: str, by: str) -> Callable[[ApiRequest], Answer]:
         names = ("execution_id", "idempotency_key", "tenant_id", by)

@@ -171,8 +171,29 @@ class EmulatorState:
         self.inbox = inbox if inbox is not None else Inbox.for_mode(fast=config.fast)
         # The entities of the management API (tenants, brands...): a store of tables.
         self.management = management if management is not None else Management()
+        self.management.runs.on_delivered = self._delivered
         self.set_faults(faults or Faults())
         self._forget()
+
+    def _delivered(self, run: dict[str, Any], distinct_id: str, message_id: str) -> None:
+        """A row on the inbox page for one member a broadcast reached."""
+        record = {
+            "template": run.get("template"), "list_id": run.get("list_id"),
+            "recipients": [distinct_id], "tenant_id": run.get("tenant_id"),
+            "$idempotency_key": run.get("idempotency_key"),
+            "execution_id": run.get("execution_id"),
+        }  # fmt: skip
+        answer = {"status": "success", "status_code": 202, "message_id": message_id}
+        self.inbox.record(
+            "broadcast",
+            f"/broadcast/{run.get('list_id')}/delivered/",
+            [],
+            json.dumps(record).encode(),
+            202,
+            json.dumps(answer).encode(),
+            {},
+            ("accepted",),
+        )
 
     # -- inspection ---------------------------------------------------------------------
 

@@ -8,21 +8,25 @@ answer and where it came from.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import httpx
 
 from .._broadcast import SubscriberListBroadcast
-from .._core import PerCall
+from .._bulk._ledger import OutcomeCallback, ProgressCallback
+from .._bulk_results import BulkResponse
+from .._core import Endpoint, PerCall
 from .._errors import SuprsendValidationError
 from .._pages import AsyncPageRequest
 from .._responses import APIResult, TriggerResponse
 from .._types import NOT_GIVEN, NotGiven
-from ._base import APIResource, deleted, path_of, required_id
+from ._base import APIResource, deleted, encode_query, path_of, required_id
+from ._list_members import MAX_IDS_PER_REQUEST, MemberRun
+from ._list_replace import ListMembersResult, replace_members
 from .workflows import trigger_single
 
-__all__ = ["AsyncSubscriberLists", "check_list_id"]
+__all__ = ["AsyncSubscriberLists", "ListMembersResult", "check_list_id"]
 
 _LIST_ID: Final = re.compile(r"[a-z0-9_-]{1,64}")
 LISTS: Final = ("v1", "subscriber_list")
@@ -161,51 +165,85 @@ class AsyncSubscriberLists(APIResource):
     async def add(
         self,
         list_id: str,
-        distinct_ids: Sequence[str],
+        distinct_ids: Iterable[str] | AsyncIterable[str],
         options: Mapping[str, Any] | None = None,
         *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        keep_failed_records: bool = True,
         deadline: float | NotGiven | None = NOT_GIVEN,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
-    ) -> APIResult:
-        """Add users to a list (``POST .../{list_id}/subscriber/add/``).
+    ) -> ListMembersResult:
+        """Add users to a list (``POST .../{list_id}/subscriber/add/``), any number of them.
 
-        An empty ``distinct_ids`` sends nothing and returns ``{"success": True}``. Adding a
-        member twice leaves the list as once, so the call is retried like a trigger.
+        A list or tuple of at most 10,000 ids, without callbacks, is one request, as in the
+        official SDK: ``{"success": True}``, or an error raised. Any other ``distinct_ids``
+        (more ids, a generator, a file, an async iterable) is read lazily and sent 10,000 ids
+        a request, ``concurrency`` requests at a time (default 8); it does not raise for ids
+        that did not make it: ``result["success"]`` is whether all did, and
+        ``result.account`` accounts for every id (``succeeded``, ``failed``, ``not_sent``,
+        ``unknown``; see :class:`ListMembersResult`). Adding a member twice leaves the list as
+        once, so requests are retried like triggers, and ``unknown`` ids are safe to resend.
         """
-        return await self._members(
-            "add",
-            list_id,
-            None,
-            distinct_ids,
-            options,
-            deadline,
-            PerCall.of(extra_headers, timeout),
-        )
+        return await self._many(
+            "add", list_id, distinct_ids, options, concurrency, on_progress, on_outcome,
+            keep_failed_records, deadline, PerCall.of(extra_headers, timeout),
+        )  # fmt: skip
 
     async def remove(
         self,
         list_id: str,
-        distinct_ids: Sequence[str],
+        distinct_ids: Iterable[str] | AsyncIterable[str],
         options: Mapping[str, Any] | None = None,
         *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        keep_failed_records: bool = True,
         deadline: float | NotGiven | None = NOT_GIVEN,
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
-    ) -> APIResult:
-        """Remove users from a list (``POST .../{list_id}/subscriber/remove/``).
+    ) -> ListMembersResult:
+        """Remove users from a list (``POST .../{list_id}/subscriber/remove/``), any number.
 
-        An empty ``distinct_ids`` sends nothing and returns ``{"success": True}``.
+        As :meth:`add`: a list of at most 10,000 ids is the official single request; any
+        other input is chunked, concurrent and accounted for id by id.
         """
-        return await self._members(
-            "remove",
-            list_id,
-            None,
-            distinct_ids,
-            options,
-            deadline,
-            PerCall.of(extra_headers, timeout),
-        )
+        return await self._many(
+            "remove", list_id, distinct_ids, options, concurrency, on_progress, on_outcome,
+            keep_failed_records, deadline, PerCall.of(extra_headers, timeout),
+        )  # fmt: skip
+
+    async def replace(
+        self,
+        list_id: str,
+        distinct_ids: Iterable[str] | AsyncIterable[str],
+        *,
+        journal: str | None = None,
+        concurrency: int | None = None,
+        chunk_size: int = MAX_IDS_PER_REQUEST,
+        on_progress: ProgressCallback | None = None,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+    ) -> ListMembersResult:
+        """Replace a list's members with ``distinct_ids``, safely: all of them or none.
+
+        Starts a draft version, streams the ids into it (chunked and concurrent, as
+        :meth:`add`), and makes it live only when every id is in it. On any failure the draft
+        is deleted, the live list keeps its members, and :class:`ListReplaceError` carries the
+        account of every id. With ``journal`` (a file path), a cancelled or crashed replace
+        keeps its draft, and the same call again resumes it, sending only the chunks not yet
+        in it; the journal is removed when the replace is done. Returns the list as it now is
+        (``result["subscribers_count"]``), with ``result.account``.
+        """
+        return await replace_members(
+            self, list_id, distinct_ids, journal=journal, concurrency=concurrency,
+            chunk_size=chunk_size, on_progress=on_progress, deadline=deadline,
+            per_call=PerCall.of(extra_headers, timeout),
+        )  # fmt: skip
 
     async def delete(
         self,
@@ -429,3 +467,46 @@ class AsyncSubscriberLists(APIResource):
             deadline=deadline,
             per_call=per_call,
         )
+
+    async def _many(
+        self,
+        call: str,
+        list_id: str,
+        distinct_ids: Iterable[str] | AsyncIterable[str],
+        options: Mapping[str, Any] | None,
+        concurrency: int | None,
+        on_progress: ProgressCallback | None,
+        on_outcome: OutcomeCallback | None,
+        keep_failed: bool,
+        deadline: float | NotGiven | None,
+        per_call: PerCall | None,
+    ) -> ListMembersResult:
+        """The official single request when it fits one; otherwise the chunked run."""
+        path = self._list_path(list_id, "subscriber", call)
+        official = (
+            isinstance(distinct_ids, Sequence)
+            and not isinstance(distinct_ids, str)
+            and len(distinct_ids) <= MAX_IDS_PER_REQUEST
+            and on_progress is None
+            and on_outcome is None
+        )
+        if official:
+            assert isinstance(distinct_ids, Sequence)
+            answer = await self._members(
+                call, list_id, None, distinct_ids, options, deadline, per_call
+            )
+            n = len(distinct_ids)
+            return ListMembersResult(answer, BulkResponse("success", n, n, 0, requests=int(n > 0)))
+        if isinstance(distinct_ids, str) or not isinstance(distinct_ids, Iterable | AsyncIterable):
+            _distinct_ids(distinct_ids)  # raises, naming the argument
+        query = encode_query(options)
+        endpoint = Endpoint.at(
+            self._sender.core.settings.base_url, path + (f"?{query}" if query else "")
+        )
+        total = len(distinct_ids) if isinstance(distinct_ids, Sequence) else None
+        run = MemberRun(
+            self._sender, endpoint, concurrency=concurrency, on_outcome=on_outcome,
+            on_progress=on_progress, total=total, keep_failed=keep_failed, per_call=per_call,
+        )  # fmt: skip
+        account = await run.run(distinct_ids, deadline)
+        return ListMembersResult({"success": account.success == account.total}, account)
