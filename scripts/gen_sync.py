@@ -153,7 +153,7 @@ def prop(owner: type, name: str, value: property) -> str:
 def klass(cls: type, name: str, annotations: dict[str, str] | None = None) -> str:
     lines = [
         f"class {name}(SyncObject):",
-        f'    """The sync twin of :class:`{cls.__name__}`: the same calls, without ``await``."""',
+        f'    """The sync twin of `{cls.__name__}`: the same calls, without ``await``."""',
         "",
         "    __slots__ = ()",
         "",

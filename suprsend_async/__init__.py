@@ -1,7 +1,7 @@
 """suprsend-async: an async-first SDK for SuprSend workflow triggers, with a sync facade.
 
-Async code uses :class:`AsyncSuprsend` (awaited); scripts use :class:`Suprsend`. Both take
-:class:`WorkflowTriggerRequest` (``client.workflows.trigger``), the legacy :class:`Workflow`
+Async code uses `AsyncSuprsend` (awaited); scripts use `Suprsend`. Both take
+`WorkflowTriggerRequest` (``client.workflows.trigger``), the legacy `Workflow`
 (``client.trigger_workflow``) and bulk instances, exactly as the SuprSend user guide shows.
 """
 

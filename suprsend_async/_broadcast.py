@@ -1,6 +1,6 @@
-"""A broadcast to a list: :class:`SubscriberListBroadcast`, as in the official SDK.
+"""A broadcast to a list: `SubscriberListBroadcast`, as in the official SDK.
 
-It is a request like a workflow (validated by its model, :class:`ListBroadcastBody`, before
+It is a request like a workflow (validated by its model, `ListBroadcastBody`, before
 anything is sent; attachments read off the event loop when sent; an idempotency key kept on
 every retry), sent to ``POST {workspace}/broadcast/`` by ``client.subscriber_lists.broadcast``.
 """
@@ -24,7 +24,7 @@ class SubscriberListBroadcast(_BaseRequest):
 
     ``body`` holds ``list_id``, ``template``, ``notification_category`` and optionally
     ``channels``, ``data``, ``delay`` (``1d2h30m10s`` or seconds) and ``trigger_at`` (ISO
-    8601); or pass a :class:`ListBroadcastBody`. ``idempotency_key``, ``tenant_id`` and
+    8601); or pass a `ListBroadcastBody`. ``idempotency_key``, ``tenant_id`` and
     ``brand_id`` are added to the body when given. ``add_attachment`` puts files, bytes or
     URLs into ``data["$attachments"]``. The SDK adds ``$insert_id`` (a UUID, the same on every
     retry) and ``$time``; your dict is never changed. The whole body, attachments included,

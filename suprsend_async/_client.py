@@ -2,7 +2,7 @@
 
 The client holds its options (``_options``), its core (``_core``: settings, endpoints,
 signing, answers into results) and the family's pool (``_pipe``: sending and closing); its
-namespaces (``resources/``) send through the :class:`~suprsend_async._core.Sender` interface.
+namespaces (``resources/``) send through the `Sender` interface.
 """
 
 from __future__ import annotations
@@ -57,10 +57,10 @@ class AsyncSuprsend:
     ``workspace_key``, ``workspace_secret`` and ``base_url`` fall back to the environment
     variables ``SUPRSEND_WORKSPACE_KEY``, ``SUPRSEND_WORKSPACE_SECRET`` and
     ``SUPRSEND_BASE_URL``. Use it as ``async with AsyncSuprsend(...) as client:`` or call
-    :meth:`aclose` when done. One client holds one connection pool: create it once per
+    `aclose` when done. One client holds one connection pool: create it once per
     process (in a FastAPI lifespan, a worker's start-up) and share it.
 
-    Options (keyword only; see :class:`ClientOptions` for each): ``timeout``, ``max_retries``,
+    Options (keyword only; see `ClientOptions` for each): ``timeout``, ``max_retries``,
     ``retry_policy``, ``deadline``, ``hooks``, ``http_client``, ``limits``, ``verify``,
     ``auto_idempotency_keys``, ``log_bodies``, ``max_answer_bytes``, ``tracer_provider``,
     ``meter_provider``.
@@ -69,16 +69,16 @@ class AsyncSuprsend:
     workflows: AsyncWorkflows
     """Workflow triggers: ``trigger``, ``bulk_trigger_instance``, ``bulk_trigger``."""
     bulk_workflows: AsyncBulkWorkflows
-    """Legacy bulk triggers of :class:`Workflow`: ``new_instance``, ``bulk_trigger``."""
+    """Legacy bulk triggers of `Workflow`: ``new_instance``, ``bulk_trigger``."""
     bulk_events: AsyncBulkEvents
-    """Many :class:`Event` at once: ``new_instance``, ``bulk_trigger``."""
+    """Many `Event` at once: ``new_instance``, ``bulk_trigger``."""
     tenants: AsyncTenants
     """Tenants: ``list``, ``get``, ``upsert``, ``delete`` and their preference categories."""
     brands: AsyncBrands
     """Brands (superseded by tenants): ``list``, ``get``, ``upsert``."""
     users: AsyncUsers
     """Users: ``list``, ``get``, ``upsert``, ``edit``, ``merge``, ``delete``, their tenants,
-    subscriptions and preferences; ``get_edit_instance`` builds a :class:`UserEdit`."""
+    subscriptions and preferences; ``get_edit_instance`` builds a `UserEdit`."""
     subscriber_lists: AsyncSubscriberLists
     """Lists of users: ``create``, ``get_all``, ``get``, ``add``, ``remove``, ``delete``,
     ``broadcast`` and the versioned replace (``start_sync`` ... ``finish_sync``)."""
@@ -88,9 +88,9 @@ class AsyncSuprsend:
     """Waiting runs: ``cancel_workflow``, ``cancel_broadcast``."""
     objects: AsyncObjects
     """Objects (teams, accounts...): ``list``, ``get``, ``upsert``, ``edit``, ``delete``, their
-    subscriptions and preferences; ``get_edit_instance`` builds an :class:`ObjectEdit`."""
+    subscriptions and preferences; ``get_edit_instance`` builds an `ObjectEdit`."""
     user: AsyncUserFactory
-    """The legacy builder: ``get_instance(distinct_id)`` gives a :class:`Subscriber`."""
+    """The legacy builder: ``get_instance(distinct_id)`` gives a `Subscriber`."""
     bulk_users: AsyncBulkUsers
     """The legacy bulk of user edits: ``new_instance()``."""
 
@@ -198,7 +198,7 @@ class AsyncSuprsend:
 
     @property
     def is_closed(self) -> bool:
-        """Whether :meth:`aclose` was called on this client (or on the one it derives from)."""
+        """Whether `aclose` was called on this client (or on the one it derives from)."""
         return self._pipe.life is not Life.OPEN
 
     # -- life cycle ---------------------------------------------------------------------
@@ -207,9 +207,9 @@ class AsyncSuprsend:
         """Close the client: nothing is sent once this starts.
 
         Calls still running (a retry waiting out its back-off, a request in flight, a bulk)
-        are cancelled at once and given up to :data:`CLOSE_GRACE` seconds to settle their
+        are cancelled at once and given up to `CLOSE_GRACE` seconds to settle their
         accounts (a bulk's records become ``not_sent`` or ``unknown``); each then raises
-        :class:`SuprsendError`. Then the connections are closed (unless the pool is an
+        `SuprsendError`. Then the connections are closed (unless the pool is an
         ``http_client`` of yours, or shared from the client this one derives from).
         """
         self._pipe.own_life = Life.CLOSED
@@ -242,7 +242,7 @@ class AsyncSuprsend:
     ) -> TriggerResponse:
         """Trigger a legacy dynamic workflow (``POST {workspace}/trigger/``).
 
-        Raises :class:`SuprsendValidationError` for an invalid body, before sending. Failures of
+        Raises `SuprsendValidationError` for an invalid body, before sending. Failures of
         the call itself come back as a result with ``success=False``. ``deadline`` caps the
         whole call, retries included (default: the client's).
         """
@@ -262,7 +262,7 @@ class AsyncSuprsend:
     ) -> TriggerResponse:
         """Send an event (``POST v2/event/``): workflows triggered by it run for its user.
 
-        Raises :class:`SuprsendValidationError` for an invalid event, before sending. The
+        Raises `SuprsendValidationError` for an invalid event, before sending. The
         result has the same shape as a trigger's; retries keep the event's ``$insert_id`` and
         idempotency key. ``deadline`` caps the whole call (default: the client's).
         """
@@ -291,8 +291,8 @@ class AsyncSuprsend:
         the query, written as the official SDK writes it. Retried by the rule by method:
         GET, PUT and DELETE as triggers; POST and PATCH only when surely unsent, unless
         ``idempotent=True`` says a repeat is harmless. Returns the answer's JSON object
-        (an :class:`APIResult`); raises an :class:`APIStatusError` subclass for an error
-        status and :class:`APIConnectionError` when no answer came.
+        (an `APIResult`); raises an `APIStatusError` subclass for an error
+        status and `APIConnectionError` when no answer came.
         """
         if path.startswith(self.base_url):
             path = path[len(self.base_url) :]
@@ -306,7 +306,7 @@ class AsyncSuprsend:
 
 
 class _Requests(APIResource):
-    """The signed escape hatch behind :meth:`AsyncSuprsend.request`."""
+    """The signed escape hatch behind `AsyncSuprsend.request`."""
 
     _namespace = "request"
 

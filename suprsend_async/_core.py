@@ -1,9 +1,9 @@
 """What a client is, apart from its I/O: settings, endpoints, headers, answers into results.
 
-:class:`ClientCore` is pure: it builds the headers of a request and turns an answer into a
-result, and holds nothing that opens a socket. :class:`AsyncSuprsend` pairs one core with a
+`ClientCore` is pure: it builds the headers of a request and turns an answer into a
+result, and holds nothing that opens a socket. `AsyncSuprsend` pairs one core with a
 connection pool; the namespaces (``client.workflows`` ...) and the bulk engine send through
-the small :class:`Sender` interface, never through the client's private attributes.
+the small `Sender` interface, never through the client's private attributes.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def api_key_auth(workspace_uid: str | None, api_key: str | None) -> Auth:
 
 
 def normalise_base_url(url: str) -> str:
-    """``url`` with exactly one trailing slash, or a :class:`ConfigurationError`."""
+    """``url`` with exactly one trailing slash, or a `ConfigurationError`."""
     parsed = httpx.URL(url)
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ConfigurationError(
@@ -270,7 +270,7 @@ class Settings:
 
     @property
     def attempt_limit(self) -> float | None:
-        """The wall-clock cap of one attempt (see :func:`attempt_limit`)."""
+        """The wall-clock cap of one attempt (see `attempt_limit`)."""
         return attempt_limit(self.timeout)
 
     @property
@@ -284,7 +284,7 @@ class ClientCore:
     """Everything about a client that is not I/O.
 
     It knows the credentials, the settings and the endpoints; it builds each attempt's headers
-    (signed afresh) and classifies an answer into a :class:`TriggerResponse`. Two clients
+    (signed afresh) and classifies an answer into a `TriggerResponse`. Two clients
     derived from each other have two cores.
     """
 
@@ -419,7 +419,7 @@ class Sender(Protocol):
         """Send ``payload`` once (after any shared pause); never raises for a failed send.
 
         ``on_sent`` is called when the request starts being written to a connection: from
-        then on it may have reached the service. Raises :class:`SuprsendError` when the client
+        then on it may have reached the service. Raises `SuprsendError` when the client
         is closed (or closing).
         """
         ...
@@ -429,7 +429,7 @@ class Sender(Protocol):
     ) -> AbstractContextManager[anyio.CancelScope]:
         """The scope of one call (a trigger, a bulk run): ``close()`` cancels it, and so does
         its ``deadline`` (seconds; ``None`` for none; left out: the client's). On leaving it
-        raises :class:`SuprsendError` if the client was closed meanwhile."""
+        raises `SuprsendError` if the client was closed meanwhile."""
         ...
 
     def pause(self, retry_after: float | None) -> None:

@@ -8,10 +8,10 @@ The one place where an answer's ``Content-Encoding`` is undone. The rules:
   elements are skipped; ``br`` and ``zstd`` are read when their packages (``brotli`` >= 1.2,
   ``zstandard``) are installed;
 * anything else (an unknown coding, a coding with parameters, more than
-  :data:`MAX_CODINGS` codings) is refused as a protocol error: an :class:`httpx.DecodingError`,
+  `MAX_CODINGS` codings) is refused as a protocol error: an `httpx.DecodingError`,
   which the caller reports as an unreadable answer;
-* every layer decodes a bounded step at a time (at most about :data:`STEP` bytes out of zlib and
-  brotli, at most :data:`ZSTD_SLICE` bytes into zstd, whose output per input byte is bounded by
+* every layer decodes a bounded step at a time (at most about `STEP` bytes out of zlib and
+  brotli, at most `ZSTD_SLICE` bytes into zstd, whose output per input byte is bounded by
   its format), and the reader yields to the event loop between steps, so timeouts and
   deadlines still fire while a large answer is being inflated;
 * the cap counts decoded bytes at the final layer, and also bounds what every intermediate
@@ -106,7 +106,7 @@ def codings(values: Sequence[str]) -> list[str]:
     """The codings named by the ``Content-Encoding`` header values, in the order applied.
 
     ``identity`` and empty list elements are dropped; an unknown or unavailable coding raises
-    :class:`httpx.DecodingError`.
+    `httpx.DecodingError`.
     """
     found: list[str] = []
     usable = available_codings()
@@ -215,7 +215,7 @@ class _Brotli:
 
 
 class _Zstd:
-    """zstd, a few bytes of input per step (see :data:`ZSTD_SLICE`); frames in a row are read
+    """zstd, a few bytes of input per step (see `ZSTD_SLICE`); frames in a row are read
     in turn."""
 
     def __init__(self) -> None:
@@ -297,7 +297,7 @@ class Decoder:
 async def read_capped(response: httpx.Response, cap: int) -> tuple[bytes | None, int]:
     """The decoded body, or ``None`` (with the size reached) once it passes ``cap`` bytes.
 
-    Raises :class:`httpx.DecodingError` for a coding that cannot be read or a corrupt body.
+    Raises `httpx.DecodingError` for a coding that cannot be read or a corrupt body.
     """
     try:
         read = response.content  # already read by the transport (a test's mock transport)

@@ -1,11 +1,11 @@
 """Edit builders: operations on a profile's properties and channels, checked as they are added.
 
-:class:`ProfileEdit` holds what every profile shares (a user today, an object later): ``set``,
+`ProfileEdit` holds what every profile shares (a user today, an object later): ``set``,
 ``set_once``, ``increment``, ``append``, ``remove``, ``unset``, the language, locale and time
 zone, and ``add_``/``remove_`` for each channel. Each call adds one operation, the very one the
 official SDK 0.20.0 adds (``{"$set": {...}}``, ``{"$append": {"$email": ...}}``...), so the
 requests are the same. Unlike the official SDK, every value is checked when it is added, and a
-problem is kept as a :class:`FieldError` naming the call and the key (``add_email``,
+problem is kept as a `FieldError` naming the call and the key (``add_email``,
 ``set.$timezone``): an edit with errors refuses to be sent, with all of them in the exception.
 """
 
@@ -161,8 +161,8 @@ class _Operation:
 class ProfileEdit:
     """Operations on a profile's properties and channels, built call by call.
 
-    Every method adds one operation to :attr:`operations` (what the request sends) and checks
-    what it was given: a problem goes to :attr:`errors` (a :class:`FieldError` naming the call
+    Every method adds one operation to `operations` (what the request sends) and checks
+    what it was given: a problem goes to `errors` (a `FieldError` naming the call
     and the key), and an edit with errors is refused when sent, before any I/O. Values are
     copied when added: changing the caller's dict afterwards changes nothing.
     """
@@ -190,7 +190,7 @@ class ProfileEdit:
         return [*self._warnings, *(str(e) for e in self._errors)]
 
     def check(self) -> None:
-        """Raise :class:`SuprsendValidationError` with every problem, if there is any."""
+        """Raise `SuprsendValidationError` with every problem, if there is any."""
         if self._errors:
             raise SuprsendValidationError(self._errors, subject=self._subject)
 

@@ -1,6 +1,6 @@
 """The exception hierarchy.
 
-Everything the SDK raises on purpose derives from :class:`SuprsendError`. Validation errors are
+Everything the SDK raises on purpose derives from `SuprsendError`. Validation errors are
 also ``ValueError`` so code that catches ``ValueError`` around input handling keeps working.
 """
 

@@ -1,5 +1,5 @@
-"""Identity events (``POST event/``): a :class:`UserEdit` as a bulk record, and the legacy
-builder :class:`Subscriber` (``client.user.get_instance(distinct_id)``).
+"""Identity events (``POST event/``): a `UserEdit` as a bulk record, and the legacy
+builder `Subscriber` (``client.user.get_instance(distinct_id)``).
 
 An identity event carries an edit's operations to the service, which applies them later:
 ``$schema: "2"``, ``$insert_id``, ``$time``, ``env``, ``distinct_id``, ``$user_operations``
@@ -52,7 +52,7 @@ def edit_view(edit: UserEdit) -> dict[str, Any]:
 
 
 class IdentityEvent(_BaseRequest):
-    """A :class:`UserEdit` on its way as a bulk record (the bulk engine's view of it).
+    """A `UserEdit` on its way as a bulk record (the bulk engine's view of it).
 
     ``body`` is what ``idempotency_key_from`` paths look into: ``distinct_id``,
     ``tenant_id`` and ``$user_operations``. ``idempotency_key``, when given, is the key the
@@ -103,7 +103,7 @@ class IdentityEvent(_BaseRequest):
 
 
 def identity_request(raw: Any) -> IdentityEvent:
-    """``raw`` (a :class:`UserEdit`, a :class:`Subscriber`) as a bulk record."""
+    """``raw`` (a `UserEdit`, a `Subscriber`) as a bulk record."""
     if isinstance(raw, IdentityEvent):
         return raw
     if isinstance(raw, UserEdit):
@@ -119,13 +119,13 @@ def identity_request(raw: Any) -> IdentityEvent:
 class Subscriber(UserEdit):
     """The legacy builder of a user's identity event: ``client.user.get_instance(id)``.
 
-    Kept for code written against older guides: the same methods as :class:`UserEdit`
+    Kept for code written against older guides: the same methods as `UserEdit`
     (``add_email``, ``set``, ``set_preferred_language``...), then ``save()``, which sends the
     edit as an identity event (``POST event/``, as ``client.users.async_edit`` does). On
-    :class:`AsyncSuprsend` ``save()`` is awaited; on :class:`Suprsend` it returns at once. It
+    `AsyncSuprsend` ``save()`` is awaited; on `Suprsend` it returns at once. It
     returns ``{"success", "status", "status_code", "message"}`` as the official SDK does, a
     refusal by the service included (``success`` false, its status and text); an edit with
-    errors raises :class:`SuprsendValidationError` before anything is sent.
+    errors raises `SuprsendValidationError` before anything is sent.
     """
 
     _subject = "user"

@@ -282,7 +282,7 @@ Recipient = Annotated[
         rules.recipient_kind, custom_error_type="recipient_shape", custom_error_message=_SHAPE_ERROR
     ),
 ]
-"""One recipient: a distinct_id, an inline :class:`User` or an :class:`ObjectRecipient`."""
+"""One recipient: a distinct_id, an inline `User` or an `ObjectRecipient`."""
 
 
 Actor = Annotated[
@@ -296,7 +296,7 @@ Actor = Annotated[
 
 
 class WorkflowTriggerBody(BaseModel):
-    """The body of a workflow trigger (``POST trigger/``, :class:`WorkflowTriggerRequest`)."""
+    """The body of a workflow trigger (``POST trigger/``, `WorkflowTriggerRequest`)."""
 
     model_config = ConfigDict(
         # The API refuses unknown top-level keys; say so before sending.
@@ -338,7 +338,7 @@ class Delivery(_Strict):
 
 
 class WorkflowBody(BaseModel):
-    """The body of a legacy dynamic workflow (``POST {workspace}/trigger/``, :class:`Workflow`)."""
+    """The body of a legacy dynamic workflow (``POST {workspace}/trigger/``, `Workflow`)."""
 
     model_config = _MODEL_CONFIG
 
@@ -356,7 +356,7 @@ class WorkflowBody(BaseModel):
 
 
 class EventBody(BaseModel):
-    """The body of an event (``POST v2/event/``, :class:`Event`), as the SDK sends it."""
+    """The body of an event (``POST v2/event/``, `Event`), as the SDK sends it."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -382,7 +382,7 @@ ListId = Annotated[StrictStr, AfterValidator(rules.check_list_id)]
 
 class ListBroadcastBody(BaseModel):
     """The body of a broadcast to a list (``POST {workspace}/broadcast/``,
-    :class:`SubscriberListBroadcast`), as the SDK sends it."""
+    `SubscriberListBroadcast`), as the SDK sends it."""
 
     model_config = _MODEL_CONFIG
 

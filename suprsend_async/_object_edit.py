@@ -1,7 +1,7 @@
 """The edit of one object: the same operations as a user's, sent to the object's path.
 
 An object (a team, an account, a project) is a profile like a user: properties, channels,
-language and time zone. :class:`ObjectEdit` is :class:`~._edits.ProfileEdit` (every builder
+language and time zone. `ObjectEdit` is `ProfileEdit` (every builder
 method, every check, the operations the official SDK 0.20.0's ``ObjectEdit`` adds) with the
 object's ``object_type`` and ``object_id``; ``client.objects.edit(edit)`` sends it as
 ``PATCH v1/object/{object_type}/{object_id}/``.
@@ -18,7 +18,7 @@ class ObjectEdit(ProfileEdit):
     """The edit of one object, from ``client.objects.get_edit_instance(object_type, id)``.
 
     Build it call by call (``set``, ``append``, ``unset``, ``add_email``, ``add_slack``...);
-    each value is checked when added, and an edit with :attr:`errors` is refused when sent,
+    each value is checked when added, and an edit with `errors` is refused when sent,
     before any I/O. Send it with ``await client.objects.edit(edit)``.
     """
 

@@ -2,7 +2,7 @@
 
 Everything is reported from two places: each attempt (``_client._Pipe.attempt``) and each
 retry (the one retry loop's ``on_retry``), plus each call's start and end (the call's
-``operation``). An :class:`Observer` is built per client; with no hooks and no OpenTelemetry
+``operation``). An `Observer` is built per client; with no hooks and no OpenTelemetry
 installed it is inactive and those places skip it after one attribute check.
 
 Hooks may be plain or async callables. A hook that raises is logged (once per hook) and never

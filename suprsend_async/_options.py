@@ -1,10 +1,10 @@
 """The client's options, declared once.
 
-:class:`CallOptions` are the settings a derived client may change (``with_options``);
-:class:`ClientOptions` adds what only a new client can choose (its pool, its observers). The
+`CallOptions` are the settings a derived client may change (``with_options``);
+`ClientOptions` adds what only a new client can choose (its pool, its observers). The
 constructor, ``with_workspace_api_key``, ``with_options`` and the sync facade all take them as
-``**options: Unpack[...]``, and :func:`resolve` turns them into a core's settings and a pool's
-parameters in one place: a new option is one line in a TypedDict and one in :func:`resolve`.
+``**options: Unpack[...]``, and `resolve` turns them into a core's settings and a pool's
+parameters in one place: a new option is one line in a TypedDict and one in `resolve`.
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ class CallOptions(TypedDict, total=False):
       ``http_client``, that client's own); ``None`` means no limit. It also caps each attempt
       as a whole, from connecting to the answer's last byte;
     * ``max_retries``: retries of a transient failure (default 2; 0 turns retries off);
-    * ``retry_policy``: a :class:`RetryPolicy` that tunes the waits;
+    * ``retry_policy``: a `RetryPolicy` that tunes the waits;
     * ``deadline``: seconds a whole call may take, retries and waits included (default none);
-    * ``hooks``: a :class:`Hooks` of callbacks before and after each attempt, on each retry and
+    * ``hooks``: a `Hooks` of callbacks before and after each attempt, on each retry and
       on bulk progress.
     """
 
@@ -72,7 +72,7 @@ class CallOptions(TypedDict, total=False):
 
 
 class ClientOptions(CallOptions, total=False):
-    """Every option of a new client: the :class:`CallOptions` and these.
+    """Every option of a new client: the `CallOptions` and these.
 
     * ``http_client``: an ``httpx.AsyncClient`` of yours to send through; never closed by the SDK;
     * ``limits``: pool limits of the SDK's own HTTP client (default 100 connections);

@@ -1,9 +1,9 @@
 """How requests reach the network: the pool a family of clients shares, and one attempt.
 
-Every request, single, bulk or a management call, is made by :meth:`Pipe.attempt`: sign
+Every request, single, bulk or a management call, is made by `Pipe.attempt`: sign
 (afresh per attempt) -> send -> read the answer under its cap. The retry loop (``_retry``)
 drives attempts; the namespaces and the bulk engine reach this module only through the
-:class:`~suprsend_async._core.Sender` interface.
+`Sender` interface.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Pool:
     """The connection pool a family of clients shares: one owner, and those derived from it.
 
     Holds the HTTP client, the SDK's own transport (when it built the client), the pause that
-    a 429 puts on every request of the family, and where the family is in its :class:`Life`.
+    a 429 puts on every request of the family, and where the family is in its `Life`.
     """
 
     __slots__ = (
@@ -172,7 +172,7 @@ CLOSE_GRACE = 5.0
 class Pipe:
     """One client's way to the network: its core's settings over the family's pool.
 
-    The :class:`~suprsend_async._core.Sender` that namespaces and the bulk engine use.
+    The `Sender` that namespaces and the bulk engine use.
     """
 
     __slots__ = ("_core", "_pool", "own_life")
@@ -306,7 +306,7 @@ class Pipe:
         on_sent: Callable[[], None] | None,
         call: Call,
     ) -> Answer:
-        """One request and its answer, any failure to get one turned into an :class:`Answer`."""
+        """One request and its answer, any failure to get one turned into an `Answer`."""
         own = call.per_call.timeout if call.per_call is not None else None
         limit = self._core.settings.attempt_limit if own is None else attempt_limit(own)
         try:

@@ -17,7 +17,7 @@ class ProgressBar:
     It counts the four states of a bulk's records apart: ``ok`` (succeeded), ``failed``
     (refused), ``unknown`` (sent, answer lost) and ``not sent``. The bar and the percentage
     measure records taken as far as they go (succeeded, failed or unknown), so a run that
-    stopped early never reads 100%. :meth:`close` shows the last counts it was given, even
+    stopped early never reads 100%. `close` shows the last counts it was given, even
     when the rate limit of redrawing held them back, and says when the run stopped early.
     """
 

@@ -1,7 +1,7 @@
 """Request objects users build (``WorkflowTriggerRequest``, ``Workflow``) and their wire form.
 
 Building a request is cheap and never raises for a bad body; the body is checked when the
-request is prepared (a single trigger raises :class:`SuprsendValidationError` before sending,
+request is prepared (a single trigger raises `SuprsendValidationError` before sending,
 a bulk append records a failed outcome). Preparing never changes the caller's dict: it works
 on a shallow copy to which the SDK's own keys are added.
 """
@@ -107,7 +107,7 @@ MAX_DEPTH = 256
 
 
 def nesting_problem(body: Any) -> tuple[str, str] | None:
-    """Where ``body`` nests deeper than :data:`MAX_DEPTH` or contains itself, as
+    """Where ``body`` nests deeper than `MAX_DEPTH` or contains itself, as
     ``(path, message)``; walked without recursion, so it works where encoding failed."""
     stack: list[tuple[Any, str, int, frozenset[int]]] = [(body, "", 0, frozenset())]
     while stack:
@@ -166,7 +166,7 @@ class _BaseRequest:
     async def add_attachment_async(
         self, file_path: str, file_name: str | None = None, ignore_if_error: bool = False
     ) -> None:
-        """:meth:`add_attachment` for async code: even the existence check runs in a thread.
+        """`add_attachment` for async code: even the existence check runs in a thread.
 
         ``add_attachment`` makes one ``stat`` call (a metadata lookup, no read) on the calling
         thread; on an event loop where even that must not happen (a network file system,
@@ -246,7 +246,7 @@ class _BaseRequest:
     ) -> PreparedRecord:
         """Validate and serialise this request as it will be sent.
 
-        Raises :class:`SuprsendValidationError` listing every problem by field path. When
+        Raises `SuprsendValidationError` listing every problem by field path. When
         ``auto_idempotency_key`` is true and no key was given, one is generated here; the
         prepared record (and so every retry of it) keeps that key. ``fallback_key`` is used
         when neither the request nor its body names a key (bulk keys derived from a field).
@@ -363,7 +363,7 @@ class WorkflowTriggerRequest(_BaseRequest):
     """One workflow trigger for ``client.workflows.trigger`` (``POST trigger/``).
 
     ``body`` is a dict as in the user guide (``workflow``, ``recipients``, ``actor``, ``data``,
-    …) or a :class:`WorkflowTriggerBody`. ``tenant_id``, ``idempotency_key`` and
+    …) or a `WorkflowTriggerBody`. ``tenant_id``, ``idempotency_key`` and
     ``cancellation_key`` are added to the body when given (they override the same keys in it).
     """
 
@@ -392,7 +392,7 @@ class Workflow(_BaseRequest):
     """A legacy dynamic workflow for ``client.trigger_workflow`` (``POST {workspace}/trigger/``).
 
     ``body`` holds ``name``, ``template``, ``notification_category``, ``users`` and optionally
-    ``delay``, ``trigger_at``, ``delivery`` and ``data``; or pass a :class:`WorkflowBody`.
+    ``delay``, ``trigger_at``, ``delivery`` and ``data``; or pass a `WorkflowBody`.
     """
 
     _kind = "legacy"

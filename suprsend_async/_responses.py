@@ -30,8 +30,8 @@ class _DictReads(Mapping[str, Any]):
     """A read-only mapping of the keys the official SDK's dict had, for code written against it.
 
     ``resp["success"]``, ``resp.get("message")``, ``keys()``, ``items()``, ``values()``,
-    ``len()``, ``in``, ``dict(resp)``: the whole :class:`~collections.abc.Mapping` protocol.
-    :meth:`to_dict` gives a plain dict, nested results included, for ``json.dumps``.
+    ``len()``, ``in``, ``dict(resp)``: the whole `Mapping` protocol.
+    `to_dict` gives a plain dict, nested results included, for ``json.dumps``.
     Equality and hashing stay as each class defines them: a mapping's value equality is not
     brought in by this base.
     """
@@ -84,7 +84,7 @@ class TriggerResponse(_DictReads):
     official SDK's dict). ``status_code`` is ``None`` when no answer
     arrived, with ``error_type`` telling a ``"timeout"`` from a ``"connection"`` failure; an
     answered error has ``error_type="http"``. ``message`` is the message_id (or the answer's
-    text) on success and the server's error message on failure. Call :meth:`raise_for_status`
+    text) on success and the server's error message on failure. Call `raise_for_status`
     to turn a failure into a typed exception.
     """
 
@@ -136,8 +136,8 @@ class TriggerResponse(_DictReads):
     def raise_for_status(self) -> TriggerResponse:
         """Return ``self`` when the trigger succeeded, else raise the matching typed error.
 
-        Raises :class:`APITimeoutError` / :class:`APIConnectionError` when no answer arrived,
-        and an :class:`APIStatusError` subclass (``AuthenticationError``, ``RateLimitError``,
+        Raises `APITimeoutError` / `APIConnectionError` when no answer arrived,
+        and an `APIStatusError` subclass (``AuthenticationError``, ``RateLimitError``,
         ``ServerError``, ``BadRequestError``) carrying status code, body and request id.
         """
         if self.success:

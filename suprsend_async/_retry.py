@@ -1,8 +1,8 @@
 """Retries, in one place: what is transient, how long to wait, and the one retry loop.
 
 Single triggers, bulk requests (with their per-record retries) and the command line all ask
-:func:`is_transient` what may be retried, and single triggers and bulk requests both run
-:func:`retry_loop`. tenacity drives the loop's later attempts and never shows outside this
+`is_transient` what may be retried, and single triggers and bulk requests both run
+`retry_loop`. tenacity drives the loop's later attempts and never shows outside this
 module. Each retry is reported at one point (``on_retry``), where hooks and tracing attach.
 """
 
@@ -67,7 +67,7 @@ def is_idempotent(method: str, declared: bool | None = None) -> bool:
 def may_retry(idempotent: bool, status_code: int | None, maybe_sent: bool) -> bool:
     """The rule by method: whether a failed attempt of a call may be tried again.
 
-    An idempotent call is retried as triggers are (:func:`is_transient`). One that is not is
+    An idempotent call is retried as triggers are (`is_transient`). One that is not is
     retried only when it surely did not take effect: a 429 (the service refused it unread), or
     no answer to a request that never started being written. A 5xx or a lost answer may come
     after the service applied it, so it goes back to the caller.
@@ -98,7 +98,7 @@ def retry_waits_disabled() -> Iterator[None]:
 
 
 def waits_disabled() -> bool:
-    """Whether :func:`retry_waits_disabled` is active."""
+    """Whether `retry_waits_disabled` is active."""
     return _waits_disabled > 0
 
 
@@ -140,7 +140,7 @@ class RetryPolicy:
         return self.backoff(retry_number)
 
     def shortest_wait(self, retry_number: int, retry_after: float | None) -> float:
-        """The least :meth:`wait` can return (jitter aside), to know if a retry fits a deadline."""
+        """The least `wait` can return (jitter aside), to know if a retry fits a deadline."""
         if waits_disabled():
             return 0.0
         if retry_after is not None:

@@ -4,12 +4,12 @@ Each rule is a plain function, so the models (``_models``) and the quick pre-che
 (``_precheck``) apply the very same one. Imports go one way: this module <- models <- pre-check
 <- request preparation. Three kinds of rule live here:
 
-* value checks, such as :func:`check_email`; those that are one regular expression are listed in
-  :data:`FORMATS`, which the pre-check runs in pydantic-core instead. Their errors say what a
+* value checks, such as `check_email`; those that are one regular expression are listed in
+  `FORMATS`, which the pre-check runs in pydantic-core instead. Their errors say what a
   valid value looks like, never the expression itself;
-* discriminators, which tell the form a value takes in a union (:func:`recipient_kind`, …);
-* rules across the fields of one object (:data:`USER_IDENTIFIED`, :data:`SLACK_FORM`,
-  :data:`MS_TEAMS_FORM`), on a mapping of fields by Python name, so that they apply alike to a
+* discriminators, which tell the form a value takes in a union (`recipient_kind`, …);
+* rules across the fields of one object (`USER_IDENTIFIED`, `SLACK_FORM`,
+  `MS_TEAMS_FORM`), on a mapping of fields by Python name, so that they apply alike to a
   model's fields and to a plain dict.
 """
 

@@ -1,4 +1,4 @@
-"""Suprsend: the synchronous facade over :class:`AsyncSuprsend`.
+"""Suprsend: the synchronous facade over `AsyncSuprsend`.
 
 A private event loop runs on one daemon thread per client (anyio's blocking portal); each
 facade method is one call into the async core on that loop. There is no second
@@ -127,8 +127,8 @@ def _close(client: AsyncSuprsend, portal: Portal) -> None:
 class Suprsend(SuprsendCalls):
     """The sync client, for scripts and sync frameworks: the same calls, without ``await``.
 
-    Takes the same arguments and options as :class:`AsyncSuprsend`. Use
-    ``with Suprsend(...) as client:`` or call :meth:`close`; a script that forgets still exits
+    Takes the same arguments and options as `AsyncSuprsend`. Use
+    ``with Suprsend(...) as client:`` or call `close`; a script that forgets still exits
     cleanly.
     """
 
@@ -213,7 +213,7 @@ class Suprsend(SuprsendCalls):
         """Close the client and stop its loop thread (idempotent, safe from any thread).
 
         Calls still running on other threads are cancelled and settle their accounts (within
-        :data:`CLOSE_GRACE` seconds), then raise :class:`SuprsendError`; nothing is sent once
+        `CLOSE_GRACE` seconds), then raise `SuprsendError`; nothing is sent once
         closing has started.
         """
         if not self._owner:

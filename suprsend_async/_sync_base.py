@@ -1,7 +1,7 @@
 """What every object of the sync facade is: an async object and the facade that runs it.
 
-The generated twins (``_sync_resources.py``) forward each call through :class:`SyncObject`:
-an awaited call runs on the facade's event-loop thread (:meth:`SyncObject._run`); a page or a
+The generated twins (``_sync_resources.py``) forward each call through `SyncObject`:
+an awaited call runs on the facade's event-loop thread (`SyncObject._run`); a page or a
 bulk instance comes back wrapped in its own sync twin.
 """
 

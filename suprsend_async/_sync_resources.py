@@ -77,7 +77,7 @@ __all__ = [
 
 
 class BulkWorkflowTrigger(SyncObject):
-    """The sync twin of :class:`AsyncBulkWorkflowTrigger`: the same calls, without ``await``."""
+    """The sync twin of `AsyncBulkWorkflowTrigger`: the same calls, without ``await``."""
 
     __slots__ = ()
 
@@ -137,7 +137,7 @@ class BulkWorkflowTrigger(SyncObject):
 
 
 class BulkUsersEdit(SyncObject):
-    """The sync twin of :class:`AsyncBulkUsersEdit`: the same calls, without ``await``."""
+    """The sync twin of `AsyncBulkUsersEdit`: the same calls, without ``await``."""
 
     __slots__ = ()
 
@@ -181,7 +181,7 @@ class BulkUsersEdit(SyncObject):
         timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> BulkResponse:
         """Send every edit not sent yet and return the account of all of them (the official SDK's
-        name for :meth:`trigger`, which takes the same arguments).
+        name for `trigger`, which takes the same arguments).
 
         The sync twin of ``AsyncBulkUsersEdit.save``.
         """
@@ -224,7 +224,7 @@ class BulkUsersEdit(SyncObject):
 
 
 class Workflows(SyncObject):
-    """The sync twin of :class:`AsyncWorkflows`: the same calls, without ``await``."""
+    """The sync twin of `AsyncWorkflows`: the same calls, without ``await``."""
 
     __slots__ = ()
 
@@ -291,7 +291,7 @@ class Workflows(SyncObject):
 
 
 class BulkWorkflows(SyncObject):
-    """The sync twin of :class:`AsyncBulkWorkflows`: the same calls, without ``await``."""
+    """The sync twin of `AsyncBulkWorkflows`: the same calls, without ``await``."""
 
     __slots__ = ()
 
@@ -338,7 +338,7 @@ class BulkWorkflows(SyncObject):
 
 
 class BulkEvents(SyncObject):
-    """The sync twin of :class:`AsyncBulkEvents`: the same calls, without ``await``."""
+    """The sync twin of `AsyncBulkEvents`: the same calls, without ``await``."""
 
     __slots__ = ()
 
@@ -385,7 +385,7 @@ class BulkEvents(SyncObject):
 
 
 class Tenants(SyncObject):
-    """The sync twin of :class:`AsyncTenants`: the same calls, without ``await``."""
+    """The sync twin of `AsyncTenants`: the same calls, without ``await``."""
 
     __slots__ = ()
 
@@ -545,7 +545,7 @@ class Tenants(SyncObject):
 
 
 class Brands(SyncObject):
-    """The sync twin of :class:`AsyncBrands`: the same calls, without ``await``."""
+    """The sync twin of `AsyncBrands`: the same calls, without ``await``."""
 
     __slots__ = ()
 
@@ -612,7 +612,7 @@ class Brands(SyncObject):
 
 
 class Users(SyncObject):
-    """The sync twin of :class:`AsyncUsers`: the same calls, without ``await``."""
+    """The sync twin of `AsyncUsers`: the same calls, without ``await``."""
 
     __slots__ = ()
 
@@ -794,7 +794,7 @@ class Users(SyncObject):
         )
 
     def get_edit_instance(self, distinct_id: str, tenant_id: str | None = None) -> UserEdit:
-        """A new :class:`UserEdit` of this user (of its profile in ``tenant_id``, if given).
+        """A new `UserEdit` of this user (of its profile in ``tenant_id``, if given).
 
         The sync twin of ``AsyncUsers.get_edit_instance``.
         """
@@ -1080,7 +1080,7 @@ class Users(SyncObject):
 
 
 class SubscriberLists(SyncObject):
-    """The sync twin of :class:`AsyncSubscriberLists`: the same calls, without ``await``."""
+    """The sync twin of `AsyncSubscriberLists`: the same calls, without ``await``."""
 
     __slots__ = ()
 
@@ -1438,7 +1438,7 @@ class SubscriberLists(SyncObject):
 
 
 class Messages(SyncObject):
-    """The sync twin of :class:`AsyncMessages`: the same calls, without ``await``."""
+    """The sync twin of `AsyncMessages`: the same calls, without ``await``."""
 
     __slots__ = ()
 
@@ -1479,7 +1479,7 @@ class Messages(SyncObject):
 
 
 class Runs(SyncObject):
-    """The sync twin of :class:`AsyncRuns`: the same calls, without ``await``."""
+    """The sync twin of `AsyncRuns`: the same calls, without ``await``."""
 
     __slots__ = ()
 
@@ -1543,7 +1543,7 @@ class Runs(SyncObject):
 
 
 class Objects(SyncObject):
-    """The sync twin of :class:`AsyncObjects`: the same calls, without ``await``."""
+    """The sync twin of `AsyncObjects`: the same calls, without ``await``."""
 
     __slots__ = ()
 
@@ -1720,7 +1720,7 @@ class Objects(SyncObject):
         )
 
     def get_edit_instance(self, object_type: str, object_id: str) -> ObjectEdit:
-        """A new :class:`ObjectEdit` of this object.
+        """A new `ObjectEdit` of this object.
 
         The sync twin of ``AsyncObjects.get_edit_instance``.
         """
@@ -1893,21 +1893,21 @@ class Objects(SyncObject):
 
 
 class UserFactory(SyncObject):
-    """The sync twin of :class:`AsyncUserFactory`: the same calls, without ``await``."""
+    """The sync twin of `AsyncUserFactory`: the same calls, without ``await``."""
 
     __slots__ = ()
 
     _async: AsyncUserFactory
 
     def get_instance(self, distinct_id: str) -> Subscriber:
-        """A :class:`Subscriber` of this user: builder methods, then ``save()``.
+        """A `Subscriber` of this user: builder methods, then ``save()``.
 
         The sync twin of ``AsyncUserFactory.get_instance``.
         """
         return self._async.get_instance(distinct_id)._bind(self._client.user.save)
 
     def new(self, distinct_id: str) -> Subscriber:
-        """The same as :meth:`get_instance` (the official SDK has both names).
+        """The same as `get_instance` (the official SDK has both names).
 
         The sync twin of ``AsyncUserFactory.new``.
         """
@@ -1935,7 +1935,7 @@ class UserFactory(SyncObject):
 
 
 class BulkUsers(SyncObject):
-    """The sync twin of :class:`AsyncBulkUsers`: the same calls, without ``await``."""
+    """The sync twin of `AsyncBulkUsers`: the same calls, without ``await``."""
 
     __slots__ = ()
 
@@ -1951,7 +1951,7 @@ class BulkUsers(SyncObject):
 
 
 class SuprsendCalls(SyncObject):
-    """The sync twin of :class:`AsyncSuprsend`: the same calls, without ``await``."""
+    """The sync twin of `AsyncSuprsend`: the same calls, without ``await``."""
 
     __slots__ = ()
 
@@ -1980,7 +1980,7 @@ class SuprsendCalls(SyncObject):
 
     @property
     def is_closed(self) -> bool:
-        """Whether :meth:`aclose` was called on this client (or on the one it derives from).
+        """Whether `aclose` was called on this client (or on the one it derives from).
 
         The sync twin of ``AsyncSuprsend.is_closed``.
         """

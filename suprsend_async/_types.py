@@ -1,7 +1,7 @@
 """Concepts spelled once: which API a request belongs to, and an option left out.
 
 Every module that needs to say "a trigger, a legacy workflow, an event or a management call"
-says it with :data:`RequestKind`, and finds out which one a JSON body is with :func:`kind_of`.
+says it with `RequestKind`, and finds out which one a JSON body is with `kind_of`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ __all__ = ["NOT_GIVEN", "RECORD_KINDS", "NotGiven", "RequestKind", "kind_of"]
 RequestKind = Literal["trigger", "legacy", "event", "identity", "broadcast", "api"]
 """Which API a request belongs to.
 
-* ``trigger``: a workflow trigger (``POST trigger/``, :class:`WorkflowTriggerRequest`);
-* ``legacy``: a legacy dynamic workflow (``POST {workspace}/trigger/``, :class:`Workflow`);
-* ``event``: an event (``POST v2/event/``, :class:`Event`);
+* ``trigger``: a workflow trigger (``POST trigger/``, `WorkflowTriggerRequest`);
+* ``legacy``: a legacy dynamic workflow (``POST {workspace}/trigger/``, `Workflow`);
+* ``event``: an event (``POST v2/event/``, `Event`);
 * ``identity``: an identity event, a user's edit applied later (``POST event/``,
-  :class:`UserEdit`);
+  `UserEdit`);
 * ``broadcast``: a broadcast to a list (``POST {workspace}/broadcast/``,
-  :class:`SubscriberListBroadcast`);
+  `SubscriberListBroadcast`);
 * ``api``: a call of the management API (``v1/...``: tenants, brands, users...).
 """
 
@@ -47,7 +47,7 @@ def kind_of(body: Any) -> RequestKind:
 
 
 class NotGiven:
-    """The type of :data:`NOT_GIVEN`: an option left out, as opposed to one set to ``None``."""
+    """The type of `NOT_GIVEN`: an option left out, as opposed to one set to ``None``."""
 
     __slots__ = ()
 

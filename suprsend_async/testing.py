@@ -7,7 +7,7 @@
     with retry_waits_disabled():
         ...  # retries happen at once
 
-The emulator's pytest fixture lives in :mod:`suprsend_async.emulator.pytest_plugin`.
+The emulator's pytest fixture lives in `suprsend_async.emulator.pytest_plugin`.
 """
 
 from __future__ import annotations

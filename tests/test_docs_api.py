@@ -112,3 +112,19 @@ def test_submodule_exports_are_read_from_public_modules_only() -> None:
     assert _submodule_exports("suprsend_async.testing") == {"retry_waits_disabled"}
     assert _submodule_exports("suprsend_async._core") is None
     assert _submodule_exports("suprsend_async.emulator") is not None  # a package's __init__
+
+
+SPHINX_ROLE = re.compile(r":(?:py:)?(?:class|meth|func|data|attr|exc|mod|obj|const):`")
+
+
+def test_docstrings_use_one_style_that_renders() -> None:
+    """The API reference renders docstrings as Markdown: a Sphinx role (``:class:`X```)
+    would print as text, so code names are written as code spans."""
+    root = Path(suprsend_async.__file__).parent
+    offenders = [
+        f"{path.relative_to(root.parent)}:{number}"
+        for path in sorted(root.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if SPHINX_ROLE.search(line)
+    ]
+    assert offenders == [], offenders

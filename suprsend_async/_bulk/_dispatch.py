@@ -2,7 +2,7 @@
 
 Records flow: source -> reader (a worker thread for a sync iterable, ahead of the dispatcher)
 -> prepare (validate + serialise, once) -> chunk planner -> bounded channel -> N workers ->
-one attempt at a time through the :class:`~suprsend_async._core.Sender`, retried by the one
+one attempt at a time through the `Sender`, retried by the one
 retry loop -> verdicts (``_classify``) -> the ledger (``_ledger``), which alone keeps the
 account. Memory is bounded: the source is pulled only as fast as workers take chunks.
 
@@ -325,7 +325,7 @@ class Run:
         """Dispatch every record of ``source``; returns when each one has its outcome.
 
         Past ``deadline`` the run stops as if cancelled and says so in ``warnings``; when the
-        client is closed meanwhile it raises :class:`SuprsendError` once the account is settled.
+        client is closed meanwhile it raises `SuprsendError` once the account is settled.
         """
         ledger = self.ledger
         with self.sender.observer.call("suprsend.bulk", {"suprsend.kind": self.kind}) as ending:

@@ -93,9 +93,9 @@ class AsyncBulkWorkflowTrigger:
     ) -> BulkResponse:
         """Send every record not sent yet, concurrently, and return the account of all records.
 
-        ``concurrency`` bounds requests in flight (default :data:`DEFAULT_CONCURRENCY`);
+        ``concurrency`` bounds requests in flight (default `DEFAULT_CONCURRENCY`);
         ``max_records_per_second`` caps the sending rate; ``on_progress`` is called with a
-        :class:`BulkProgress` after each request. ``resend_unknown=True`` also resends the
+        `BulkProgress` after each request. ``resend_unknown=True`` also resends the
         records whose earlier request may have reached the service (``unknown``), under the
         same idempotency keys, so the service skips those it did process. ``deadline`` caps
         the call in seconds: past it the call stops as if cancelled, with a warning.

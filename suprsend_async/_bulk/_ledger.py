@@ -21,9 +21,9 @@ A reached record ends ``succeeded`` (an answer says so) or ``unknown``: never ``
 ``not_sent``. A later refusal (a 429 with a long ``Retry-After``, a 4xx, an attachment that
 cannot be read again, a deadline while it waits) speaks for that attempt only, not for the
 earlier one the service may hold under the record's key; it is kept as the last error.
-:meth:`Ledger._emit`, the one way out, enforces the rule.
+`Ledger._emit`, the one way out, enforces the rule.
 
-Transitions go only forward (see :meth:`Ledger._step`); anything else is a bug and raises.
+Transitions go only forward (see `Ledger._step`); anything else is a bug and raises.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ ranges of a JSONL file on shared storage, records carried in the task messages, 
 to a loader of your own); each shard is one Celery task that sends its records through the sync
 client's streaming bulk engine. Every record gets an idempotency key derived from the job id
 and the record's identity (its position, or a business key you name) by
-:func:`suprsend_async.journal.record_key`, so a shard that runs twice (a worker died and the
+`suprsend_async.journal.record_key`, so a shard that runs twice (a worker died and the
 broker delivered it again, or you re-ran the job) never makes the service process a record
 twice. Which records succeeded is kept in the job's journal in Redis: a re-run sends only what
 has not succeeded. See the "Beyond one machine" guide.

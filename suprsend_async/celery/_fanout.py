@@ -30,11 +30,11 @@ class Fanout:
     """Registers the shard task on a Celery app and plans, submits and accounts for jobs.
 
     Create it once, in the module your workers load (``celery -A yourapp worker``), so both the
-    producer and the workers know the task. ``client_factory`` makes the :class:`Suprsend`
+    producer and the workers know the task. ``client_factory`` makes the `Suprsend`
     client each worker process uses (by default ``Suprsend()``, configured from the
     ``SUPRSEND_*`` environment variables); it is called once per process at start
     (``worker_process_init``) and the client is closed at shutdown. ``loaders`` names the
-    functions :meth:`plan_loader` jobs may use.
+    functions `plan_loader` jobs may use.
 
     ``state_url`` is the Redis that keeps each job's state (default: the app's Redis result
     backend, else its Redis broker). ``concurrency`` and ``max_records_per_second`` apply to
@@ -153,7 +153,7 @@ class Fanout:
         key_from: str | None = None,
         kind: RequestKind = "trigger",
     ) -> JobPlan:
-        """:func:`plan_loader`, checking that ``loader`` is registered with this fanout."""
+        """`plan_loader`, checking that ``loader`` is registered with this fanout."""
         if loader not in self.loaders:
             raise ValueError(f"loader {loader!r} is not registered (known: {sorted(self.loaders)})")
         return plan_loader(job_id, loader, specs, key_from=key_from, kind=kind)

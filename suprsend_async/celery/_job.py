@@ -15,7 +15,7 @@ __all__ = ["Job"]
 
 
 class Job:
-    """A submitted job: watch it with :meth:`progress`, wait for it with :meth:`result`."""
+    """A submitted job: watch it with `progress`, wait for it with `result`."""
 
     def __init__(
         self, fanout: Fanout, job_id: str, plan: JobPlan | None = None, tasks: Any = None
@@ -25,7 +25,7 @@ class Job:
         self.plan = plan
         self.tasks = tasks
         """The Celery ``GroupResult`` of this run's shard tasks (``None`` for a handle made
-        by :meth:`Fanout.job`); each task's result in the result backend is its shard's
+        by `Fanout.job`); each task's result in the result backend is its shard's
         account, as a dict."""
 
     def _meta(self) -> tuple[int, int | None]:

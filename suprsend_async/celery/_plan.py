@@ -156,7 +156,7 @@ def plan_records(
     well under the broker's limits (a shard of 1,000 small records is a few hundred KB).
     Records must be JSON-serialisable mappings (request bodies). A record's identity is its
     position in ``records``, or the value at ``key_from``; pass the same records in the same
-    order to re-run the job. ``kind`` as for :func:`plan_jsonl`.
+    order to re-run the job. ``kind`` as for `plan_jsonl`.
     """
     check_job_id(job_id)
     _check_shard_size(records_per_shard)

@@ -65,8 +65,8 @@ class _Reason:
 class BulkRun:
     """One run of ``bulk``: sends the file's lines, journals each outcome, sums them up.
 
-    The engine's callbacks (:meth:`on_outcome`, :meth:`on_progress`) and the request
-    generator (:meth:`requests`, read in a worker thread) share this run's state.
+    The engine's callbacks (`on_outcome`, `on_progress`) and the request
+    generator (`requests`, read in a worker thread) share this run's state.
     """
 
     def __init__(self, client: AsyncSuprsend, job: BulkJob, args: argparse.Namespace) -> None:

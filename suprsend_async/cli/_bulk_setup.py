@@ -1,6 +1,6 @@
 """Setting a bulk run up: every check first, then the journal and the outputs.
 
-A bulk run keeps a journal next to its file (:class:`~suprsend_async.journal.FileJournal`): a
+A bulk run keeps a journal next to its file (`FileJournal`): a
 header naming the run, then one entry per line the run settled. The run id is part of every
 default idempotency key, so a new run of the same file (or of a same-named file elsewhere) is
 new to the service, while --resume, which reuses the run id, resends lines under the keys they

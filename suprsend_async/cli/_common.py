@@ -48,7 +48,7 @@ def make_client(args: argparse.Namespace) -> AsyncSuprsend:
 def event_for(
     body: Any, idempotency_key: str | None, tenant_id: str | None, *, own_wins: bool = True
 ) -> Event:
-    """An :class:`Event` from a JSON record; the record's own key and tenant win when
+    """An `Event` from a JSON record; the record's own key and tenant win when
     ``own_wins``, else the given ones do."""
     event = Event.from_dict(body)
     key = event.idempotency_key if own_wins and event.idempotency_key else idempotency_key

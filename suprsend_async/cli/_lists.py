@@ -1,7 +1,7 @@
 """``lists sync|add|remove LIST FILE`` and ``broadcast FILE.json``.
 
 ``lists sync`` replaces a list's members with the ids of a file (one per line, blank lines
-skipped) through :meth:`AsyncSubscriberLists.replace`: all or nothing, and resumable. Its
+skipped) through `AsyncSubscriberLists.replace`: all or nothing, and resumable. Its
 journal (``FILE.LIST.journal`` unless ``--journal`` says otherwise) keeps the draft and the
 chunks already in it; running the same command again after a crash or Ctrl-C resumes it.
 """

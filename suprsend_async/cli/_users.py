@@ -11,7 +11,7 @@ that tenant; ``$idempotency_key`` (optional) is the line's own key. A channel ke
 ``$ms_teams``) takes one value or a list, each added (a push token as a string, or
 ``{"token", "provider", "bundle_id"}``); ``$preferred_language``, ``$locale`` and
 ``$timezone`` are set; every other key is set as a property (a key starting with ``$`` or
-``ss_`` is refused). Each line becomes a :class:`UserEdit` sent as an identity event, 400 to a
+``ss_`` is refused). Each line becomes a `UserEdit` sent as an identity event, 400 to a
 request, through the same run as ``bulk``: a journal, ``--resume``, ``--failed-out``, and every
 line accounted for (sent and accepted, refused with a reason, or left for ``--resume``).
 """
@@ -67,7 +67,7 @@ def _add_channel(edit: UserEdit, key: str, value: Any) -> None:
 
 def edit_from_profile(record: Any, tenant_id: str | None = None) -> UserEdit:
     """The edit that upserts the profile a line describes (see the module); a line without a
-    usable ``distinct_id`` raises :class:`SuprsendValidationError`. A bad value is kept on
+    usable ``distinct_id`` raises `SuprsendValidationError`. A bad value is kept on
     the edit (``edit.errors``), which the bulk then reports as that line's failure."""
     if not isinstance(record, Mapping):
         raise SuprsendValidationError.single(

@@ -81,7 +81,7 @@ class EmulatorConfig:
     so a test can prove nothing was processed twice even without idempotency keys.
     ``allowed_hosts`` are names it answers to besides its own (``localhost``, ``127.0.0.1``,
     ``[::1]`` and the bound address, with its port): ``name`` with any port, ``name:port``,
-    or ``*`` for any ``Host`` at all (see :mod:`._guard`).
+    or ``*`` for any ``Host`` at all (see `._guard`).
     """
 
     workspace_key: str = DEFAULT_WORKSPACE_KEY

@@ -1,6 +1,6 @@
 """The emulator's inbox: every request it received, with the answer it sent, for the web page.
 
-Recording is O(1) per request: an :class:`Exchange` keeps references to the raw header list,
+Recording is O(1) per request: an `Exchange` keeps references to the raw header list,
 the body bytes and the encoded answer, which the emulator has in hand anyway. Nothing is parsed
 until someone looks: the page's rows (one per workflow trigger or event, so a bulk request gives
 several) are built on first view and cached. The history is bounded by count and bytes, and can
@@ -101,7 +101,7 @@ class Inbox:
         return cls(db)
 
     def open(self) -> None:
-        """Start the database writer (again, after :meth:`close`); no-op without ``db``."""
+        """Start the database writer (again, after `close`); no-op without ``db``."""
         with self._lock:
             if self.db and self._store is None:
                 self._store = ExchangeLog(self.db)

@@ -19,7 +19,7 @@ __all__ = ["ExchangeLog"]
 class ExchangeLog:
     """SQLite history, written by one thread so the request path never touches the disk.
 
-    It shares the ``--db`` file with the entity store (:mod:`._store`), in a table of its own.
+    It shares the ``--db`` file with the entity store (`._store`), in a table of its own.
     """
 
     _SCHEMA = """

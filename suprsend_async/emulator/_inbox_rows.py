@@ -1,6 +1,6 @@
 """One exchange of the inbox (a request and its answer) and the rows the page derives from it.
 
-Nothing here is parsed when a request is recorded: an :class:`Exchange` holds references, and
+Nothing here is parsed when a request is recorded: an `Exchange` holds references, and
 its rows (one per workflow trigger or event, so a bulk request gives several) are built the
 first time the page looks, then cached.
 """

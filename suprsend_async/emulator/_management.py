@@ -1,8 +1,8 @@
 """The management API (``v1/...``): its namespaces, over one store of entities.
 
 Each namespace (tenants and brands today; users, objects, lists and messages later) is a module
-that adds its routes to the :class:`~._routing.Router` and keeps its entities in tables of the
-:class:`~._store.Store`.
+that adds its routes to the `Router` and keeps its entities in tables of the
+`Store`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The same rules as a user's (``_users``, docs.suprsend.com/reference/get-object-preferences and
 /update-object-preferences): channels restricted for every category, and per category an
 ``opt_in``/``opt_out`` choice and channels opted out of, over the workspace's categories (the
-table the tenants module keeps). :func:`verdict` is what a trigger's fan-out asks: may this
+table the tenants module keeps). `verdict` is what a trigger's fan-out asks: may this
 recipient be notified in this category, and on which channels.
 """
 

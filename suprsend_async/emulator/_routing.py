@@ -1,8 +1,8 @@
 """Routing of management requests (``v1/...``) to handlers, and the helpers handlers share.
 
 Each namespace (tenants and brands today; users, objects, lists and messages later) is a module
-that adds its routes to a :class:`Router` and keeps its entities in tables of the
-:class:`~._store.Store`. Routing splits the *raw* path and percent-decodes each segment on its
+that adds its routes to a `Router` and keeps its entities in tables of the
+`Store`. Routing splits the *raw* path and percent-decodes each segment on its
 own, so an id holding ``%2F`` stays one segment (and is refused as an id, not misrouted).
 """
 

@@ -4,7 +4,7 @@ Where each rule comes from is written in ``docs/protocol.md`` ("Broadcasts", "Me
 "Cancelling runs"). In short:
 
 * ``POST {workspace}/broadcast/`` (docs.suprsend.com/reference/trigger-broadcast) is checked
-  against :class:`ListBroadcastBody`, answered ``202 "Accepted - OK"``, and becomes a run
+  against `ListBroadcastBody`, answered ``202 "Accepted - OK"``, and becomes a run
   (table ``runs``). A repeated ``$idempotency_key`` (24 hours) is answered the same and makes
   no second run. A legacy workflow with ``delay`` or ``trigger_at`` is held as a run too.
 * A run is due at once, after its ``delay`` or at ``trigger_at``. Due runs are delivered the

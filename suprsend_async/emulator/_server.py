@@ -180,12 +180,12 @@ class Emulator:
 
     @property
     def triggers(self) -> list[TriggerRecord]:
-        """Every trigger accepted since the start or the last :meth:`reset`, in order."""
+        """Every trigger accepted since the start or the last `reset`, in order."""
         return self.state.snapshot()
 
     @property
     def events(self) -> list[EventRecord]:
-        """Every event accepted since the start or the last :meth:`reset`, in order."""
+        """Every event accepted since the start or the last `reset`, in order."""
         return self.state.event_snapshot()
 
     @property
@@ -209,17 +209,17 @@ class Emulator:
         self.state.reset()
 
     def set_faults(self, faults: Faults | None = None, **settings: Any) -> None:
-        """Switch fault injection: a :class:`Faults` or its fields as keywords (none = off)."""
+        """Switch fault injection: a `Faults` or its fields as keywords (none = off)."""
         self.state.set_faults(faults if faults is not None else Faults(**settings))
 
     def client(self, **options: Any) -> AsyncSuprsend:
-        """An :class:`AsyncSuprsend` with this emulator's credentials and URL."""
+        """An `AsyncSuprsend` with this emulator's credentials and URL."""
         return AsyncSuprsend(
             self.config.workspace_key, self.config.workspace_secret, self.base_url, **options
         )
 
     def sync_client(self, **options: Any) -> Suprsend:
-        """A :class:`Suprsend` with this emulator's credentials and URL."""
+        """A `Suprsend` with this emulator's credentials and URL."""
         return Suprsend(
             self.config.workspace_key, self.config.workspace_secret, self.base_url, **options
         )
@@ -282,7 +282,7 @@ class Emulator:
     # -- running on a background thread -------------------------------------------------
 
     def start(self) -> Self:
-        """Start on a background thread (for sync code and fixtures); see :meth:`stop`."""
+        """Start on a background thread (for sync code and fixtures); see `stop`."""
         ready = threading.Event()
 
         async def main() -> None:
@@ -309,7 +309,7 @@ class Emulator:
         return self
 
     def stop(self) -> None:
-        """Stop a server started with :meth:`start` and wait for its thread."""
+        """Stop a server started with `start` and wait for its thread."""
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

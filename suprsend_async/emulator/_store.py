@@ -58,7 +58,7 @@ _DAMAGED = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
 def check_database(path: str) -> None:
     """Open ``path`` and check it (``PRAGMA quick_check``) before the emulator uses it.
 
-    Raises :class:`EmulatorDatabaseError` with a one-line message otherwise, so that a damaged
+    Raises `EmulatorDatabaseError` with a one-line message otherwise, so that a damaged
     file stops the start with advice rather than a traceback half-way through serving.
     """
     try:
@@ -240,7 +240,7 @@ class _Sqlite:
 
 
 class Table:
-    """One table of documents keyed by id (a string); get it with :meth:`Store.table`."""
+    """One table of documents keyed by id (a string); get it with `Store.table`."""
 
     def __init__(self, store: Store, name: str) -> None:
         self.name = name

@@ -11,7 +11,7 @@ Where each rule comes from is written in ``docs/protocol.md``. In short:
 * An upsert merges: given fields replace stored ones, ``properties`` is merged on its first-level
   keys, and a ``social_links`` entry set to ``null`` is left as it was (``""`` clears it).
 * Preference categories are defined per workspace in SuprSend's dashboard. The emulator seeds
-  :data:`DEFAULT_CATEGORIES` (its own invention, one per root category) and lets the control API
+  `DEFAULT_CATEGORIES` (its own invention, one per root category) and lets the control API
   (``PUT /_emulator/categories``) replace them; a tenant's overrides live in a table of their own.
 """
 

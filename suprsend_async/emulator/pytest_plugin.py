@@ -4,7 +4,7 @@ Enable in your ``conftest.py``::
 
     pytest_plugins = ["suprsend_async.emulator.pytest_plugin"]
 
-Then ``suprsend_emulator`` is a running :class:`Emulator` (one per test session, reset before
+Then ``suprsend_emulator`` is a running `Emulator` (one per test session, reset before
 each test) and ``suprsend_env`` also points ``SUPRSEND_WORKSPACE_KEY``,
 ``SUPRSEND_WORKSPACE_SECRET`` and ``SUPRSEND_BASE_URL`` at it, so code that builds its client
 from the environment talks to the emulator unchanged.

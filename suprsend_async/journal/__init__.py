@@ -1,8 +1,8 @@
 """Resumable journals: which records of a run settled, so that a resumed run sends the rest.
 
-One interface, :class:`Journal`, and two stores: :class:`FileJournal` (a JSONL file next to the
-input, used by the command line) and :class:`RedisJournal` (a Redis set and hash per job, used
-by the Celery fan-out). Both name a record's idempotency key with :func:`record_key`.
+One interface, `Journal`, and two stores: `FileJournal` (a JSONL file next to the
+input, used by the command line) and `RedisJournal` (a Redis set and hash per job, used
+by the Celery fan-out). Both name a record's idempotency key with `record_key`.
 """
 
 from __future__ import annotations

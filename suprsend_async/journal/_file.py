@@ -20,12 +20,12 @@ __all__ = ["FileJournal"]
 class FileJournal:
     """A run's journal in a file: ``{"run_id": ...}`` first, then ``{"line": n, "state": ...}``.
 
-    :meth:`start` begins a new run (a new run id, a new file); :meth:`resume` continues the run
-    a file holds, and refuses (:class:`~suprsend_async.journal.JournalDamaged`) a journal it
+    `start` begins a new run (a new run id, a new file); `resume` continues the run
+    a file holds, and refuses (`JournalDamaged`) a journal it
     cannot read whole: a resume that guessed could send lines twice. Only a last line torn by
-    a crash mid-write is let go (see :mod:`._file_read`). Every entry carries its run's id, so
+    a crash mid-write is let go (see `._file_read`). Every entry carries its run's id, so
     an entry from another journal is told apart. Outcomes are appended as they come and made
-    durable by :meth:`flush`. The file is the store: what was recorded is also kept in memory,
+    durable by `flush`. The file is the store: what was recorded is also kept in memory,
     so reading back costs no I/O.
     """
 
@@ -70,7 +70,7 @@ class FileJournal:
     def resume(cls, path: Path, *, source_name: str = "") -> FileJournal:
         """Continue the run in the journal at ``path``, keeping the keys its records had.
 
-        Raises :class:`~suprsend_async.journal.JournalDamaged` (a ``ConfigurationError``) when
+        Raises `JournalDamaged` (a ``ConfigurationError``) when
         the journal cannot be read whole, naming the line. A journal whose header has no
         ``keys`` was written by an earlier version: its records keep that version's keys.
         ``source_name`` is accepted for callers of earlier versions and not used: a journal
@@ -111,7 +111,7 @@ class FileJournal:
         return self._run_id
 
     def key(self, identity: str) -> str:
-        """The record's key: :func:`record_key`, or the form the journal's version used."""
+        """The record's key: `record_key`, or the form the journal's version used."""
         if self._legacy_prefix is not None:
             return f"{self._legacy_prefix}:{identity}"
         return record_key(self._run_id, identity)

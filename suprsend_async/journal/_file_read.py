@@ -114,7 +114,7 @@ def _entry(raw: bytes, header: dict[str, Any]) -> tuple[dict[str, Any] | None, s
 
 
 def read_journal(path: Path) -> JournalText:
-    """Read the journal at ``path`` whole, or raise :class:`JournalDamaged` saying where."""
+    """Read the journal at ``path`` whole, or raise `JournalDamaged` saying where."""
     data = path.read_bytes()
     lines = data.split(b"\n")
     torn = lines.pop()  # b"" when the file ends with a newline, as every whole file does

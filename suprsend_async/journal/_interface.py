@@ -19,7 +19,7 @@ class Journal(Protocol):
     """A run's account of settled records, kept so that a later run sends only the rest.
 
     A record is named by its ``identity`` (a line number, a position, a business key), unique
-    within the run. Its idempotency key is :meth:`key` of that identity: the same on every
+    within the run. Its idempotency key is `key` of that identity: the same on every
     resume. Success is final: once a record succeeded, a later failure of it is ignored (the
     service has it). A failure is either for good (the service refused the record) or
     passing (no answer, 429, 5xx): a resume may choose to skip only the first kind.
@@ -39,7 +39,7 @@ class Journal(Protocol):
     ) -> None:
         """Note a record's outcome; ``retry`` marks a failure a resend could cure.
 
-        Safe to call from any thread; kept until :meth:`flush` (or close) makes it durable.
+        Safe to call from any thread; kept until `flush` (or close) makes it durable.
         """
         ...
 

@@ -22,7 +22,7 @@ class RedisJournal:
     ``{prefix}:{{job_id}}:done`` (a set; the name earlier versions used, so a job started
     by one of them resumes) and ``{prefix}:{{job_id}}:failed`` (a hash: identity -> ``1``
     refused for good, ``0`` passing), both expiring ``ttl`` seconds after the last write.
-    :meth:`record` only queues (it may run on an event loop); :meth:`flush` writes the queue.
+    `record` only queues (it may run on an event loop); `flush` writes the queue.
     """
 
     def __init__(
@@ -45,13 +45,13 @@ class RedisJournal:
         return self.job_id
 
     def key(self, identity: str) -> str:
-        """The record's idempotency key, :func:`record_key` of the job and identity."""
+        """The record's idempotency key, `record_key` of the job and identity."""
         return record_key(self.job_id, identity)
 
     def record(
         self, identity: str, state: Settled, code: int | None = None, *, retry: bool = False
     ) -> None:
-        """Queue a record's outcome for the next :meth:`flush`."""
+        """Queue a record's outcome for the next `flush`."""
         with self._lock:
             self._pending.append((identity, state, not retry))
 

@@ -1,4 +1,4 @@
-"""The client's namespaces, one module each; :data:`NAMESPACES` names them on the client.
+"""The client's namespaces, one module each; `NAMESPACES` names them on the client.
 
 Trigger namespaces (``workflows``, ``bulk_workflows``, ``bulk_events``) run on the bulk engine;
 management namespaces (``tenants``, ``brands``) on the resource layer (``_base``). The sync

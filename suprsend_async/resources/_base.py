@@ -1,10 +1,10 @@
 """The resource layer: signed JSON calls of SuprSend's management API (``v1/...``).
 
 Every namespace of the management API (tenants, brands, and those that follow) is an
-:class:`APIResource`, whose calls go through :meth:`APIResource._call`: the same core as
+`APIResource`, whose calls go through `APIResource._call`: the same core as
 triggers (signing each attempt afresh, timeouts and deadlines, hooks, a span named after the
 method such as ``suprsend.tenants.upsert``), the one retry loop with the rule by method
-(:func:`~suprsend_async._retry.may_retry`), and typed errors for failed calls.
+(`may_retry`), and typed errors for failed calls.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def _encode(body: Any, name: str) -> bytes:
 class APIResource:
     """A namespace of the management API: ``client.tenants``, ``client.brands``...
 
-    It holds only the :class:`~suprsend_async._core.Sender` it sends through.
+    It holds only the `Sender` it sends through.
     """
 
     _namespace: ClassVar[str]
@@ -175,8 +175,8 @@ class APIResource:
     ) -> APIResult:
         """One call: ``method path?params`` with ``body``, retried by the rule by method.
 
-        Returns the answer's JSON object; raises an :class:`APIStatusError` subclass for an
-        error status and :class:`APIConnectionError` (or :class:`APITimeoutError`) when no
+        Returns the answer's JSON object; raises an `APIStatusError` subclass for an
+        error status and `APIConnectionError` (or `APITimeoutError`) when no
         answer came.
         """
         sender = self._sender

@@ -2,7 +2,7 @@
 
 The official SDK sends a list's ``distinct_ids`` in one request. Here ids come from any
 iterable or async iterable, are read lazily (a sync iterable in a worker thread, as bulk
-triggers read theirs), cut into requests of at most :data:`MAX_IDS_PER_REQUEST` ids, and sent
+triggers read theirs), cut into requests of at most `MAX_IDS_PER_REQUEST` ids, and sent
 ``concurrency`` requests at a time through the client's one retry loop.
 
 The account keeps the bulk engine's rule (``docs/behaviour.md``, "The account of a bulk"):

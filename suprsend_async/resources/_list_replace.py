@@ -4,14 +4,14 @@ The steps are the API's (``start_sync``, ``add_to_version`` in chunks, ``finish_
 this module adds is the guarantee: the live list changes only when every id is in the draft.
 
 * Any failure (an id refused, ids not sent or of unknown fate, the list gone, the deadline):
-  the draft is deleted, the live list is as it was, and :class:`ListReplaceError` carries the
+  the draft is deleted, the live list is as it was, and `ListReplaceError` carries the
   account of every id.
 * Cancelled (or Ctrl-C) with a ``journal``: the draft and the journal stay, and the same call
   again resumes: it finds the draft, skips the chunks the journal holds and sends the rest.
   Without a journal the draft is deleted.
 * A crash (the process killed) leaves the journal and the draft: the rerun resumes as above.
 
-The journal is a :class:`~suprsend_async.journal.FileJournal`: its run id names the list, the
+The journal is a `FileJournal`: its run id names the list, the
 chunk size and the draft's version, and each chunk that landed is one line (``chunk:N``).
 Chunks are cut by position in the input, so a rerun must read the same ids in the same order.
 """
@@ -47,8 +47,8 @@ class ListMembersResult(APIResult):
     """The answer of a list-member call, with the account of every id beside it.
 
     It is the dict the official SDK returns (``{"success": True}`` for an add or remove; the
-    list as it now is for :meth:`~AsyncSubscriberLists.replace`), and ``account`` is a
-    :class:`BulkResponse` over the ids: ``total``, ``success``, ``failure``, ``not_sent``,
+    list as it now is for `replace`), and ``account`` is a
+    `BulkResponse` over the ids: ``total``, ``success``, ``failure``, ``not_sent``,
     ``unknown``, ``requests``, and ``failed_records`` (``record`` is the id, ``index`` its
     position in your input, ``state``, ``code``, ``error``).
     """
@@ -72,7 +72,7 @@ class ListMembersResult(APIResult):
 class ListReplaceError(SuprsendError):
     """A replace that did not happen: the live list keeps its members.
 
-    ``account`` is the account of every id (a :class:`BulkResponse`); ``draft_kept`` says
+    ``account`` is the account of every id (a `BulkResponse`); ``draft_kept`` says
     whether the draft was kept for a resume (a cancelled call with a journal).
     """
 
@@ -157,7 +157,7 @@ async def replace_members(
     deadline: float | NotGiven | None,
     per_call: PerCall | None,
 ) -> ListMembersResult:
-    """See :meth:`AsyncSubscriberLists.replace`."""
+    """See `AsyncSubscriberLists.replace`."""
     if not 1 <= chunk_size <= MAX_IDS_PER_REQUEST:
         raise ValueError(f"chunk_size must be from 1 to {MAX_IDS_PER_REQUEST:,}")
     path = Path(journal) if journal is not None else None

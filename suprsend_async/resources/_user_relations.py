@@ -1,7 +1,7 @@
 """The part of ``client.users`` about a user's tenants, subscriptions and preferences.
 
-A base class of :class:`~.users.AsyncUsers` (split for size), with the two helpers every users
-call goes through: :meth:`UserRelations._read` (a GET) and :meth:`UserRelations._write`.
+A base class of `AsyncUsers` (split for size), with the two helpers every users
+call goes through: `UserRelations._read` (a GET) and `UserRelations._write`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The bulk of user edits: identity events in requests of up to 400, through the bulk engine.
 
 ``client.users.get_bulk_edit_instance()`` and ``client.bulk_users.new_instance()`` hand out an
-:class:`AsyncBulkUsersEdit`; ``client.users.bulk_edit(edits)`` streams any number of edits.
+`AsyncBulkUsersEdit`; ``client.users.bulk_edit(edits)`` streams any number of edits.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ __all__ = ["AsyncBulkUsersEdit"]
 class AsyncBulkUsersEdit(AsyncBulkWorkflowTrigger):
     """A bulk of user edits: ``append(*edits)`` then ``await save()`` (or ``trigger()``).
 
-    Each :class:`UserEdit` (or legacy :class:`Subscriber`) becomes one identity event,
+    Each `UserEdit` (or legacy `Subscriber`) becomes one identity event,
     validated and snapshotted when appended: an edit with errors, without operations or over
     10 KiB is a failed record (code 400), the others go out in ``POST event/`` requests of at
     most 400 events and 800 KiB, ``concurrency`` at a time. The account, retries,
@@ -44,7 +44,7 @@ class AsyncBulkUsersEdit(AsyncBulkWorkflowTrigger):
         timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
     ) -> BulkResponse:
         """Send every edit not sent yet and return the account of all of them (the official
-        SDK's name for :meth:`trigger`, which takes the same arguments)."""
+        SDK's name for `trigger`, which takes the same arguments)."""
         return await self.trigger(
             concurrency=concurrency,
             max_records_per_second=max_records_per_second,

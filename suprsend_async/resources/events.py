@@ -16,9 +16,9 @@ __all__ = ["AsyncBulkEvents", "track_event"]
 
 
 class AsyncBulkEvents(Streaming):
-    """``client.bulk_events``: many :class:`Event` at once, through the bulk engine.
+    """``client.bulk_events``: many `Event` at once, through the bulk engine.
 
-    ``bulk_trigger`` takes :class:`Event` objects or dicts with ``distinct_id``, ``event``
+    ``bulk_trigger`` takes `Event` objects or dicts with ``distinct_id``, ``event``
     and ``properties``.
     """
 

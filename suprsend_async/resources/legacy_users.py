@@ -1,8 +1,8 @@
 """``client.user`` and ``client.bulk_users``: the legacy builders of identity events.
 
 For code written against older guides (``suprsend-py-sdk``'s ``SubscriberFactory`` and
-``BulkSubscribersFactory``): ``client.user.get_instance(id)`` gives a :class:`Subscriber` (a
-:class:`UserEdit` with ``save()``), and ``client.bulk_users.new_instance()`` a bulk of them.
+``BulkSubscribersFactory``): ``client.user.get_instance(id)`` gives a `Subscriber` (a
+`UserEdit` with ``save()``), and ``client.bulk_users.new_instance()`` a bulk of them.
 Both send what ``client.users.async_edit`` and ``client.users.get_bulk_edit_instance()`` send.
 """
 
@@ -32,14 +32,14 @@ class AsyncUserFactory:
         self._users = AsyncUsers(sender)
 
     def get_instance(self, distinct_id: str) -> Subscriber:
-        """A :class:`Subscriber` of this user: builder methods, then ``await save()``.
+        """A `Subscriber` of this user: builder methods, then ``await save()``.
 
-        ``distinct_id`` is stripped; an empty one raises :class:`SuprsendValidationError`.
+        ``distinct_id`` is stripped; an empty one raises `SuprsendValidationError`.
         """
         return Subscriber(legacy_distinct_id(distinct_id), self.save)
 
     def new(self, distinct_id: str) -> Subscriber:
-        """The same as :meth:`get_instance` (the official SDK has both names)."""
+        """The same as `get_instance` (the official SDK has both names)."""
         return self.get_instance(distinct_id)
 
     async def save(
@@ -78,7 +78,7 @@ class AsyncUserFactory:
 
 
 class AsyncBulkUsers:
-    """``client.bulk_users``: ``new_instance()``, a bulk of :class:`Subscriber` edits."""
+    """``client.bulk_users``: ``new_instance()``, a bulk of `Subscriber` edits."""
 
     def __init__(self, sender: Sender) -> None:
         self._sender = sender

@@ -124,7 +124,7 @@ class AsyncMessages(APIResource):
         """Change the status of messages (``PATCH v1/bulk/message/``).
 
         ``messages``: ``[{"message_id": ..., "action": "seen"}, ...]``, ``action`` one of
-        :data:`ACTIONS`; each id once. Checked before sending. More than 1,000 messages are
+        `ACTIONS`; each id once. Checked before sending. More than 1,000 messages are
         sent 1,000 a request; the answer's ``records`` hold every message's outcome in order
         (``status_code``, ``error``), a request that failed giving each of its messages that
         failure. Setting a status twice is the same as once, so requests are retried.

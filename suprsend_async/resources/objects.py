@@ -52,9 +52,9 @@ class AsyncObjects(APIResource):
     subscribers (users and other objects) and their notification preferences.
 
     An object is named by its ``object_type`` (a plural such as ``teams``) and its id. Every
-    call raises :class:`NotFoundError` for an unknown object and another
-    :class:`APIStatusError` for other refusals; bad arguments raise
-    :class:`SuprsendValidationError` before anything is sent.
+    call raises `NotFoundError` for an unknown object and another
+    `APIStatusError` for other refusals; bad arguments raise
+    `SuprsendValidationError` before anything is sent.
     """
 
     _namespace = "objects"
@@ -162,7 +162,7 @@ class AsyncObjects(APIResource):
         """Apply operations to an object (``PATCH v1/object/{object_type}/{object_id}/``);
         the object after them.
 
-        Takes an :class:`ObjectEdit` (refused, with its errors, if it has any), or an
+        Takes an `ObjectEdit` (refused, with its errors, if it has any), or an
         ``object_type`` with ``object_id`` and ``edit_payload`` (``{"operations": [...]}``).
         An edit that appends, adds or removes is not retried once it may have reached the
         service (doing it twice differs from once).
@@ -224,7 +224,7 @@ class AsyncObjects(APIResource):
         return deleted(answer)
 
     def get_edit_instance(self, object_type: str, object_id: str) -> ObjectEdit:
-        """A new :class:`ObjectEdit` of this object."""
+        """A new `ObjectEdit` of this object."""
         return ObjectEdit(
             required_id("object_type", object_type), required_id("object_id", object_id)
         )

@@ -77,8 +77,8 @@ class AsyncSubscriberLists(APIResource):
     """``client.subscriber_lists``: create, read and delete lists, add and remove members,
     replace a list's members through a draft version, and broadcast to a list.
 
-    Every call raises :class:`NotFoundError` for an unknown list and another
-    :class:`APIStatusError` for other refusals, except :meth:`broadcast`, which returns a
+    Every call raises `NotFoundError` for an unknown list and another
+    `APIStatusError` for other refusals, except `broadcast`, which returns a
     result as triggers do.
     """
 
@@ -184,7 +184,7 @@ class AsyncSubscriberLists(APIResource):
         a request, ``concurrency`` requests at a time (default 8); it does not raise for ids
         that did not make it: ``result["success"]`` is whether all did, and
         ``result.account`` accounts for every id (``succeeded``, ``failed``, ``not_sent``,
-        ``unknown``; see :class:`ListMembersResult`). Adding a member twice leaves the list as
+        ``unknown``; see `ListMembersResult`). Adding a member twice leaves the list as
         once, so requests are retried like triggers, and ``unknown`` ids are safe to resend.
         """
         return await self._many(
@@ -208,7 +208,7 @@ class AsyncSubscriberLists(APIResource):
     ) -> ListMembersResult:
         """Remove users from a list (``POST .../{list_id}/subscriber/remove/``), any number.
 
-        As :meth:`add`: a list of at most 10,000 ids is the official single request; any
+        As `add`: a list of at most 10,000 ids is the official single request; any
         other input is chunked, concurrent and accounted for id by id.
         """
         return await self._many(
@@ -232,8 +232,8 @@ class AsyncSubscriberLists(APIResource):
         """Replace a list's members with ``distinct_ids``, safely: all of them or none.
 
         Starts a draft version, streams the ids into it (chunked and concurrent, as
-        :meth:`add`), and makes it live only when every id is in it. On any failure the draft
-        is deleted, the live list keeps its members, and :class:`ListReplaceError` carries the
+        `add`), and makes it live only when every id is in it. On any failure the draft
+        is deleted, the live list keeps its members, and `ListReplaceError` carries the
         account of every id. With ``journal`` (a file path), a cancelled or crashed replace
         keeps its draft, and the same call again resumes it, sending only the chunks not yet
         in it; the journal is removed when the replace is done. Returns the list as it now is
@@ -276,8 +276,8 @@ class AsyncSubscriberLists(APIResource):
     ) -> TriggerResponse:
         """Send a broadcast to every member of a list (``POST {workspace}/broadcast/``).
 
-        Takes a :class:`SubscriberListBroadcast` (or its body as a dict). The body is
-        validated before anything is sent (:class:`SuprsendValidationError` names each
+        Takes a `SubscriberListBroadcast` (or its body as a dict). The body is
+        validated before anything is sent (`SuprsendValidationError` names each
         field). The result reads like the official one (``success``, ``status``,
         ``status_code``, ``message``); a failed call does not raise
         (``.raise_for_status()`` does). The broadcast carries an idempotency key, generated
@@ -311,7 +311,7 @@ class AsyncSubscriberLists(APIResource):
         (``POST .../{list_id}/start_sync/``); its id is the answer's ``version_id``.
 
         Each call makes another draft, so a lost answer is not retried (see "The retry
-        rule by method"); delete a draft you do not finish with :meth:`delete_version`.
+        rule by method"); delete a draft you do not finish with `delete_version`.
         """
         return await self._call(
             "start_sync",

@@ -24,8 +24,8 @@ class AsyncTenants(APIResource):
     """``client.tenants``: list, read, create or update, delete tenants; their categories.
 
     A tenant carries its own branding and preferences (its name, logo, colours, links); a
-    trigger names one with ``tenant_id``. Every call raises :class:`NotFoundError` for an
-    unknown tenant and another :class:`APIStatusError` for other refusals.
+    trigger names one with ``tenant_id``. Every call raises `NotFoundError` for an
+    unknown tenant and another `APIStatusError` for other refusals.
     """
 
     _namespace = "tenants"

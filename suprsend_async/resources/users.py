@@ -55,9 +55,9 @@ def _bulk_delete_body(payload: Any) -> dict[str, Any]:
 class AsyncUsers(UserRelations):
     """``client.users``: list, read, create or update, edit, merge and delete users.
 
-    Every call raises :class:`NotFoundError` for an unknown user and another
-    :class:`APIStatusError` for other refusals; bad arguments raise
-    :class:`SuprsendValidationError` before anything is sent.
+    Every call raises `NotFoundError` for an unknown user and another
+    `APIStatusError` for other refusals; bad arguments raise
+    `SuprsendValidationError` before anything is sent.
     """
 
     _namespace = "users"
@@ -130,7 +130,7 @@ class AsyncUsers(UserRelations):
         """Apply operations to a user (``PATCH v1/user/{id}/``, or the tenant's profile
         ``v1/user/{id}/tenant/{tenant_id}/``); the profile after them.
 
-        Takes a :class:`UserEdit` (refused, with its errors, if it has any), or a
+        Takes a `UserEdit` (refused, with its errors, if it has any), or a
         ``distinct_id`` with ``edit_payload`` (``{"operations": [...]}``) and an optional
         ``tenant_id``. An edit that appends, adds or removes is not retried once it may have
         reached the service (doing it twice differs from once).
@@ -252,7 +252,7 @@ class AsyncUsers(UserRelations):
         return deleted(answer)
 
     def get_edit_instance(self, distinct_id: str, tenant_id: str | None = None) -> UserEdit:
-        """A new :class:`UserEdit` of this user (of its profile in ``tenant_id``, if given)."""
+        """A new `UserEdit` of this user (of its profile in ``tenant_id``, if given)."""
         distinct_id = required_id("distinct_id", distinct_id)
         tenant = required_id("tenant_id", tenant_id) if tenant_id else None
         return UserEdit(distinct_id, tenant)
@@ -278,7 +278,7 @@ class AsyncUsers(UserRelations):
     ) -> BulkResponse:
         """Stream any number of edits as identity events, in bounded memory.
 
-        ``edits`` (an iterable or async iterable of :class:`UserEdit`) is read lazily, only
+        ``edits`` (an iterable or async iterable of `UserEdit`) is read lazily, only
         as fast as requests of up to 400 events go out; each edit's outcome goes to
         ``on_outcome`` as it is known, and the summary keeps the counts and failed records.
         ``idempotency_key_from`` (a path into ``distinct_id``, ``tenant_id`` or

@@ -1,6 +1,6 @@
 """``client.workflows`` and ``client.bulk_workflows``: workflow triggers, single and bulk.
 
-They depend on the :class:`~suprsend_async._core.Sender` interface alone (its core for the
+They depend on the `Sender` interface alone (its core for the
 settings and endpoints, its ``attempt`` to send), never on the client's private attributes.
 """
 
@@ -131,7 +131,7 @@ class Streaming:
         """Stream any number of records through concurrent bulk requests, in bounded memory.
 
         ``records`` is any iterable or async iterable of this namespace's requests
-        (:class:`WorkflowTriggerRequest`, :class:`Workflow` or :class:`Event`), their body
+        (`WorkflowTriggerRequest`, `Workflow` or `Event`), their body
         models or plain dicts; it is read lazily, only as fast as requests go out. Each
         record's outcome is passed to ``on_outcome`` as it is known (outcomes are not kept, so
         a million records take no more memory than a hundred); the returned summary has the
@@ -177,8 +177,8 @@ class AsyncWorkflows(Streaming):
     ) -> TriggerResponse:
         """Trigger one workflow (``POST trigger/``).
 
-        Takes a :class:`WorkflowTriggerRequest`, a :class:`WorkflowTriggerBody` or a plain
-        dict body. Raises :class:`SuprsendValidationError` for an invalid body, before sending.
+        Takes a `WorkflowTriggerRequest`, a `WorkflowTriggerBody` or a plain
+        dict body. Raises `SuprsendValidationError` for an invalid body, before sending.
         A failed call comes back as a result with ``success=False``; ``.raise_for_status()``
         raises. ``deadline`` caps the whole call in seconds, retries and their waits included
         (left out: the client's; ``None``: none); past it the result is a timeout failure.
@@ -197,7 +197,7 @@ class AsyncWorkflows(Streaming):
 
 
 class AsyncBulkWorkflows(Streaming):
-    """``client.bulk_workflows``: legacy bulk triggers of :class:`Workflow` records."""
+    """``client.bulk_workflows``: legacy bulk triggers of `Workflow` records."""
 
     _kind = "legacy"
 
