@@ -495,7 +495,9 @@ class UserEdit(ProfileEdit):
             "$time": int(time.time() * 1000),
             "env": env,
             "distinct_id": self.distinct_id,
-            "$user_operations": copy.deepcopy(self.operations),
+            # Each operation is a dict of its own, never changed once added (every builder call
+            # adds a new one, its values copied when put): a new list is copy enough.
+            "$user_operations": list(self.operations),
             "properties": {"$ss_sdk_version": sdk_version},
         }
         if self.tenant_id:
