@@ -171,6 +171,84 @@ def ours_lists(url: str, n: int) -> None:
     asyncio.run(main())
 
 
+def identity_edit(client: Any, i: int, prefix: str, legacy: bool) -> Any:
+    """A realistic user edit: a channel, a few properties, a list append, a timezone.
+
+    The same calls on both SDKs: ``user.get_instance`` (the builder the official
+    ``bulk_users.new_instance()`` takes) or, with ``legacy=False``, ``users.get_edit_instance``.
+    """
+    distinct_id = f"{prefix}-{i}"
+    edit = (
+        client.user.get_instance(distinct_id)
+        if legacy
+        else client.users.get_edit_instance(distinct_id)
+    )
+    edit.add_email(f"user{i}@example.com")
+    edit.set({"name": f"User {i}", "plan": "pro", "rid": i})
+    edit.append("tags", "vip")
+    edit.set_timezone("Europe/Berlin")
+    return edit
+
+
+def ours_identity(url: str, n: int, concurrency: int | None, legacy: bool) -> None:
+    """``n`` user edits through ``bulk_users.new_instance()`` (or, with ``legacy=False``,
+    ``users.get_bulk_edit_instance()``): ``append`` then ``save``."""
+    from suprsend_async import AsyncSuprsend
+
+    async def main() -> None:
+        async with AsyncSuprsend(KEY, SECRET, url) as client:
+            # Each run edits new users (a fresh prefix), so every run's work is the same:
+            # each event creates its user in the emulator.
+            edits = [identity_edit(client, i, f"ours-{os.getpid()}", legacy) for i in range(n)]
+            started = start_clock()
+            bulk = (
+                client.bulk_users.new_instance()
+                if legacy
+                else client.users.get_bulk_edit_instance()
+            )
+            bulk.append(*edits)
+            result = await bulk.save(concurrency=concurrency)
+            seconds = time.perf_counter() - started
+        emit(seconds=seconds, records=n, success=result.success, requests=result.requests)
+
+    asyncio.run(main())
+
+
+def ours_seed_users(url: str, n: int) -> None:
+    """Creates ``n`` users ``seed-0``... through a streamed bulk edit (not a measurement)."""
+    from suprsend_async import AsyncSuprsend
+
+    async def main() -> None:
+        async with AsyncSuprsend(KEY, SECRET, url) as client:
+            started = start_clock()
+            edits = (identity_edit(client, i, "seed", False) for i in range(n))
+            result = await client.users.bulk_edit(edits)
+            seconds = time.perf_counter() - started
+        if result.success != n:
+            sys.exit(f"seeding: {result.success} of {n} users saved")
+        emit(seconds=seconds, records=n, success=result.success, requests=result.requests)
+
+    asyncio.run(main())
+
+
+def ours_paging(url: str, n: int, limit: int) -> None:
+    """Walks every user with ``async for user in client.users.list({"limit": limit})``."""
+    from suprsend_async import AsyncSuprsend
+
+    async def main() -> None:
+        async with AsyncSuprsend(KEY, SECRET, url) as client:
+            started = start_clock()
+            seen = 0
+            async for user in client.users.list({"limit": limit}):
+                seen += user["distinct_id"] is not None
+            seconds = time.perf_counter() - started
+        if seen != n:
+            sys.exit(f"paging: walked {seen} users, expected {n}")
+        emit(seconds=seconds, records=seen, success=seen, requests=-(-n // limit))
+
+    asyncio.run(main())
+
+
 # -- the official SDK ---------------------------------------------------------------------
 
 
@@ -245,6 +323,41 @@ def official_cost(url: str, n: int) -> None:
     emit(seconds=time.perf_counter() - started, records=n)
 
 
+def official_identity(url: str, n: int, legacy: bool) -> None:
+    """``bulk_users.new_instance()`` (or ``users.get_bulk_edit_instance()``), ``append``,
+    ``save``: chunks of up to 400 events, posted one after another."""
+    client = official_client(url)
+    edits = [identity_edit(client, i, f"official-{os.getpid()}", legacy) for i in range(n)]
+    started = start_clock()
+    bulk = client.bulk_users.new_instance() if legacy else client.users.get_bulk_edit_instance()
+    bulk.append(*edits)
+    result = bulk.save()
+    seconds = time.perf_counter() - started
+    emit(seconds=seconds, records=n, success=result.success, requests=-(-n // 400))
+
+
+def official_paging(url: str, n: int, limit: int) -> None:
+    """Walks every user with ``users.list({"limit": limit, "after": cursor})`` in a loop,
+    following ``meta.after`` while ``meta.has_next`` (the SDK has no iterator)."""
+    client = official_client(url)
+    started = start_clock()
+    seen, pages = 0, 0
+    options: dict[str, Any] = {"limit": limit}
+    while True:
+        page = client.users.list(options)
+        pages += 1
+        for user in page["results"]:
+            seen += user["distinct_id"] is not None
+        meta = page["meta"]
+        if not meta["has_next"]:
+            break
+        options = {"limit": limit, "after": meta["after"]}
+    seconds = time.perf_counter() - started
+    if seen != n:
+        sys.exit(f"paging: walked {seen} users, expected {n}")
+    emit(seconds=seconds, records=seen, success=seen, requests=pages)
+
+
 # -- the raw lower bound ------------------------------------------------------------------
 
 
@@ -296,6 +409,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument("--attach", default=None)
     parser.add_argument("--stream", action="store_true", help="read records from a generator")
+    parser.add_argument("--limit", type=int, default=100, help="page size of the paging probes")
+    parser.add_argument(
+        "--edit-api", action="store_true", help="identity probes: users.get_edit_instance"
+    )
     args = parser.parse_args()
     kind = args.kind
     if kind == "ours":
@@ -318,6 +435,16 @@ def main() -> None:
         ours_lists(args.url, args.records)
     elif kind == "official-lists":
         official_lists(args.url, args.records)
+    elif kind == "ours-identity":
+        ours_identity(args.url, args.records, args.concurrency, not args.edit_api)
+    elif kind == "official-identity":
+        official_identity(args.url, args.records, not args.edit_api)
+    elif kind == "seed-users":
+        ours_seed_users(args.url, args.records)
+    elif kind == "ours-paging":
+        ours_paging(args.url, args.records, args.limit)
+    elif kind == "official-paging":
+        official_paging(args.url, args.records, args.limit)
     elif kind == "raw":
         raw_bulk(args.url, args.records, args.concurrency or 16)
     elif kind == "import":

@@ -5,7 +5,8 @@ httpx posting pre-serialised, pre-signed chunks), all against the project's emul
 mode, in its own process. Reports ratios, not absolute numbers: these machines are shared.
 
 Writes ``benchmarks/results/latest.json``, ``latest.md``, ``throughput.png`` and refreshes
-``docs/performance.md``.
+``docs/performance.md``. ``--only lists|identity|paging`` runs one row group and prints it,
+writing no file.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ ROOT = HERE.parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.identity_emulator import FastIdentity  # noqa: E402
 from suprsend_async.emulator import EmulatorProcess  # noqa: E402
 
 DEFAULT_CONCURRENCY = 16  # suprsend_async.DEFAULT_CONCURRENCY, read below to stay in step
@@ -133,6 +135,48 @@ class Bench:
                 "ours_default": self.best("ours-events", emu, records=self.n),
                 "official": self.best("official-events", emu, reps=1, records=self.n),
             }
+
+    def identity(self, latency: int) -> dict[str, Any]:
+        """10,000 user edits: ours (``bulk_users.new_instance()``, ``append``, ``save``: requests
+        of 400 events, concurrent) against the official SDK's same calls (one request at a
+        time), taking turns; each side's edits built before the clock starts.
+
+        ``counted``: against the emulator in fast mode with identity events counted, not
+        applied (``identity_emulator.py``), so the row compares clients; ``stored``: against
+        the emulator as it is, which applies each event to its users (about 200 us of its CPU
+        an event, one request at a time), so both sides wait on the emulator.
+        """
+        out: dict[str, Any] = {"records": self.n}
+        with FastIdentity(latency_ms=latency) as emu:
+            out["counted"] = self.side_by_side(
+                emu,
+                self.reps,
+                ours=("ours-identity", {"records": self.n}),
+                official=("official-identity", {"records": self.n}),
+            )
+        with EmulatorProcess(fast=True, latency_ms=latency) as emu:
+            out["stored"] = self.side_by_side(
+                emu,
+                1 if self.quick else 2,
+                ours=("ours-identity", {"records": self.n}),
+                official=("official-identity", {"records": self.n}),
+            )
+        return out
+
+    def paging(self, latency: int, limit: int = 100) -> dict[str, Any]:
+        """Walking 10,000 users, ``limit`` a page: ``async for user in client.users.list(...)``
+        against the official SDK's ``users.list({"limit", "after"})`` in a loop, taking turns.
+        The users are created before (through our bulk edits), outside the timed runs."""
+        with EmulatorProcess(fast=True, latency_ms=latency) as emu:
+            probe("seed-users", emu.base_url, records=self.n)
+            out: dict[str, Any] = self.side_by_side(
+                emu,
+                self.reps,
+                ours=("ours-paging", {"records": self.n, "limit": limit}),
+                official=("official-paging", {"records": self.n, "limit": limit}),
+            )
+        out.update(users=self.n, limit=limit)
+        return out
 
     def lists(self, latency: int) -> dict[str, Any]:
         """Adding 100,000 ids to a list: ours (one call, chunked and concurrent) against the
@@ -365,7 +409,58 @@ def summarise(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     )
     if "lists_50ms" in data:
         rows.append(lists_row(data["lists_50ms"]))
+    if "identity_50ms" in data:
+        rows += identity_rows(data["identity_50ms"], 50)
+    for latency in (0, 50):
+        if f"paging_{latency}ms" in data:
+            rows.append(paging_row(data[f"paging_{latency}ms"], latency))
     return rows
+
+
+def turns(b: dict[str, Any]) -> str:
+    return ", ".join(f"{r:.2f}x" for r in b["paired"]["ratios"])
+
+
+def identity_rows(b: dict[str, Any], latency: int) -> list[tuple[str, str, str, str]]:
+    """10,000 user edits at ``latency``: records/s and client CPU per record, both emulators."""
+    n = b["records"]
+    c = b["counted"]
+    ours, off = c["ours"]["rps"], c["official"]["rps"]
+    cpu_ours, cpu_off = (c[k]["cpu_seconds"] / n * 1e6 for k in ("ours", "official"))
+    s = b["stored"]
+    s_ours, s_off = s["ours"]["rps"], s["official"]["rps"]
+    return [
+        (
+            f"bulk user edits {n // 1000}k, {latency} ms: vs official (events counted)",
+            f"{ours:,.0f} vs {off:,.0f} rec/s",
+            f"{ratio(ours, off)}x (turns: {turns(c)})",
+            f">= 8x {'met' if ours / off >= 8 else 'MISSED'}",
+        ),
+        (
+            f"bulk user edits {n // 1000}k, {latency} ms: client CPU per record",
+            f"{cpu_ours:.1f} vs {cpu_off:.1f} us",
+            f"{ratio(cpu_off, cpu_ours)}x less",
+            "",
+        ),
+        (
+            f"bulk user edits {n // 1000}k, {latency} ms: vs official (events stored)",
+            f"{s_ours:,.0f} vs {s_off:,.0f} rec/s",
+            f"{ratio(s_ours, s_off)}x (turns: {turns(s)})",
+            "the emulator applies each event, one request at a time",
+        ),
+    ]
+
+
+def paging_row(b: dict[str, Any], latency: int) -> tuple[str, str, str, str]:
+    """Walking every user, a page at a time by cursor."""
+    ours, off = b["ours"]["rps"], b["official"]["rps"]
+    cpu_ours, cpu_off = (b[k]["cpu_seconds"] / b["users"] * 1e6 for k in ("ours", "official"))
+    return (
+        f"paging {b['users']:,} users ({b['limit']} a page), {latency} ms: vs official loop",
+        f"{ours:,.0f} vs {off:,.0f} users/s; CPU {cpu_ours:.1f} vs {cpu_off:.1f} us a user",
+        f"{ratio(ours, off)}x (turns: {turns(b)})",
+        "pages follow cursors: one at a time on both sides",
+    )
 
 
 def lists_row(b: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -454,7 +549,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument(
-        "--only", choices=("lists",), help="run only this row and print it (no files written)"
+        "--only",
+        choices=("lists", "identity", "paging"),
+        help="run only this row group and print it (no files written)",
     )
     args = parser.parse_args()
     import suprsend_async
@@ -462,10 +559,21 @@ def main() -> None:
     global DEFAULT_CONCURRENCY
     DEFAULT_CONCURRENCY = suprsend_async.DEFAULT_CONCURRENCY
     bench = Bench(args.quick)
-    if args.only == "lists":
-        got = bench.lists(50)
-        print(lists_row(got))
-        print(json.dumps(got, indent=2, default=str))
+    if args.only:
+        only: dict[str, Any] = {}
+        shown: list[tuple[str, str, str, str]] = []
+        if args.only == "lists":
+            only["lists_50ms"] = bench.lists(50)
+            shown.append(lists_row(only["lists_50ms"]))
+        elif args.only == "identity":
+            only["identity_50ms"] = bench.identity(50)
+            shown += identity_rows(only["identity_50ms"], 50)
+        else:
+            for latency in (0, 50):
+                only[f"paging_{latency}ms"] = got = bench.paging(latency)
+                shown.append(paging_row(got, latency))
+        print(json.dumps(only, indent=2, default=str))
+        print("\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in shown))
         return
     data: dict[str, Any] = {"machine": machine(), "quick": args.quick, "records": bench.n}
     started = time.perf_counter()
@@ -478,6 +586,9 @@ def main() -> None:
             ("bulk_0ms", lambda: bench.bulk(0)),
             ("bulk_events_50ms", lambda: bench.bulk_events(50)),
             ("lists_50ms", lambda: bench.lists(50)),
+            ("identity_50ms", lambda: bench.identity(50)),
+            ("paging_0ms", lambda: bench.paging(0)),
+            ("paging_50ms", lambda: bench.paging(50)),
             ("singles", bench.singles),
             ("memory", lambda: bench.memory(shared)),
             ("import_seconds", bench.import_time),
