@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import httpx
 
+from ._broadcast import SubscriberListBroadcast
 from ._client import AsyncSuprsend
 from ._progress import ProgressBar
 from ._requests import Event, Workflow, WorkflowTriggerRequest
@@ -72,6 +74,7 @@ CHANNELS: dict[str, Any] = {
     ],
     "$channels": ["email", "slack", "ms_teams"],
 }
+TEAM = ("grace", "linus", "margaret")  # the last one opts out of the workflow's category
 
 
 async def run_demo(*, records: int = 10_000, progress: bool = True, keep_open: bool = False) -> int:
@@ -349,6 +352,81 @@ async def _bulk_events(run: _Run) -> str:
     return f"{n:,} events in {sent} bulk request(s) to {got[0].path}, each once"
 
 
+async def _user_life(run: _Run) -> str:
+    users = run.client.users
+    await users.upsert("ada", {"name": "Ada Lovelace", "$email": ["ada@example.com"]})
+    edit = users.get_edit_instance("ada")  # a UserEdit: each call one operation, checked now
+    edit.add_sms("+15555550123")
+    edit.add_slack({"email": "ada@example.com", "access_token": "xoxb-XXXXXXXX"})
+    edit.set_timezone("Europe/London")
+    edit.set_preferred_language("en")
+    profile = await users.edit(edit)
+    channels = [k for k in ("$email", "$sms", "$slack") if profile.get(k)]
+    _expect(len(channels) == 3, f"channels {channels}")
+    _expect(profile["$timezone"] == "Europe/London", f"timezone {profile['$timezone']!r}")
+    await users.update_category_preference("ada", "newsletter", {"preference": "opt_out"})
+    pref = await users.get_category_preference("ada", "newsletter")
+    _expect(pref["preference"] == "opt_out", f"preference {pref['preference']!r}")
+    stored = (await users.get("ada"))["$sms"]
+    _expect([e["value"] for e in stored] == ["+15555550123"], f"stored {stored}")
+    return (
+        f"user 'ada' with {', '.join(c[1:] for c in channels)};"
+        f" opted out of 'newsletter', read back: {pref['preference']}"
+    )
+
+
+async def _team_trigger(run: _Run) -> str:
+    # A workflow's category lives in SuprSend's dashboard; the emulator takes it here.
+    settings = {"invoice-approval": {"category": "order-updates"}}
+    async with httpx.AsyncClient(base_url=run.emu.base_url, timeout=5) as http:
+        answer = await http.put("_emulator/workflows", json=settings)
+    _expect(answer.status_code == 200, f"PUT /_emulator/workflows: {answer.status_code}")
+    objects = run.client.objects
+    await objects.upsert("teams", "platform", {"name": "Platform", "$email": ["plat@example.com"]})
+    members = [{"distinct_id": m, "$email": [f"{m}@example.com"]} for m in TEAM]
+    added = await objects.create_subscriptions("teams", "platform", {"recipients": members})
+    _expect(len(added["results"]) == 3, f"subscriptions {added!r}")
+    prefs = {"preference": "opt_out"}
+    await run.client.users.update_category_preference(TEAM[2], "order-updates", prefs)
+    before = len(run.emu.triggers)
+    team = {"object_type": "teams", "id": "platform"}
+    result = await run.client.workflows.trigger(
+        {"workflow": "invoice-approval", "recipients": [team], "data": {"invoice": "INV-7"}}
+    )
+    _expect(result.success, f"answer {result!r}")
+    got = run.new_triggers(before)
+    reached = {e["recipient"].get("distinct_id"): e for e in got[0].fanout if e["via"] is not None}
+    delivered = sorted(k for k, e in reached.items() if e["status"] == "delivered")
+    _expect(delivered == sorted(TEAM[:2]), f"delivered to {delivered}")
+    out = reached.get(TEAM[2]) or {}
+    _expect(out.get("status") == "suppressed", f"{TEAM[2]}: {out!r}")
+    return (
+        f"trigger to teams/platform reached {', '.join(delivered)};"
+        f" {TEAM[2]} suppressed: {out['reason']}"
+    )
+
+
+async def _list_broadcast(run: _Run) -> str:
+    lists = run.client.subscriber_lists
+    await lists.create({"list_id": "beta-testers", "list_name": "Beta testers"})
+    readers = ["reader-a", "reader-b", "reader-c"]
+    await lists.add("beta-testers", readers)
+    body = {
+        "list_id": "beta-testers",
+        "template": "beta-launch",
+        "notification_category": "promotional",
+        "data": {"version": "2.0"},
+    }
+    result = await lists.broadcast(SubscriberListBroadcast(body, idempotency_key="beta-2.0"))
+    _expect(result.success and result.status_code == 202, f"answer {result!r}")
+    reached = [
+        m["recipient"]["distinct_id"]
+        async for m in run.client.messages.list({"idempotency_key": "beta-2.0"})
+    ]
+    _expect(sorted(reached) == readers, f"messages to {reached}")
+    return f"list 'beta-testers' of {len(readers)}, 1 broadcast: {len(reached)} messages delivered"
+
+
 # The steps in the order they run; a title may name the bulk size as ``{records:,}``.
 _SCENARIOS: tuple[tuple[str, Callable[[_Run], Awaitable[str]]], ...] = (
     ("actor, user and object recipients", _actor_user_object),
@@ -360,6 +438,9 @@ _SCENARIOS: tuple[tuple[str, Callable[[_Run], Awaitable[str]]], ...] = (
     ("API-key authentication", _api_key_auth),
     ("event with an attachment", _single_event),
     ("bulk events", _bulk_events),
+    ("a user's profile and preferences", _user_life),
+    ("a trigger to a team (object)", _team_trigger),
+    ("a list and a broadcast", _list_broadcast),
     ("bulk of {records:,} records", _bulk),
 )
 

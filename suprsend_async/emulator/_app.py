@@ -21,6 +21,7 @@ from ._answer import Answer
 from ._fanout import check_workflows
 from ._guard import HostPolicy, RequestGuard
 from ._inbox import InboxQuery, api_for_path
+from ._inbox_users import fanout_of, user_listing, user_view
 from ._state import EmulatorState, Faults
 from ._tenants import check_categories
 
@@ -312,7 +313,22 @@ async def inbox_detail(request: Request) -> Response:
     detail = state.inbox.detail(request.path_params["row"])
     if detail is None:
         return JSONResponse({"status": "fail", "message": "no such entry"}, status_code=404)
+    accepted = detail["api"] == "trigger" and detail["status"] == "accepted"
+    detail["fanout"] = fanout_of(state, detail["message_id"]) if accepted else []
     return JSONResponse(detail)
+
+
+async def inbox_users(request: Request) -> Response:
+    """The stored users, for the page's users view."""
+    return JSONResponse(user_listing(request.app.state.emulator))
+
+
+async def inbox_user(request: Request) -> Response:
+    """One user: profile, preferences, and what reached it."""
+    view = user_view(request.app.state.emulator, request.path_params["distinct_id"])
+    if view is None:
+        return JSONResponse({"status": "fail", "message": "no such user"}, status_code=404)
+    return JSONResponse(view)
 
 
 async def inbox_attachment(request: Request) -> Response:
@@ -526,6 +542,8 @@ def create_app(state: EmulatorState, hosts: HostPolicy | None = None) -> ASGIApp
             Route("/_emulator/faults", faults, methods=["GET", "PUT"]),
             Route("/_emulator/health", health, methods=["GET"]),
             Route("/_emulator/tenants", entities, methods=["GET"]),
+            Route("/_emulator/users", inbox_users, methods=["GET"]),
+            Route("/_emulator/users/{distinct_id:path}", inbox_user, methods=["GET"]),
             Route("/_emulator/categories", categories, methods=["GET", "PUT"]),
             Route("/_emulator/workflows", workflows, methods=["GET", "PUT"]),
             Route("/v1/{rest:path}", management, methods=["GET", "POST", "PATCH", "DELETE"]),

@@ -199,6 +199,18 @@ class Inbox:
             "truncated": truncated,
         }
 
+    def for_recipient(self, distinct_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest ``limit`` rows naming ``distinct_id`` as a recipient (exactly), over the
+        newest ``scan_limit`` rows: triggers, events and broadcast deliveries."""
+        found: list[dict[str, Any]] = []
+        for n, row in enumerate(self._rows_newest_first()):
+            if n == self.scan_limit or len(found) == limit:
+                break
+            summary = row.summary()
+            if distinct_id in summary["distinct_ids"]:
+                found.append(summary)
+        return found
+
     def find(self, row_id: str) -> _Row | None:
         seq_text, _, index_text = row_id.partition("-")
         try:

@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from suprsend_async import Suprsend, WorkflowTriggerRequest
+from suprsend_async import SubscriberListBroadcast, Suprsend, WorkflowTriggerRequest
 from suprsend_async.emulator import Emulator
 
 pytestmark = pytest.mark.integration
@@ -184,7 +185,7 @@ def test_detail_shows_recipient_channels_and_the_answer(
     detail = open_detail(page, first["id"])
     alice = detail.find_element("css selector", "[data-recipient=alice]")
     channels = {
-        tr.get_attribute("data-channel"): tr.text
+        tr.get_attribute("data-channel"): " ".join(tr.text.split())
         for tr in alice.find_elements("css selector", "tr[data-channel]")
     }
     assert set(channels) == {"email", "sms"}
@@ -198,7 +199,7 @@ def test_detail_shows_recipient_channels_and_the_answer(
     link = detail.find_element("link text", "Download")
     assert link.get_attribute("href").startswith(inbox_emulator.base_url)
 
-    shot = DOCS_SCREENSHOT if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path / "inbox.png"
+    shot = tmp_path / "inbox.png"  # the docs' picture is taken with the fan-out (below)
     page.execute_script("window.scrollTo(0, 0);")
     assert page.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
@@ -338,3 +339,105 @@ def test_tenants_are_listed_live_and_as_text(page: Any, inbox_emulator: Emulator
     assert [t["id"] for t in shown] == ["default", "acme", "br-1"]
     assert shown[1]["name"] == hostile and shown[1]["images"] == 0  # text, never markup
     assert shown[2]["colours"] == "#00ff00"
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def send_team_and_broadcast(emu: Emulator) -> None:
+    """Ada and Bob in a team (Bob opted out of the workflow's category), a direct trigger to
+    Ada, a broadcast to a list of her; names and properties carry markup."""
+    settings = {"approve": {"category": "order-updates"}}
+    assert httpx.put(emu.base_url + "_emulator/workflows", json=settings).status_code == 200
+    with emu.sync_client() as client:
+        client.users.upsert("ada", {"name": HOSTILE, "$email": ["ada@example.com"]})
+        edit = client.users.get_edit_instance("ada")
+        edit.add_sms("+15555550123")
+        client.users.edit(edit)
+        client.users.update_category_preference("ada", "newsletter", {"preference": "opt_out"})
+        client.objects.upsert("teams", "t1", {"name": "Team one"})
+        members = {"recipients": ["ada", "bob"], "properties": {"role": "approver"}}
+        client.objects.create_subscriptions("teams", "t1", members)
+        client.users.update_category_preference("bob", "order-updates", {"preference": "opt_out"})
+        team = {"object_type": "teams", "id": "t1"}
+        assert client.workflows.trigger({"workflow": "approve", "recipients": [team]}).success
+        assert client.workflows.trigger({"workflow": "direct", "recipients": ["ada"]}).success
+        client.subscriber_lists.create({"list_id": "l1"})
+        client.subscriber_lists.add("l1", ["ada"])
+        body = {"list_id": "l1", "template": "news", "notification_category": "promotional"}
+        assert client.subscriber_lists.broadcast(SubscriberListBroadcast(body)).success
+
+
+def click(driver: Any, selector: str) -> None:
+    """Click the element (again, if a live update replaced it meanwhile)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def once() -> bool:
+        try:
+            driver.find_element("css selector", selector).click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    wait_until(driver, once, f"could not click {selector}")
+
+
+def test_users_view_and_whom_a_trigger_to_an_object_reached(
+    page: Any, inbox_emulator: Emulator, tmp_path: Path
+) -> None:
+    send_team_and_broadcast(inbox_emulator)
+    users = "return [...document.querySelectorAll('#user-rows tr')].map(tr => tr.dataset.user);"
+    wait_until(page, lambda: page.execute_script(users) == ["ada", "bob"], "no users listed")
+    click(page, "#user-rows [data-user-open=ada]")
+    detail = page.find_element("id", "detail")
+    wait_until(page, lambda: detail.get_attribute("data-id") == "user:ada", "no user view")
+    channels = {
+        tr.get_attribute("data-channel"): " ".join(tr.text.split())
+        for tr in detail.find_elements("css selector", "tr[data-channel]")
+    }
+    assert channels == {"email": "email ada@example.com", "sms": "sms +15555550123"}
+    newsletter = detail.find_element("css selector", "tr[data-category=newsletter]").text
+    assert "opt_out" in newsletter and "chosen" in newsletter
+    notified = detail.find_elements("css selector", "tr[data-notification]")
+    assert [tr.text.split()[1:] for tr in notified] == [
+        ["news", "broadcast", "delivery", "accepted"],
+        ["direct", "workflow", "accepted"],
+    ]
+    reached = detail.find_element("css selector", "tr[data-reached]")
+    assert reached.get_attribute("data-status") == "delivered"
+    assert "approve" in reached.text and "object teams/t1" in reached.text
+    assert HOSTILE in detail.text  # the name, as text
+
+    # The trigger to the team: whom it reached, and why Bob was not notified.
+    approve = next(r for r in rows(page) if r["name"] == "approve")
+    detail = open_detail(page, approve["id"])
+    fanout = {
+        tr.get_attribute("data-fanout"): (tr.get_attribute("data-status"), tr.text)
+        for tr in detail.find_elements("css selector", "tr[data-fanout]")
+    }
+    assert set(fanout) == {"object teams/t1", "ada", "bob"}
+    assert fanout["ada"][0] == "delivered" and "email" in fanout["ada"][1]
+    assert fanout["bob"][0] == "suppressed"
+    assert "opted out of category 'order-updates'" in fanout["bob"][1]
+    assert "role: approver" in fanout["bob"][1] and "via object teams/t1" in fanout["bob"][1]
+    markup = "return document.querySelectorAll('#detail img, #detail script').length;"
+    assert page.execute_script(markup) == 0
+
+    shot = DOCS_SCREENSHOT if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path / "fanout.png"
+    page.execute_script(  # the page at its top, the detail panel at the fan-out
+        "window.scrollTo(0, 0); const d = document.getElementById('detail');"
+        " const t = d.querySelector('table.fanout').getBoundingClientRect().top;"
+        " d.scrollTop = t - d.getBoundingClientRect().top - 160;"
+    )
+    assert page.save_screenshot(str(shot))
+
+    # A subscriber's name opens its user view; a live change refreshes it in place.
+    click(page, "#detail [data-user-open=bob]")
+    wait_until(page, lambda: detail.get_attribute("data-id") == "user:bob", "no view of bob")
+    with inbox_emulator.sync_client() as client:
+        client.workflows.trigger({"workflow": "ping", "recipients": ["bob"]})
+    wait_until(
+        page,
+        lambda: "ping" in page.find_element("id", "detail").text,
+        "the user view did not follow a new trigger",
+    )

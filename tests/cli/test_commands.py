@@ -202,8 +202,11 @@ def test_help_is_usable(capsys: pytest.CaptureFixture[str]) -> None:
 def test_demo_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--records", "500", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "all 10 steps passed" in out and "idempotent retry" in out
+    assert "all 13 steps passed" in out and "idempotent retry" in out
     assert "event with an attachment" in out and "50 events in 1 bulk request" in out
+    assert "opted out of 'newsletter', read back: opt_out" in out
+    assert "reached grace, linus; margaret suppressed: opted out of category" in out
+    assert "1 broadcast: 3 messages delivered" in out
 
 
 def test_module_entry_and_emulator_command(tmp_path: Path) -> None:

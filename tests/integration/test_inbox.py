@@ -11,12 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import httpx
 import pytest
 
-from suprsend_async import Suprsend
+from suprsend_async import SubscriberListBroadcast, Suprsend
 from suprsend_async._demo import run_demo
 from suprsend_async.emulator import Emulator
 from suprsend_async.emulator._inbox import Inbox, InboxQuery, api_for_path
@@ -466,3 +467,63 @@ def test_demo_keep_open_serves_the_inbox_until_interrupted(
         return result[0]
 
     assert anyio.run(main) == 0
+
+
+def users_setup(emu: Emulator) -> None:
+    """A team of two (one opted out of the workflow's category), a direct trigger, a broadcast."""
+    settings = {"approve": {"category": "order-updates"}}
+    assert httpx.put(emu.base_url + "_emulator/workflows", json=settings).status_code == 200
+    with emu.sync_client() as client:
+        client.users.upsert("u/1", {"name": "Ada", "$email": ["ada@example.com"]})
+        client.users.update_category_preference("u/1", "newsletter", {"preference": "opt_out"})
+        client.objects.upsert("teams", "t1", {"name": "Team one"})
+        members = {"recipients": ["u/1", "bob"], "properties": {"role": "approver"}}
+        client.objects.create_subscriptions("teams", "t1", members)
+        client.users.update_category_preference("bob", "order-updates", {"preference": "opt_out"})
+        team = {"object_type": "teams", "id": "t1"}
+        assert client.workflows.trigger({"workflow": "approve", "recipients": [team]}).success
+        assert client.workflows.trigger({"workflow": "direct", "recipients": ["u/1"]}).success
+        client.subscriber_lists.create({"list_id": "l1"})
+        client.subscriber_lists.add("l1", ["u/1"])
+        body = {"list_id": "l1", "template": "news", "notification_category": "promotional"}
+        assert client.subscriber_lists.broadcast(SubscriberListBroadcast(body)).success
+
+
+def test_users_view_and_whom_a_trigger_to_an_object_reached(
+    suprsend_emulator: Emulator,
+) -> None:
+    emu = suprsend_emulator
+    users_setup(emu)
+    listed = httpx.get(emu.base_url + "_emulator/users").json()
+    assert {u["distinct_id"] for u in listed["users"]} == {"u/1", "bob"}
+    ada = next(u for u in listed["users"] if u["distinct_id"] == "u/1")
+    assert ada["name"] == "Ada" and ada["channels"] == ["email"]
+
+    r = httpx.get(emu.base_url + "_emulator/users/" + quote("u/1", safe=""))
+    assert r.status_code == 200, r.text
+    view = r.json()
+    assert view["channels"] == {"email": ["ada@example.com"]}
+    [prefs] = view["preferences"]
+    newsletter = next(c for c in prefs["categories"] if c["category"] == "newsletter")
+    assert newsletter["preference"] == "opt_out" and newsletter["chosen"] is True
+    # Newest first: the broadcast delivery, then the direct trigger; the object trigger names
+    # the team, not the user, so it is under "reached" instead.
+    assert [(n["api"], n["name"]) for n in view["notifications"]] == [
+        ("broadcast", "news"),
+        ("trigger", "direct"),
+    ]
+    [reached] = view["reached"]
+    assert reached["workflow"] == "approve" and reached["status"] == "delivered"
+    assert reached["via"] == {"object_type": "teams", "id": "t1"}
+    assert reached["subscription"] == {"role": "approver"}
+    assert httpx.get(emu.base_url + "_emulator/users/nobody").status_code == 404
+
+    row = next(i for i in inbox(emu)["items"] if i["name"] == "approve")
+    fanout = detail(emu, row["id"])["fanout"]
+    shown = {(e["recipient"].get("distinct_id") or e["recipient"]["id"]): e for e in fanout}
+    assert set(shown) == {"t1", "u/1", "bob"}
+    assert shown["u/1"]["status"] == "delivered" and shown["u/1"]["channels"] == ["email"]
+    assert shown["bob"]["status"] == "suppressed"
+    assert shown["bob"]["reason"] == "opted out of category 'order-updates'"
+    direct = next(i for i in inbox(emu)["items"] if i["name"] == "direct")
+    assert detail(emu, direct["id"])["fanout"] == []

@@ -5,6 +5,8 @@
 const API = "/_emulator/inbox";
 const $ = (selector) => document.querySelector(selector);
 let selected = null; // id of the entry in the detail view
+let viewing = null; // distinct_id of the user in the detail view
+let lastUser = "";
 let loading = false;
 let loadAgain = false;
 let filterTimer = null;
@@ -154,6 +156,7 @@ function detailView(d) {
   ])));
   parts.push(...section(d.kind === "event" ? "Distinct id" : "Recipients",
     d.recipient_details.length ? d.recipient_details.map(recipientView) : el("p", { class: "empty" }, "none")));
+  if (d.fanout && d.fanout.length) parts.push(...section("Whom it reached (objects and their subscribers)", fanoutView(d.fanout)));
   parts.push(...section("Actor", d.actor ? recipientView(d.actor) : el("p", { class: "empty" }, "none")));
   parts.push(...section(d.data_key === "properties" ? "Properties" : "Data",
     d.data === null || d.data === undefined ? el("p", { class: "empty" }, "none") : json(d.data)));
@@ -186,28 +189,149 @@ function detailView(d) {
   return parts;
 }
 
-async function openDetail(id) {
-  const response = await fetch(`${API}/${encodeURIComponent(id)}`, { cache: "no-store" });
-  if (!response.ok) return;
-  selected = id;
-  const d = await response.json();
-  for (const tr of document.querySelectorAll("#rows tr")) tr.classList.toggle("selected", tr.dataset.id === id);
-  $("#detail-title").textContent = `${d.name || "(unnamed)"} · ${d.status}`;
-  $("#detail-body").replaceChildren(...detailView(d));
+function who(recipient) {
+  return recipient.distinct_id || `object ${recipient.object_type}/${recipient.id}`;
+}
+
+function userLink(distinctId) {
+  return el("button", {
+    type: "button", class: "open", "data-user-open": distinctId,
+    "aria-label": `Open user ${distinctId}`, onclick: () => openUser(distinctId),
+  }, distinctId);
+}
+
+// A trigger to an object: the object itself, then each subscriber, delivered or not and why.
+function fanoutView(entries) {
+  return el("table", { class: "fanout" },
+    el("thead", {}, el("tr", {}, ["Recipient", "Status", "Reason", "Channels", "Subscribed as"]
+      .map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, entries.map((e) => el("tr", { "data-fanout": who(e.recipient), "data-status": e.status },
+      el("td", {}, e.recipient.distinct_id ? userLink(e.recipient.distinct_id) : who(e.recipient),
+        el("span", { class: "kind" }, e.via ? `via ${who(e.via)}` : "the object itself")),
+      el("td", {}, el("span", { class: `badge ${e.status}` }, e.status)),
+      el("td", {}, e.reason || ""),
+      el("td", {}, (e.channels || []).map((c) => el("span", { class: "chip" }, c))),
+      el("td", {}, Object.entries(e.subscription || {}).map(([k, v]) => `${k}: ${valueText(v)}`).join(", "))))));
+}
+
+function valueText(v) {
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+function preferencesView(p) {
+  return [
+    el("h4", {}, `Tenant ${p.tenant_id}`),
+    el("p", {}, "Channels restricted for every category: ",
+      p.restricted_channels.length ? p.restricted_channels.join(", ") : "none"),
+    el("table", { class: "preferences" },
+      el("thead", {}, el("tr", {}, ["Category", "Preference", "Channels opted out"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, p.categories.map((c) => el("tr", { "data-category": c.category },
+        el("td", {}, c.name, el("span", { class: "kind" }, c.category)),
+        el("td", {}, c.preference, el("span", { class: "kind" },
+          !c.is_editable ? "can't unsubscribe" : c.chosen ? "chosen" : "default")),
+        el("td", {}, c.opt_out_channels.join(", ")))))),
+  ];
+}
+
+function notificationsView(items) {
+  if (!items.length) return el("p", { class: "empty" }, "none in the history");
+  return el("table", {},
+    el("thead", {}, el("tr", {}, ["Time", "Name", "Kind", "Status"].map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, items.map((n) => el("tr", { "data-notification": n.id },
+      el("td", { class: "time" }, clock(n.received_at)),
+      el("td", {}, el("button", {
+        type: "button", class: "open", "aria-label": `Open ${n.name || "(unnamed)"} received ${clock(n.received_at)}`,
+        onclick: () => openDetail(n.id),
+      }, n.name || "(unnamed)")),
+      el("td", {}, n.api === "broadcast" ? "broadcast delivery" : n.kind),
+      el("td", {}, el("span", { class: `badge ${n.status}` }, n.status))))));
+}
+
+function reachedView(items) {
+  if (!items.length) return el("p", { class: "empty" }, "none");
+  return el("table", {},
+    el("thead", {}, el("tr", {}, ["Time", "Workflow", "Via", "Status", "Reason"].map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, items.map((r) => el("tr", { "data-reached": r.message_id, "data-status": r.status },
+      el("td", { class: "time" }, clock(r.received_at)),
+      el("td", {}, r.workflow || "(unnamed)"),
+      el("td", {}, who(r.via)),
+      el("td", {}, el("span", { class: `badge ${r.status}` }, r.status)),
+      el("td", {}, r.reason || "")))));
+}
+
+function userView(u) {
+  const channels = Object.entries(u.channels);
+  return [
+    ...section("Profile", pairs([
+      ["distinct_id", u.distinct_id],
+      ["name", u.name || "—"],
+      ["time zone", u.timezone || "—"],
+      ["language", u.preferred_language || "—"],
+      ["created", u.created_at || "—"],
+      ["updated", u.updated_at || "—"],
+    ])),
+    ...section("Channels", channels.length
+      ? el("table", { class: "channels" },
+        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Channel"), el("th", { scope: "col" }, "Values"))),
+        el("tbody", {}, channels.map(([name, values]) => el("tr", { "data-channel": name },
+          el("td", {}, name), el("td", {}, values.map((v) => el("div", {}, valueText(v))))))))
+      : el("p", { class: "empty" }, "none")),
+    ...section("Properties", Object.keys(u.properties).length ? json(u.properties) : el("p", { class: "empty" }, "none")),
+    ...section("Preferences", u.preferences.map(preferencesView)),
+    ...section("Notifications naming it (triggers, events, broadcast deliveries)", notificationsView(u.notifications)),
+    ...section("Reached through objects it subscribes to", reachedView(u.reached)),
+  ];
+}
+
+function showDetail(key, title, parts, focus) {
+  $("#detail-title").textContent = title;
+  $("#detail-body").replaceChildren(...parts);
   $("#detail").hidden = false;
-  $("#detail").dataset.id = id;
+  $("#detail").dataset.id = key;
+  if (!focus) return;
   $("#detail").scrollTop = 0;
   $("#detail").focus({ preventScroll: true });
   $("#detail").scrollIntoView({ block: "nearest" });
 }
 
+async function openDetail(id) {
+  const response = await fetch(`${API}/${encodeURIComponent(id)}`, { cache: "no-store" });
+  if (!response.ok) return;
+  selected = id;
+  viewing = null;
+  const d = await response.json();
+  for (const tr of document.querySelectorAll("#rows tr")) tr.classList.toggle("selected", tr.dataset.id === id);
+  showDetail(id, `${d.name || "(unnamed)"} · ${d.status}`, detailView(d), true);
+}
+
+// A user's view; ``focus`` false when a live update refreshes the one already shown.
+async function openUser(distinctId, focus = true) {
+  const response = await fetch(`/_emulator/users/${encodeURIComponent(distinctId)}`, { cache: "no-store" });
+  if (!response.ok) {
+    if (!focus && viewing === distinctId) closeDetail(false);
+    return;
+  }
+  const text = await response.text();
+  if (!focus && (viewing !== distinctId || text === lastUser)) return;
+  lastUser = text;
+  selected = null;
+  viewing = distinctId;
+  for (const tr of document.querySelectorAll("#rows tr.selected")) tr.classList.remove("selected");
+  showDetail(`user:${distinctId}`, `User ${distinctId}`, userView(JSON.parse(text)), focus);
+}
+
 function closeDetail(restoreFocus = true) {
   const id = selected;
+  const user = viewing;
   selected = null;
+  viewing = null;
+  lastUser = "";
   $("#detail").hidden = true;
   for (const tr of document.querySelectorAll("#rows tr.selected")) tr.classList.remove("selected");
-  if (restoreFocus && id) {
-    const button = document.querySelector(`[data-open="${CSS.escape(id)}"]`);
+  const back = id ? `[data-open="${CSS.escape(id)}"]`
+    : user ? `#user-rows [data-user-open="${CSS.escape(user)}"]` : null;
+  if (restoreFocus && back) {
+    const button = document.querySelector(back);
     if (button) button.focus();
   }
 }
@@ -304,6 +428,34 @@ function tenantRow(t) {
     el("td", { class: "time" }, t.updated_at || ""));
 }
 
+let lastUsers = "";
+
+// The stored users (GET /_emulator/users); a name opens the user's view.
+async function loadUsers() {
+  try {
+    const response = await fetch("/_emulator/users", { cache: "no-store" });
+    if (!response.ok) return;
+    const result = await response.json();
+    const fingerprint = JSON.stringify(result);
+    if (fingerprint === lastUsers) return;
+    lastUsers = fingerprint;
+    $("#user-rows").replaceChildren(...result.users.map(userRow));
+    $("#users-empty").hidden = result.users.length > 0;
+    $("#users-count").textContent = result.count > result.users.length
+      ? `(${result.count}, the first ${result.users.length} listed)` : `(${result.count})`;
+  } catch (error) {
+    setLive(false);
+  }
+}
+
+function userRow(u) {
+  return el("tr", { "data-user": u.distinct_id, class: u.distinct_id === viewing ? "selected" : null },
+    el("td", {}, userLink(u.distinct_id)),
+    el("td", {}, u.name || ""),
+    el("td", {}, u.channels.map((c) => el("span", { class: "chip" }, c))),
+    el("td", { class: "time" }, u.updated_at || ""));
+}
+
 function connect() {
   const stream = new EventSource(`${API}/stream`);
   stream.addEventListener("open", () => setLive(true));
@@ -311,6 +463,8 @@ function connect() {
     setLive(true);
     load();
     loadTenants();
+    loadUsers();
+    if (viewing) openUser(viewing, false);
   });
   stream.addEventListener("error", () => setLive(false));
 }
@@ -338,5 +492,6 @@ document.addEventListener("DOMContentLoaded", () => {
   loadFaults();
   load();
   loadTenants();
+  loadUsers();
   connect();
 });
