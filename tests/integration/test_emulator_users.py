@@ -74,6 +74,21 @@ def test_a_users_life_through_the_official_sdk(suprsend_emulator: Emulator) -> N
         users.get("u/1 ü")
 
 
+def test_an_identity_event_saved_by_the_official_sdk_is_applied(
+    suprsend_emulator: Emulator,
+) -> None:
+    client = official(suprsend_emulator)
+    client.users.upsert("ada", {"$email": ["ada@example.com"]})
+    user = client.user.get_instance("ada")
+    user.add_sms("+14155550100")
+    user.set("plan", "pro")
+    assert user.save()["success"] is True
+    profile = client.users.get("ada")
+    assert profile["properties"] == {"plan": "pro"}
+    assert [c["value"] for c in profile["$sms"]] == ["+14155550100"]
+    assert [c["value"] for c in profile["$email"]] == ["ada@example.com"]
+
+
 def test_tenant_profiles_and_bulk_delete(suprsend_emulator: Emulator) -> None:
     client = official(suprsend_emulator)
     client.tenants.upsert("acme", {"tenant_name": "Acme"})
