@@ -4,6 +4,9 @@
 2. ``broker``: a taskiq broker whose tasks share one client, created when the worker starts.
    The in-memory broker runs tasks in-process (for tests and this example); in production swap
    it for a real broker (Redis, RabbitMQ...) and start workers with ``taskiq worker``.
+
+A module to import into your worker, not a script: it needs ``pip install taskiq`` for the
+broker part. ``tests/test_examples.py`` runs both workers against the emulator.
 """
 
 from __future__ import annotations

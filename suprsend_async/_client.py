@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Self, Unpack, cast
+from typing import TYPE_CHECKING, Any, Self, Unpack, cast
 
 import httpx
 
@@ -218,6 +218,18 @@ class AsyncSuprsend:
 
     async def __aenter__(self) -> Self:
         return self
+
+    if not TYPE_CHECKING:  # at run time only: type checkers keep flagging the misuse
+
+        def __enter__(self) -> None:
+            raise TypeError(
+                "AsyncSuprsend is an async client: use `async with AsyncSuprsend(...) as"
+                " client:` and await its calls; in sync code use Suprsend, which takes the"
+                " same arguments"
+            )
+
+        def __exit__(self, *exc: object) -> None:  # pragma: no cover - never entered
+            pass
 
     async def __aexit__(
         self,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from ._errors import SuprsendValidationError
 from ._responses import APIResult
 
 __all__ = ["AsyncPage", "AsyncPageRequest", "CursorPaging", "OffsetPaging", "Paging", "SyncPage"]
@@ -73,6 +74,19 @@ class CursorPaging:
 
     base: dict[str, Any]
     cursor: str | None = None
+
+    def __post_init__(self) -> None:
+        # A page size the API refuses (1 to 1,000) is refused here, before sending, naming
+        # it, as the offset-paged lists do; the service would answer 400.
+        limit = self.base.get("limit")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= 1000
+        ):
+            raise SuprsendValidationError.single(
+                "options.limit",
+                f"must be an integer from 1 to 1,000, not {limit!r}",
+                subject="arguments",
+            )
 
     def params(self) -> dict[str, Any]:
         return {**self.base, "after": self.cursor} if self.cursor else dict(self.base)
@@ -135,6 +149,13 @@ async def fetch_page(fetch: Fetch, paging: Paging) -> AsyncPage:
     return AsyncPage(await fetch(paging.params()), fetch, paging)
 
 
+_NOT_AWAITED = (
+    "a list call of AsyncSuprsend sends nothing until awaited: `page = await"
+    " client.users.list()` for one page, or `async for item in client.users.list()` for"
+    " every item; in sync code use Suprsend, whose list calls return pages at once"
+)
+
+
 class AsyncPageRequest:
     """What a list call returns: awaited, its first page; iterated, every item of every page."""
 
@@ -146,6 +167,14 @@ class AsyncPageRequest:
 
     def __await__(self) -> Generator[Any, None, AsyncPage]:
         return fetch_page(self._fetch, self._paging).__await__()
+
+    if not TYPE_CHECKING:  # at run time only: type checkers keep flagging the misuse
+
+        def __getitem__(self, key: object) -> Any:
+            raise TypeError(_NOT_AWAITED)
+
+        def __iter__(self) -> Any:
+            raise TypeError(_NOT_AWAITED)
 
     async def __aiter__(self) -> AsyncIterator[Item]:
         async for item in await self:

@@ -81,7 +81,15 @@ class UsersApi:
     def _found(self, req: ApiRequest) -> Document | Answer:
         distinct_id = req.params["id"]
         user = self.users.get(distinct_id)
-        return user if user is not None else not_found(f"user '{distinct_id}' not found")
+        if user is not None:
+            return user
+        hint = ""
+        if req.method == "PATCH":
+            hint = (
+                ": create it first (users.upsert), or send the edit as an identity event"
+                " (users.async_edit), which creates the user"
+            )
+        return not_found(f"user '{distinct_id}' not found{hint}")
 
     def _tenant(self, raw: str) -> str | Answer:
         key = entity_id(raw, "tenant_id")

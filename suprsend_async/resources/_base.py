@@ -254,6 +254,11 @@ def _result(name: str, answer: Answer) -> APIResult:
             data, status_code=code, headers=headers, request_id=request_id, text=response.text
         )
     message = f"{name}: {code} {error_message(body, code)}"
+    if code in (401, 403):
+        message += (
+            " (check the workspace key and secret, or the API key, and the base URL:"
+            " a key of another workspace or a secret with spaces is refused)"
+        )
     error = status_error_class(code)
     kw: dict[str, Any] = {
         "status_code": code,
