@@ -174,7 +174,7 @@ def stress(session: nox.Session) -> None:
     session.env["SUPRSEND_ACCOUNTING_SEEDS"] = session.env.get("SUPRSEND_ACCOUNTING_SEEDS", "1000")
     session.run(
         "pytest",
-        "tests/integration/test_chaos.py",
+        "tests/integration/test_faults_exactly_once.py",
         "tests/integration/test_malformed_server.py",
         "tests/integration/test_accounting.py",
         "tests/integration/test_interrupt.py",

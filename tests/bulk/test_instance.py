@@ -16,7 +16,7 @@ import respx
 import suprsend_async._retry as retry_mod
 from suprsend_async import AsyncSuprsend, RecordOutcome, WorkflowTriggerRequest
 
-from .conftest import bulk_answer, trigger_body
+from ..conftest import bulk_answer, trigger_body
 
 
 @pytest.mark.asyncio

@@ -24,7 +24,7 @@ from suprsend_async._bulk._plan import ChunkPlanner, plan_chunks
 from suprsend_async._bulk._plan import Item as _Item
 from suprsend_async._requests import PreparedRecord
 
-from .conftest import BASE, KEY, SECRET, bulk_answer, trigger_body
+from ..conftest import BASE, KEY, SECRET, bulk_answer, trigger_body
 
 
 def item(i: int, size: int) -> _Item:
