@@ -179,7 +179,7 @@ def stress(session: nox.Session) -> None:
         "tests/integration/test_accounting.py",
         "tests/integration/test_interrupt.py",
         "tests/test_fuzz.py",
-        "tests/test_bulk_properties.py",
+        "tests/bulk/test_ledger.py",
         "--hypothesis-profile=stress",
         *session.posargs,
     )

@@ -1,42 +1,26 @@
-"""Results are read-only mappings of the official SDK's keys, and serialise with to_dict()."""
+"""Bulk results: read-only mappings of the official SDK's keys, serialised with to_dict(), with
+a short repr and no secret in them."""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 
 import pytest
+import respx
 
-from suprsend_async import BulkResponse, FailedRecord, TriggerResponse, WorkflowTriggerRequest
+from suprsend_async import (
+    AsyncSuprsend,
+    BulkResponse,
+    FailedRecord,
+)
 from suprsend_async.emulator import Emulator
 
-pytestmark = pytest.mark.integration
+from .conftest import BASE, bulk_answer, trigger_body
 
 
-@pytest.mark.asyncio
-async def test_a_trigger_result_is_a_mapping(suprsend_emulator: Emulator) -> None:
-    async with suprsend_emulator.client() as client:
-        result = await client.workflows.trigger(
-            WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"]})
-        )
-    assert isinstance(result, Mapping) and isinstance(result, TriggerResponse)
-    message_id = suprsend_emulator.triggers[0].message_id
-    raw = {"status": "success", "message_id": message_id}
-    expected = {
-        "success": True,
-        "status": "success",
-        "status_code": 202,
-        "message": message_id,
-        "raw_response": raw,
-    }
-    assert dict(result.items()) == expected == dict(result) == result.to_dict()
-    assert list(result.values()) == list(expected.values())
-    assert len(result) == 5 and list(result) == list(expected)
-    assert result.get("headers") is None and "headers" not in result
-    assert json.loads(json.dumps(result.to_dict())) == expected
-    assert json.loads(json.dumps(dict(result))) == expected
-
-
+@pytest.mark.integration
 @pytest.mark.asyncio
 async def test_a_bulk_result_serialises_with_its_failed_records(
     suprsend_emulator: Emulator,
@@ -64,3 +48,43 @@ async def test_a_bulk_result_serialises_with_its_failed_records(
     # Equality and hashing stay what they were: results of a bulk are compared by identity.
     assert result == result and result != result.to_dict()
     assert {record: 1}[record] == 1
+
+
+@pytest.mark.asyncio
+async def test_bulk_response_repr_and_dict_reads(
+    api: respx.MockRouter, client: AsyncSuprsend
+) -> None:
+    api.post("trigger/").respond(400, json={"message": "no"})
+    bulk = client.workflows.bulk_trigger_instance()
+    bulk.append(*[trigger_body(i) for i in range(5)])
+    result = await bulk.trigger()
+    text = repr(result)
+    assert "+2 more" in text and "status='fail'" in text
+    assert result["total"] == 5 and result["failed_records"][0]["code"] == 400
+    assert result.to_dict()["failure"] == 5
+
+
+PRIVATE_SECRET = "sEcReT-value-9f8e7d"
+
+
+@pytest.fixture
+def everything_logged(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)  # every logger, every level: ours, httpx, httpcore
+    return caplog
+
+
+@pytest.mark.asyncio
+async def test_bulk_results_and_logs_hold_no_secret(
+    api: respx.MockRouter, everything_logged: pytest.LogCaptureFixture
+) -> None:
+    api.post("trigger/").mock(
+        side_effect=bulk_answer(
+            lambda r, i: {"status": "error", "status_code": 400, "error": {"message": "no"}}
+        )
+    )
+    async with AsyncSuprsend("ws", PRIVATE_SECRET, BASE) as client:
+        bulk = client.workflows.bulk_trigger_instance()
+        bulk.append(*[trigger_body(i) for i in range(3)], {"workflow": ""})
+        result = await bulk.trigger()
+    assert PRIVATE_SECRET not in repr(result) and PRIVATE_SECRET not in everything_logged.text
+    assert all(PRIVATE_SECRET not in f.error for f in result.failed_records)
