@@ -8,6 +8,7 @@ import asyncio
 import os
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 import respx
@@ -16,6 +17,7 @@ from suprsend_async import (
     AsyncSuprsend,
     SuprsendError,
 )
+from suprsend_async._pipe import Life, Pool
 from suprsend_async.emulator import Emulator
 
 from .conftest import BASE, KEY, SECRET
@@ -127,3 +129,59 @@ def test_a_client_used_from_a_second_event_loop_says_why() -> None:
     with pytest.raises(SuprsendError, match="another event loop") as info:
         aio.run(second())
     assert "lifespan" in str(info.value)
+
+
+def never_poll(*args: object, **kwargs: object) -> None:
+    raise AssertionError("Pool.close polled (slept) instead of waiting on its event")
+
+
+@pytest.mark.asyncio
+async def test_pool_close_waits_on_its_event_and_never_polls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(anyio, "sleep", never_poll)
+    monkeypatch.setattr(asyncio, "sleep", never_poll)
+    http = httpx.AsyncClient()
+    pool = Pool(http, None, owned=True)
+    running = anyio.CancelScope()  # a call in flight, as Pipe.operation registers it
+    pool.operations.add(running)
+    steps: list[str] = []
+
+    async def close() -> None:
+        await pool.close(grace=60)
+        steps.append("closed")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(close)
+        await anyio.wait_all_tasks_blocked()
+        # close() cancelled the call and now waits for it to settle: nothing is closed yet.
+        assert running.cancel_called
+        assert pool.life is Life.CLOSING and not http.is_closed and steps == []
+        steps.append("call left")
+        pool.left(running)  # the call's account is settled: this alone wakes close()
+        for _ in range(10):  # a few turns of the loop, no time: an event, not a poll
+            if steps[-1] == "closed":
+                break
+            await anyio.lowlevel.checkpoint()
+        assert steps == ["call left", "closed"]
+    assert pool.life is Life.CLOSED and http.is_closed
+
+
+@pytest.mark.asyncio
+async def test_pool_close_gives_up_on_a_call_that_never_leaves_after_its_grace() -> None:
+    http = httpx.AsyncClient()
+    pool = Pool(http, None, owned=True)
+    pool.operations.add(anyio.CancelScope())  # a call that never reports leaving
+    with anyio.fail_after(30):  # generous: the grace below is what must end the wait
+        await pool.close(grace=0.05)
+    assert pool.life is Life.CLOSED and http.is_closed
+
+
+@pytest.mark.asyncio
+async def test_pool_close_with_no_call_running_closes_at_once_but_not_a_callers_client() -> None:
+    mine = httpx.AsyncClient()
+    pool = Pool(mine, None, owned=False)
+    with anyio.fail_after(30):
+        await pool.close(grace=60)  # nothing to wait for: the 60 s grace is never spent
+    assert pool.life is Life.CLOSED and not mine.is_closed
+    await mine.aclose()

@@ -16,7 +16,11 @@ import suprsend_async._retry as retry_mod
 from suprsend_async import (
     AsyncSuprsend,
     RecordOutcome,
+    Workflow,
+    WorkflowTriggerRequest,
 )
+from suprsend_async._bulk._dispatch import Preparer
+from suprsend_async._bulk._plan import Item
 
 from ..conftest import BASE, KEY, SECRET, bulk_answer, trigger_body
 
@@ -381,3 +385,51 @@ async def test_key_function_that_raises_fails_its_record_only(
     assert (result.total, result.success, result.failure) == (150, 149, 1)
     failed = result.failed_records[0]
     assert failed.index == 120 and "idempotency_key_from: raised TypeError" in failed.error
+
+
+LEGACY_BODY = {
+    "name": "wf",
+    "template": "tpl",
+    "notification_category": "system",
+    "users": [{"distinct_id": "u"}],
+}
+
+
+def test_the_preparer_refuses_a_request_of_another_kind_as_that_records_failure() -> None:
+    warnings: list[str] = []
+    triggers = Preparer(True, "trigger", warnings)
+    refused = triggers.prepare(3, Workflow(dict(LEGACY_BODY)), None)
+    assert isinstance(refused, RecordOutcome)
+    assert (refused.index, refused.state, refused.status_code, refused.error_type) == (
+        3,
+        "failed",
+        400,
+        "validation",
+    )
+    assert refused.error is not None
+    assert "client.workflows (bulk_trigger_instance, bulk_trigger) takes a" in refused.error
+    assert "a Workflow is sent with client.bulk_workflows" in refused.error
+    assert refused.record["name"] == "wf"  # the record is shown, so a person can find it
+    events = Preparer(True, "event", warnings)
+    wrong = events.prepare(0, WorkflowTriggerRequest(trigger_body(0)), None)
+    assert isinstance(wrong, RecordOutcome) and wrong.state == "failed" and wrong.error
+    assert "a WorkflowTriggerRequest is sent with client.workflows" in wrong.error
+    # A request of the right class, and a plain body, are prepared as they are.
+    for raw in (WorkflowTriggerRequest(trigger_body(4)), trigger_body(4)):
+        item = triggers.prepare(4, raw, None)
+        assert isinstance(item, Item) and item.index == 4
+        assert json.loads(item.prepared.content)["data"] == {"rid": 4}
+    assert warnings == []
+
+
+def test_the_preparer_turns_a_callers_odd_object_into_its_failure() -> None:
+    class Exploding(dict[str, object]):
+        def __iter__(self) -> Iterator[str]:
+            raise RuntimeError("the caller's mapping broke")
+
+        def keys(self) -> Any:
+            raise RuntimeError("the caller's mapping broke")
+
+    outcome = Preparer(True, "trigger", []).prepare(0, Exploding(workflow="w"), None)
+    assert isinstance(outcome, RecordOutcome) and outcome.state == "failed"
+    assert outcome.error and outcome.error.startswith("could not be prepared: RuntimeError")
