@@ -24,6 +24,8 @@ from suprsend_async import (
 from ..conftest import KEY, SECRET
 from .misbehaving_server import BODY, Handler, Server, announcing, answer
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.asyncio
 async def test_aclose_stops_a_pending_retry_and_leaves_no_connection(

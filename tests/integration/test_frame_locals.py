@@ -19,6 +19,8 @@ from suprsend_async import (
 from ..conftest import KEY, SECRET
 from .misbehaving_server import BODY, Handler, Server
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.asyncio
 async def test_no_credentials_or_attachment_bytes_in_frame_locals(
