@@ -33,7 +33,7 @@ from suprsend_async._retry import SharedBackoff
 from suprsend_async.emulator import Emulator
 
 from .conftest import BASE, KEY, SECRET, body_of
-from .open_files import open_fds, settled_fds
+from .open_files import new_fds_once_settled, open_fds
 
 BODY = {"workflow": "w", "recipients": ["u"]}
 LEGACY = {
@@ -398,7 +398,7 @@ def test_no_class_relies_on_del() -> None:
 @pytest.mark.integration
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
 def test_async_client_leaves_no_sockets_or_tasks(suprsend_emulator: Emulator) -> None:
-    async def main() -> tuple[int, int]:
+    async def main() -> tuple[set[tuple[int, str]], int]:
         baseline_tasks = len(asyncio.all_tasks())
         before = open_fds()
         async with suprsend_emulator.client() as client:
@@ -412,14 +412,14 @@ def test_async_client_leaves_no_sockets_or_tasks(suprsend_emulator: Emulator) ->
                 {"workflow": "w", "recipients": [f"b{i}"]} for i in range(300)
             )
             assert all(r.success for r in results)
-            assert open_fds() > before  # connections were open
+            assert open_fds() - before  # connections were open
         await asyncio.sleep(0)
         # The emulator runs in this process: its server-side sockets close once it reads EOF.
-        fds = await asyncio.to_thread(settled_fds, before)
-        return fds - before, len(asyncio.all_tasks()) - baseline_tasks
+        left = await asyncio.to_thread(new_fds_once_settled, before)
+        return left, len(asyncio.all_tasks()) - baseline_tasks
 
     leaked_fds, leaked_tasks = asyncio.run(main())
-    assert leaked_fds == 0
+    assert leaked_fds == set()
     assert leaked_tasks == 0
 
 

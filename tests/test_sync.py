@@ -21,7 +21,7 @@ from suprsend_async import Suprsend, SuprsendError, Workflow, WorkflowTriggerReq
 from suprsend_async.emulator import Emulator
 
 from .conftest import BASE, KEY, SECRET, bulk_answer, trigger_body
-from .open_files import open_fds, settled_fds
+from .open_files import new_fds_once_settled, open_fds
 
 BODY = {"workflow": "w", "recipients": ["u"]}
 
@@ -227,4 +227,4 @@ def test_sync_client_leaves_no_threads_or_sockets(suprsend_emulator: Emulator) -
         assert bulk.trigger().success == 150
         assert threading.active_count() > threads_before
     assert threading.active_count() == threads_before
-    assert settled_fds(fds_before) == fds_before
+    assert new_fds_once_settled(fds_before) == set()

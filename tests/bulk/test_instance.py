@@ -3,6 +3,7 @@ resend only what never left, stream with bounded read-ahead, cancel with a truth
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -31,9 +32,11 @@ BODY = {"workflow": "w", "recipients": ["u"]}
 async def test_records_appended_during_trigger_are_sent_next_time(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
+    arrived = anyio.Event()
     release = anyio.Event()
 
     async def slow(request: httpx.Request) -> httpx.Response:
+        arrived.set()
         await release.wait()
         return bulk_answer()(request)
 
@@ -42,8 +45,9 @@ async def test_records_appended_during_trigger_are_sent_next_time(
     bulk.append(*[trigger_body(i) for i in range(3)])
     async with anyio.create_task_group() as tg:
         tg.start_soon(bulk.trigger)
-        await anyio.sleep(0.05)
-        bulk.append(trigger_body(99))  # while the first trigger() is waiting for its answer
+        with anyio.fail_after(60):  # the bound only keeps a broken run from hanging
+            await arrived.wait()  # the first trigger() has sent and waits for its answer
+        bulk.append(trigger_body(99))
         release.set()
     result = await bulk.trigger()
     assert (result.total, result.success) == (4, 4)
@@ -215,19 +219,26 @@ async def test_cancellation_leaves_truthful_account(
     api: respx.MockRouter, client: AsyncSuprsend
 ) -> None:
     calls = 0
+    both_stalled = anyio.Event()
 
     async def answer(request: httpx.Request) -> httpx.Response:
         nonlocal calls
         calls += 1
-        if calls > 2:
-            await anyio.sleep(30)
+        if calls > 2:  # the first two requests are answered, the next two never are
+            if calls == 4:
+                both_stalled.set()
+            await anyio.sleep_forever()
         return bulk_answer()(request)
 
     api.post("trigger/").mock(side_effect=answer)
     bulk = client.workflows.bulk_trigger_instance()
     bulk.append(*[trigger_body(i) for i in range(1000)])
-    with anyio.move_on_after(0.5):
-        await bulk.trigger(concurrency=2)
+    # Cancelled once both workers wait on an answer that will not come: a state, not a time.
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(functools.partial(bulk.trigger, concurrency=2))
+        with anyio.fail_after(60):  # the bound only keeps a broken run from hanging
+            await both_stalled.wait()
+        tg.cancel_scope.cancel()
     result = bulk.result()
     assert result.total == 1000
     assert result.success == 200
