@@ -174,12 +174,12 @@ def stress(session: nox.Session) -> None:
     session.env["SUPRSEND_ACCOUNTING_SEEDS"] = session.env.get("SUPRSEND_ACCOUNTING_SEEDS", "1000")
     session.run(
         "pytest",
-        "tests/integration/test_chaos.py",
+        "tests/integration/test_faults_exactly_once.py",
         "tests/integration/test_malformed_server.py",
         "tests/integration/test_accounting.py",
         "tests/integration/test_interrupt.py",
         "tests/test_fuzz.py",
-        "tests/test_bulk_properties.py",
+        "tests/bulk/test_ledger.py",
         "--hypothesis-profile=stress",
         *session.posargs,
     )

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import locale
+import logging
 import re
 
 import httpx
@@ -138,3 +139,77 @@ async def test_every_attempt_is_signed_afresh(
     assert first.headers["date"] != second.headers["date"]
     assert first.headers["authorization"] != second.headers["authorization"]
     assert first.content == second.content
+
+
+PRIVATE_SECRET = "sEcReT-value-9f8e7d"
+
+
+PRIVATE_API_KEY = "api-KEY-value-1a2b3c"
+
+
+EMAIL = "private.person@example.com"
+
+
+PHONE = "+15550001234"
+
+
+@pytest.fixture
+def everything_logged(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)  # every logger, every level: ours, httpx, httpcore
+    return caplog
+
+
+def body() -> dict[str, object]:
+    return {
+        "workflow": "w",
+        "recipients": [{"distinct_id": "u1", "$email": [EMAIL], "$sms": [PHONE]}],
+        "data": {"token": "push-token-xyz"},
+    }
+
+
+@pytest.mark.asyncio
+async def test_no_secret_signature_or_body_in_logs_reprs_or_errors(
+    api: respx.MockRouter, everything_logged: pytest.LogCaptureFixture
+) -> None:
+    route = api.post("trigger/").mock(
+        side_effect=[
+            httpx.Response(500, text="boom"),
+            httpx.Response(401, json={"message": "bad sig"}),
+        ]
+    )
+    api.post("ws/trigger/").mock(side_effect=httpx.ConnectError("refused"))
+    async with AsyncSuprsend("ws", PRIVATE_SECRET, BASE, max_retries=1) as client:
+        result = await client.workflows.trigger(WorkflowTriggerRequest(body(), idempotency_key="k"))
+        legacy = await client.trigger_workflow(
+            {
+                "name": "wf",
+                "template": "tp",
+                "notification_category": "system",
+                "users": [{"distinct_id": "u", "$email": EMAIL}],
+            }
+        )
+        texts = [repr(client), repr(result), repr(legacy), str(result.to_dict())]
+        for response in (result, legacy):
+            with pytest.raises(Exception) as info:
+                response.raise_for_status()
+            texts += [str(info.value), repr(info.value)]
+    signatures = [c.request.headers["authorization"].split(":", 1)[1] for c in route.calls]
+    logged = everything_logged.text
+    for text in [logged, *texts]:
+        assert PRIVATE_SECRET not in text
+        for sig in signatures:
+            assert sig not in text
+        assert EMAIL not in text and PHONE not in text
+
+
+@pytest.mark.asyncio
+async def test_api_key_never_leaks(
+    api: respx.MockRouter, everything_logged: pytest.LogCaptureFixture
+) -> None:
+    api.post("trigger/").respond(403, json={"message": "forbidden"})
+    async with AsyncSuprsend.with_workspace_api_key("uid", PRIVATE_API_KEY, BASE) as client:
+        result = await client.workflows.trigger(body())
+        with pytest.raises(Exception) as info:
+            result.raise_for_status()
+        for text in (everything_logged.text, repr(client), repr(result), str(info.value)):
+            assert PRIVATE_API_KEY not in text

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
-import logging
+import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -11,25 +14,26 @@ import httpx
 import pytest
 import respx
 
+import suprsend_async
 from suprsend_async import (
     APIConnectionError,
     APITimeoutError,
     AsyncSuprsend,
     AuthenticationError,
     BadRequestError,
-    ConfigurationError,
     RateLimitError,
     RetryPolicy,
     ServerError,
     SuprsendError,
     SuprsendValidationError,
-    TriggerResponse,
     Workflow,
     WorkflowTriggerRequest,
 )
 from suprsend_async._retry import SharedBackoff
+from suprsend_async.emulator import Emulator
 
 from .conftest import BASE, KEY, SECRET, body_of
+from .open_files import new_fds_once_settled, open_fds
 
 BODY = {"workflow": "w", "recipients": ["u"]}
 LEGACY = {
@@ -304,132 +308,12 @@ async def test_with_options_shares_the_pool(api: respx.MockRouter, client: Async
 
 
 @pytest.mark.asyncio
-async def test_callers_http_client_is_never_closed(api: respx.MockRouter) -> None:
-    api.post("trigger/").respond(202, json={})
-    mine = httpx.AsyncClient()
-    async with AsyncSuprsend(KEY, SECRET, BASE, http_client=mine) as c:
-        assert (await c.workflows.trigger(BODY)).success
-    assert not mine.is_closed
-    await mine.aclose()
-
-
-@pytest.mark.asyncio
 async def test_closed_client_refuses(api: respx.MockRouter) -> None:
     c = AsyncSuprsend(KEY, SECRET, BASE)
     await c.aclose()
     assert c.is_closed
     with pytest.raises(SuprsendError, match="closed"):
         await c.workflows.trigger(BODY)
-
-
-@pytest.mark.asyncio
-async def test_fork_is_detected(api: respx.MockRouter, client: AsyncSuprsend) -> None:
-    client._pool.pid = -1
-    with pytest.raises(SuprsendError, match="forked child"):
-        await client.workflows.trigger(BODY)
-
-
-def test_configuration_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SUPRSEND_WORKSPACE_KEY", "env-key")
-    monkeypatch.setenv("SUPRSEND_WORKSPACE_SECRET", "env-secret")
-    monkeypatch.setenv("SUPRSEND_BASE_URL", "http://env.test///")
-    c = AsyncSuprsend()
-    assert c.base_url == "http://env.test/"
-    assert "env-key" in repr(c) and "env-secret" not in repr(c)
-    assert c._core.legacy_endpoint.url == "http://env.test/env-key/trigger/"
-    explicit = AsyncSuprsend("k", "s", "https://x.test")
-    assert explicit.base_url == "https://x.test/"
-    monkeypatch.setenv("SUPRSEND_WORKSPACE_UID", "uid")
-    monkeypatch.setenv("SUPRSEND_API_KEY", "akey")
-    bearer = AsyncSuprsend.with_workspace_api_key()
-    assert bearer._core.legacy_endpoint.url == "http://env.test/uid/trigger/"
-
-
-def test_default_base_url() -> None:
-    assert AsyncSuprsend("k", "s").base_url == "https://hub.suprsend.com/"
-
-
-def test_configuration_errors() -> None:
-    with pytest.raises(ConfigurationError, match=r"workspace_key \(or the SUPRSEND_WORKSPACE_KEY"):
-        AsyncSuprsend(workspace_secret="s")
-    with pytest.raises(ConfigurationError, match="workspace_secret"):
-        AsyncSuprsend("k")
-    with pytest.raises(ConfigurationError, match="api_key"):
-        AsyncSuprsend.with_workspace_api_key("uid")
-    with pytest.raises(ConfigurationError, match="base_url"):
-        AsyncSuprsend("k", "s", "ftp://x")
-    with pytest.raises(ValueError, match="max_retries"):
-        AsyncSuprsend("k", "s", max_retries=-1)
-
-
-@pytest.mark.asyncio
-async def test_debug_logs_hold_no_secrets_or_bodies(
-    api: respx.MockRouter, caplog: pytest.LogCaptureFixture
-) -> None:
-    api.post("trigger/").mock(side_effect=[httpx.Response(500), httpx.Response(202, json={})])
-    body = {"workflow": "w", "recipients": [{"distinct_id": "u", "$email": "person@example.com"}]}
-    caplog.set_level(logging.DEBUG, logger="suprsend_async")
-    async with AsyncSuprsend(KEY, SECRET, BASE) as c:
-        result = await c.workflows.trigger(body)
-        auth = None
-        for record in api.calls:
-            auth = record.request.headers["authorization"]
-    text = caplog.text
-    assert "POST /trigger/ -> 500" in text and "POST /trigger/ -> 202" in text
-    assert SECRET not in text
-    assert auth is not None and auth.split(":")[1] not in text
-    assert "person@example.com" not in text
-    assert SECRET not in repr(result)
-
-
-@pytest.mark.asyncio
-async def test_bodies_logged_only_when_asked(
-    api: respx.MockRouter, caplog: pytest.LogCaptureFixture
-) -> None:
-    api.post("trigger/").respond(202, json={})
-    caplog.set_level(logging.DEBUG, logger="suprsend_async")
-    async with AsyncSuprsend(KEY, SECRET, BASE, log_bodies=True) as c:
-        await c.workflows.trigger({"workflow": "w", "recipients": ["person-77"]})
-    assert "person-77" in caplog.text
-
-
-@pytest.mark.asyncio
-async def test_library_does_not_configure_logging() -> None:
-    logger = logging.getLogger("suprsend_async")
-    assert logger.handlers == [] and logger.level == logging.NOTSET
-
-
-@pytest.mark.asyncio
-async def test_response_for_non_json_success(api: respx.MockRouter, client: AsyncSuprsend) -> None:
-    api.post("trigger/").respond(202, text="OK")
-    result = await client.workflows.trigger(BODY)
-    assert result.success and result.message == "OK" and result.body == "OK"
-    api.post("trigger/").respond(202, content=b"")
-    result = await client.workflows.trigger(BODY)
-    assert result.success and result.message == "OK" and result.body is None
-    api.post("trigger/").respond(200, json=[1, 2])
-    result = await client.workflows.trigger(BODY)
-    assert result.success and json.loads(result.message) == [1, 2]
-    api.post("trigger/").respond(200, json={"status": "success"})
-    assert json.loads((await client.workflows.trigger(BODY)).message) == {"status": "success"}
-
-
-@pytest.mark.asyncio
-async def test_redirects_are_not_followed(api: respx.MockRouter, client: AsyncSuprsend) -> None:
-    api.post("trigger/").respond(307, headers={"Location": "http://elsewhere.test/steal"})
-    elsewhere = api.post("http://elsewhere.test/steal").respond(202)
-    result = await client.workflows.trigger(BODY)
-    assert not elsewhere.called
-    assert result.status_code == 307 and not result.success
-
-
-def test_trigger_response_equality_and_repr() -> None:
-    a = TriggerResponse(True, "success", 202, "m", message_id="m")
-    b = TriggerResponse(True, "success", 202, "m", message_id="m")
-    assert a == b and a != TriggerResponse(False, "fail", 500, "x")
-    assert a.__eq__(5) is NotImplemented
-    r = repr(TriggerResponse(False, "fail", None, "t", error_type="timeout", retry_after=1.0))
-    assert "error_type='timeout'" in r and "retry_after=1.0" in r
 
 
 @pytest.mark.asyncio
@@ -498,8 +382,83 @@ async def test_callers_client_keeps_its_timeout() -> None:
     assert AsyncSuprsend(KEY, SECRET).timeout.read == 30.0
 
 
-def test_proxy_from_environment_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    client = AsyncSuprsend(KEY, SECRET)
-    assert client._pool.transport is None  # httpx's own client, which routes through the proxy
-    assert client._pool.http._mounts  # a proxy route, from trust_env
+def test_no_class_relies_on_del() -> None:
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(suprsend_async.__path__, "suprsend_async."):
+        if info.name.endswith("__main__") or info.name.endswith("pytest_plugin"):
+            continue
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__.startswith("suprsend_async"):
+                assert "__del__" not in vars(cls), f"{cls.__qualname__} defines __del__"
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_async_client_leaves_no_sockets_or_tasks(suprsend_emulator: Emulator) -> None:
+    async def main() -> tuple[set[tuple[int, str]], int]:
+        baseline_tasks = len(asyncio.all_tasks())
+        before = open_fds()
+        async with suprsend_emulator.client() as client:
+            results = await asyncio.gather(
+                *(
+                    client.workflows.trigger({"workflow": "w", "recipients": [f"u{i}"]})
+                    for i in range(50)
+                )
+            )
+            await client.workflows.bulk_trigger(
+                {"workflow": "w", "recipients": [f"b{i}"]} for i in range(300)
+            )
+            assert all(r.success for r in results)
+            assert open_fds() - before  # connections were open
+        await asyncio.sleep(0)
+        # The emulator runs in this process: its server-side sockets close once it reads EOF.
+        left = await asyncio.to_thread(new_fds_once_settled, before)
+        return left, len(asyncio.all_tasks()) - baseline_tasks
+
+    leaked_fds, leaked_tasks = asyncio.run(main())
+    assert leaked_fds == set()
+    assert leaked_tasks == 0
+
+
+@pytest.mark.integration
+def test_no_blocking_calls_on_the_event_loop(suprsend_emulator: Emulator, tmp_path: Path) -> None:
+    """blockbuster raises if anything in the async paths blocks the loop (file I/O, sleeps...)."""
+    from blockbuster import blockbuster_ctx
+
+    attachment = tmp_path / "doc.pdf"
+    attachment.write_bytes(b"%PDF-1.4 " + bytes(3000))
+
+    async def main() -> None:
+        with blockbuster_ctx("suprsend_async"):
+            async with AsyncSuprsend(
+                suprsend_emulator.config.workspace_key,
+                suprsend_emulator.config.workspace_secret,
+                suprsend_emulator.base_url,
+            ) as client:
+                single = WorkflowTriggerRequest({"workflow": "w", "recipients": ["u"]})
+                await single.add_attachment_async(str(attachment))
+                assert (await client.workflows.trigger(single)).success
+                bulk = client.workflows.bulk_trigger_instance()
+                for i in range(120):
+                    req = WorkflowTriggerRequest({"workflow": "w", "recipients": [f"u{i}"]})
+                    await req.add_attachment_async(str(attachment))
+                    bulk.append(req)
+                assert (await bulk.trigger()).success == 120
+                streamed = await client.workflows.bulk_trigger(
+                    {"workflow": "w", "recipients": [f"s{i}"]} for i in range(300)
+                )
+                assert streamed.success == 300
+                legacy = await client.trigger_workflow(
+                    {
+                        "name": "wf",
+                        "template": "tp",
+                        "notification_category": "system",
+                        "users": [{"distinct_id": "u"}],
+                    }
+                )
+                assert legacy.success
+
+    asyncio.run(main())

@@ -18,8 +18,10 @@ import pytest
 import respx
 
 from suprsend_async import Suprsend, SuprsendError, Workflow, WorkflowTriggerRequest
+from suprsend_async.emulator import Emulator
 
 from .conftest import BASE, KEY, SECRET, bulk_answer, trigger_body
+from .open_files import new_fds_once_settled, open_fds
 
 BODY = {"workflow": "w", "recipients": ["u"]}
 
@@ -198,3 +200,31 @@ def test_script_that_never_closes_exits() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     )
     assert out.stdout.strip() == "built"
+
+
+PRIVATE_SECRET = "sEcReT-value-9f8e7d"
+
+
+PRIVATE_API_KEY = "api-KEY-value-1a2b3c"
+
+
+def test_sync_facade_repr_hides_secrets() -> None:
+    with Suprsend("ws", PRIVATE_SECRET, BASE) as client:
+        assert PRIVATE_SECRET not in repr(client)
+    api_client = Suprsend.with_workspace_api_key("uid", PRIVATE_API_KEY, BASE)
+    assert PRIVATE_API_KEY not in repr(api_client)
+    api_client.close()
+
+
+@pytest.mark.integration
+def test_sync_client_leaves_no_threads_or_sockets(suprsend_emulator: Emulator) -> None:
+    threads_before = threading.active_count()
+    fds_before = open_fds()
+    with suprsend_emulator.sync_client() as client:
+        assert client.workflows.trigger({"workflow": "w", "recipients": ["u"]}).success
+        bulk = client.workflows.bulk_trigger_instance()
+        bulk.append(*[{"workflow": "w", "recipients": [f"u{i}"]} for i in range(150)])
+        assert bulk.trigger().success == 150
+        assert threading.active_count() > threads_before
+    assert threading.active_count() == threads_before
+    assert new_fds_once_settled(fds_before) == set()

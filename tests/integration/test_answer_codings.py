@@ -25,7 +25,7 @@ import pytest_asyncio
 from suprsend_async import AsyncSuprsend
 
 from ..conftest import KEY, SECRET
-from .test_hostile import BODY, Handler, Server, head
+from .misbehaving_server import BODY, Handler, Server, head
 
 brotli = pytest.importorskip("brotli")
 zstandard = pytest.importorskip("zstandard")

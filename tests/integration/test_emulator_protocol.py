@@ -328,3 +328,26 @@ def test_async_emulator_context() -> None:
     import anyio
 
     assert anyio.run(main) == 1
+
+
+EMAIL = "private.person@example.com"
+
+
+PHONE = "+15550001234"
+
+
+def body() -> dict[str, object]:
+    return {
+        "workflow": "w",
+        "recipients": [{"distinct_id": "u1", "$email": [EMAIL], "$sms": [PHONE]}],
+        "data": {"token": "push-token-xyz"},
+    }
+
+
+def test_emulator_records_no_credentials(suprsend_emulator: Emulator) -> None:
+    with suprsend_emulator.sync_client() as client:
+        client.workflows.trigger(body())
+    record = suprsend_emulator.triggers[0].to_json()
+    text = str(record) + repr(suprsend_emulator)
+    assert suprsend_emulator.config.workspace_secret not in text
+    assert "authorization" not in text.lower()
