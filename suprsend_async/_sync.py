@@ -84,19 +84,23 @@ class Portal:
             finally:
                 settled.set()
 
+        future: Future[T] | None = None
         try:
-            future: Future[T] = self.portal.start_task_soon(call)
-        except RuntimeError:  # the loop stopped between the check and the call: closed
-            raise SuprsendError("this client is closed; create a new one") from None
-        try:
+            try:
+                future = self.portal.start_task_soon(call)
+            except RuntimeError:  # the loop stopped between the check and the call: closed
+                raise SuprsendError("this client is closed; create a new one") from None
             return future.result()
         except CancelledError:  # the loop was stopped under the call: closed meanwhile
             raise SuprsendError("the client was closed while this call ran") from None
         except KeyboardInterrupt:
             # Cancel the task and wait until it has settled its account (a bulk records which
-            # records were sent), then let the interrupt go on.
-            future.cancel()
-            settled.wait(_SETTLE_TIMEOUT)
+            # records were sent), then let the interrupt go on. A Ctrl-C that lands while the
+            # task is being handed to the loop is caught here too: once it is there, it is
+            # cancelled like any other.
+            if future is not None:
+                future.cancel()
+                settled.wait(_SETTLE_TIMEOUT)
             raise
 
     def call_sync(self, func: Callable[[], T]) -> T:
