@@ -553,8 +553,8 @@ def request_of(raw: Any, expected: type[R], *, bulk: bool = False) -> R:
     model) wrapped; a request of another class refused, naming the call that takes it."""
     if isinstance(raw, expected):
         return raw
-    kind = next(k for k, cls in CLASSES.items() if cls is expected)
     if isinstance(raw, _BaseRequest):
+        kind = next(k for k, cls in CLASSES.items() if cls is expected)
         other = next(k for k, cls in CLASSES.items() if isinstance(raw, cls))
         calls = _BULK_CALL if bulk else _SINGLE_CALL
         raise SuprsendValidationError.single(

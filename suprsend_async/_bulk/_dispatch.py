@@ -38,7 +38,7 @@ from .._core import Call, Payload, PerCall, Sender
 from .._edits import UserEdit
 from .._errors import SuprsendValidationError
 from .._identity import edit_view, identity_request
-from .._requests import CLASSES, _BaseRequest, request_of
+from .._requests import CLASSES, Event, Workflow, WorkflowTriggerRequest, _BaseRequest, request_of
 from .._retry import RetryAdvice, RetryEvent, retry_loop
 from .._types import NOT_GIVEN, NotGiven, RequestKind
 from ._classify import classify
@@ -65,6 +65,14 @@ ASYNC_BATCH = 64  # records of an async source handed over at once
 READ_AHEAD = 2  # batches read but not yet taken by the dispatcher
 
 KeyFrom = str | Callable[[Mapping[str, Any]], Any]
+
+
+# A plain dict record becomes its kind's request directly (request_of's path, inlined).
+_FROM_DICT: dict[RequestKind, Callable[[dict[str, Any]], _BaseRequest]] = {
+    "trigger": WorkflowTriggerRequest,
+    "legacy": Workflow,
+    "event": Event.from_dict,
+}
 
 
 class RateLimiter:
@@ -116,6 +124,8 @@ class Preparer:
         self._warned: set[tuple[str, int]] = set()
 
     def as_request(self, raw: Any) -> _BaseRequest:
+        if type(raw) is dict and self.kind in _FROM_DICT:
+            return _FROM_DICT[self.kind](raw)  # the common case, without the checks' calls
         if self.kind == "identity":
             return identity_request(raw)
         return request_of(raw, CLASSES[self.kind], bulk=True)
