@@ -604,7 +604,7 @@ def main() -> None:
     (RESULTS / "latest.md").write_text(table)
     chart(data, ROOT / "docs" / "performance-throughput.png")
     if not args.quick:
-        write_docs(data, table, "python3 -m pip install nox && nox -s bench")
+        write_docs(data, table, ".tools/bin/python -m nox -s bench  # nox set up as in the README")
     print(table)
     print(f"bench: done in {data['duration_seconds']} s")
 
