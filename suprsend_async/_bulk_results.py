@@ -212,6 +212,30 @@ class BulkProgress:
     unknown: int = 0
     not_sent: int = 0
 
+    @classmethod
+    def of(
+        cls,
+        total: int | None,
+        *,
+        succeeded: int,
+        not_succeeded: int,
+        not_sent: int,
+        unknown: int,
+        requests: int,
+    ) -> BulkProgress:
+        """Progress from an account's counts, where ``not_succeeded`` (the summary's
+        ``failure``) includes the records not sent and unknown: they are told apart here, so
+        that a stopped call is not shown as failed."""
+        return cls(
+            total,
+            succeeded + not_succeeded,
+            succeeded,
+            not_succeeded - not_sent - unknown,
+            requests,
+            unknown=unknown,
+            not_sent=not_sent,
+        )
+
     @property
     def finished(self) -> int:
         """Records the call took as far as it will: succeeded, failed or unknown."""

@@ -251,18 +251,13 @@ class Ledger:
 
     def snapshot(self) -> BulkProgress:
         """Where the run stands."""
-        # self.failed counts every record that did not succeed (the summary's ``failure``);
-        # progress tells the four states apart, so that a stopped run is not shown as failed.
-        refused = self.failed - self.not_sent - self.unknown
-        done = self.succeeded + self.failed
-        return BulkProgress(
+        return BulkProgress.of(
             self.total,
-            done,
-            self.succeeded,
-            refused,
-            self.requests,
-            unknown=self.unknown,
+            succeeded=self.succeeded,
+            not_succeeded=self.failed,
             not_sent=self.not_sent,
+            unknown=self.unknown,
+            requests=self.requests,
         )
 
     def progress(self) -> None:

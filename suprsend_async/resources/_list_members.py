@@ -123,8 +123,14 @@ class _Account:
 
     def progress(self) -> None:
         if self.on_progress is not None:
-            done = self.succeeded + self.failed
-            snapshot = BulkProgress(self.total, done, self.succeeded, self.failed, self.requests)
+            snapshot = BulkProgress.of(
+                self.total,
+                succeeded=self.succeeded,
+                not_succeeded=self.failed,
+                not_sent=self.not_sent,
+                unknown=self.unknown,
+                requests=self.requests,
+            )
             self._call(self.on_progress, snapshot)
 
     def _call(self, callback: Callable[[Any], Any], value: Any) -> None:

@@ -132,6 +132,7 @@ async def test_lost_answers_are_retried_since_adding_twice_is_harmless(
 @pytest.mark.asyncio
 async def test_a_cancelled_add_accounts_for_every_id_taken(suprsend_emulator: Emulator) -> None:
     seen: dict[str, int] = {}
+    progress: list[BulkProgress] = []
     taken = 0
 
     def note(outcome: RecordOutcome) -> None:
@@ -147,7 +148,9 @@ async def test_a_cancelled_add_accounts_for_every_id_taken(suprsend_emulator: Em
         list_id = await _new_list(client, [])
         suprsend_emulator.set_faults(latency_ms=300)
         task = asyncio.ensure_future(
-            client.subscriber_lists.add(list_id, source(), concurrency=2, on_outcome=note)
+            client.subscriber_lists.add(
+                list_id, source(), concurrency=2, on_outcome=note, on_progress=progress.append
+            )
         )
         await asyncio.sleep(0.2)
         task.cancel()
@@ -158,6 +161,9 @@ async def test_a_cancelled_add_accounts_for_every_id_taken(suprsend_emulator: Em
     assert sum(seen.values()) == taken
     unknown = seen.get("unknown", 0)
     assert unknown in (10_000, 20_000) and "succeeded" not in seen
+    # Progress tells the states apart: a stopped call's ids are unknown or not sent, not failed.
+    assert progress and all(p.failed == 0 for p in progress)
+    assert progress[-1].unknown == unknown and progress[-1].finished < progress[-1].done
     assert seen.get("not_sent") == taken - unknown
 
 
