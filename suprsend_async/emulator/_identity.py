@@ -19,6 +19,7 @@ from typing import Any
 from ._answer import Answer, validation_error
 from ._profiles import ProfileError, apply_operations, new_profile
 from ._store import Document, Store
+from ._tenants import entity_id
 
 __all__ = ["MAX_EVENTS", "MAX_EVENT_BYTES", "IdentityEvents"]
 
@@ -43,6 +44,8 @@ def _problem(event: Any) -> str | None:
     tenant = event.get("tenant_id")
     if tenant is not None and (not isinstance(tenant, str) or not tenant):
         return "tenant_id: must be a non-empty string"
+    if tenant is not None and isinstance(entity_id(tenant, "tenant_id"), Answer):
+        return "tenant_id: at most 64 characters of a-z, 0-9, '_' and '-'"
     return None
 
 
@@ -76,6 +79,8 @@ class IdentityEvents:
         distinct_id = event["distinct_id"]
         tenant = event.get("tenant_id")
         if tenant:
+            # Stored as the tenant-scoped endpoints read it: the tenant id as kept (lower case).
+            tenant = str(entity_id(tenant, "tenant_id"))
             key = f"{distinct_id}/{tenant}"
             old = self.profiles.get(key)
             fresh = {**new_profile("distinct_id", distinct_id), "tenant_id": tenant}

@@ -162,3 +162,15 @@ async def test_a_cancelled_save_keeps_a_true_account_and_a_later_save_completes_
         assert (result.total, result.success) == (4000, 4000)
     users = _users(emu)
     assert len(users) == 4000 and all(u["properties"]["imports"] == 1 for u in users.values())
+
+
+def test_a_tenant_scoped_identity_event_reads_back_at_its_tenant(
+    suprsend_emulator: Emulator,
+) -> None:
+    with suprsend_emulator.sync_client() as client:
+        client.tenants.upsert("acme", {"tenant_name": "Acme"})
+        client.users.upsert("ada", {})
+        edit = client.users.get_edit_instance("ada", tenant_id="Acme")
+        edit.set("plan", "pro")
+        assert client.users.async_edit(edit)["success"] is True
+        assert client.users.get_for_tenant("ada", "acme")["properties"]["plan"] == "pro"
