@@ -394,6 +394,88 @@ def raw_bulk(url: str, n: int, concurrency: int) -> None:
     asyncio.run(main())
 
 
+def chunked(n: int) -> list[list[dict[str, Any]]]:
+    """The same records the SDK is given, as the 100-record chunks a raw client posts."""
+    bodies = [record(i) for i in range(n)]
+    return [bodies[at : at + 100] for at in range(0, n, 100)]
+
+
+def signed_chunk(auth: Any, chunk: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
+    """What a raw client does per request inside the clock: serialise and sign."""
+    content = json.dumps(chunk, ensure_ascii=False).encode()
+    headers = auth.headers("POST", "/trigger/", content)
+    headers["User-Agent"] = "raw"
+    return content, headers
+
+
+def accepted(answer: bytes) -> int:
+    """Records a bulk answer accepted (the raw clients read every answer, as the SDK does)."""
+    return sum(1 for rec in json.loads(answer)["records"] if rec.get("status") == "success")
+
+
+def raw_httpx_work(url: str, n: int, concurrency: int) -> None:
+    """Plain httpx doing the SDK's work inside the clock: serialise, sign, post, read the
+    answer; ``concurrency`` requests in flight. The client CPU it takes is the yardstick."""
+    import httpx
+
+    from suprsend_async._auth import HmacAuth
+
+    auth = HmacAuth(KEY, SECRET)
+    chunks = chunked(n)
+
+    async def main() -> None:
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+            semaphore = asyncio.Semaphore(concurrency)
+            ok = 0
+
+            async def post(chunk: list[dict[str, Any]]) -> None:
+                nonlocal ok
+                async with semaphore:
+                    content, headers = signed_chunk(auth, chunk)
+                    response = await http.post(url + "trigger/", content=content, headers=headers)
+                    ok += accepted(response.content)
+
+            started = start_clock()
+            await asyncio.gather(*(post(chunk) for chunk in chunks))
+            seconds = time.perf_counter() - started
+        emit(seconds=seconds, records=n, success=ok)
+
+    asyncio.run(main())
+
+
+def raw_aiohttp_work(url: str, n: int, concurrency: int) -> None:
+    """`raw_httpx_work` with aiohttp: the same chunks, signing and answers."""
+    import aiohttp
+
+    from suprsend_async._auth import HmacAuth
+
+    auth = HmacAuth(KEY, SECRET)
+    chunks = chunked(n)
+
+    async def main() -> None:
+        connector = aiohttp.TCPConnector(limit=100)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            semaphore = asyncio.Semaphore(concurrency)
+            ok = 0
+
+            async def post(chunk: list[dict[str, Any]]) -> None:
+                nonlocal ok
+                async with semaphore:
+                    content, headers = signed_chunk(auth, chunk)
+                    async with http.post(
+                        url + "trigger/", data=content, headers=headers
+                    ) as response:
+                        ok += accepted(await response.read())
+
+            started = start_clock()
+            await asyncio.gather(*(post(chunk) for chunk in chunks))
+            seconds = time.perf_counter() - started
+        emit(seconds=seconds, records=n, success=ok)
+
+    asyncio.run(main())
+
+
 def import_time() -> None:
     started = start_clock()
     import suprsend_async  # noqa: F401
@@ -447,6 +529,10 @@ def main() -> None:
         official_paging(args.url, args.records, args.limit)
     elif kind == "raw":
         raw_bulk(args.url, args.records, args.concurrency or 16)
+    elif kind == "raw-httpx":
+        raw_httpx_work(args.url, args.records, args.concurrency or 16)
+    elif kind == "raw-aiohttp":
+        raw_aiohttp_work(args.url, args.records, args.concurrency or 16)
     elif kind == "import":
         import_time()
     else:
