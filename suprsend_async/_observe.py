@@ -87,13 +87,30 @@ class Hooks:
     on_bulk_progress: Callable[[BulkProgress], Any] | None = None
 
 
+def _inert(provider: Any) -> bool:
+    """Whether an OpenTelemetry provider records nothing: the API package's own providers
+    (the proxy that stands in until an SDK is set up, and the no-op ones) are the only ones
+    defined in it; every recording provider comes from an SDK."""
+    module = type(provider).__module__
+    return module.startswith(("opentelemetry.trace", "opentelemetry.metrics"))
+
+
 class _Otel:
-    """The OpenTelemetry instruments of one client (only built when the API is installed)."""
+    """The OpenTelemetry instruments of one client (only built when the API is installed).
+
+    With the API installed and no SDK set up (no provider given, none set globally), spans
+    and measurements would be built only to be dropped: `tracing` and `metering` say
+    whether anything records, asked afresh on each attempt, since an application may set a
+    global provider after creating its clients.
+    """
 
     def __init__(self, tracer_provider: Any, meter_provider: Any) -> None:
         from opentelemetry import metrics, trace
 
         self.trace = trace
+        self.metrics = metrics
+        self._traces_given = tracer_provider is not None
+        self._metrics_given = meter_provider is not None
         self.tracer = trace.get_tracer("suprsend_async", __version__, tracer_provider)
         meter = metrics.get_meter("suprsend_async", __version__, meter_provider)
         self.records = meter.create_counter(
@@ -106,6 +123,17 @@ class _Otel:
             "suprsend.retries", unit="{retry}", description="Retries, by reason"
         )
 
+    def tracing(self) -> bool:
+        """Whether a span built now would be recorded."""
+        return self._traces_given or not _inert(self.trace.get_tracer_provider())
+
+    def metering(self) -> bool:
+        """Whether a measurement made now would be recorded."""
+        return self._metrics_given or not _inert(self.metrics.get_meter_provider())
+
+    def live(self) -> bool:
+        return self.tracing() or self.metering()
+
 
 def _load_otel(tracer_provider: Any, meter_provider: Any) -> _Otel | None:
     try:
@@ -117,7 +145,7 @@ def _load_otel(tracer_provider: Any, meter_provider: Any) -> _Otel | None:
 class Observer:
     """Hooks, OpenTelemetry and attempt logs of one client."""
 
-    __slots__ = ("_failed", "hooks", "otel")
+    __slots__ = ("_failed", "_hooked", "hooks", "otel")
 
     def __init__(
         self,
@@ -128,6 +156,7 @@ class Observer:
         otel: _Otel | bool | None = True,
     ) -> None:
         self.hooks = hooks or Hooks()
+        self._hooked = self.hooks != _NO_HOOKS
         self.otel = _load_otel(tracer_provider, meter_provider) if otel is True else otel or None
         self._failed: set[str] = set()
 
@@ -137,8 +166,9 @@ class Observer:
 
     @property
     def active(self) -> bool:
-        """Whether anything watches (else the report points cost one check)."""
-        return self.otel is not None or self.hooks != _NO_HOOKS
+        """Whether anything watches (else the report points cost one check): hooks, or an
+        OpenTelemetry provider that records."""
+        return self._hooked or (self.otel is not None and self.otel.live())
 
     async def _call(self, name: str, hook: Callable[[Any], Any] | None, value: Any) -> None:
         if hook is None:
@@ -158,7 +188,7 @@ class Observer:
     def call(self, name: str, attributes: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """A span around one call; the dict it yields collects attributes set at its end."""
         ending: dict[str, Any] = {}
-        if self.otel is None:
+        if self.otel is None or not self.otel.tracing():
             yield ending
             return
         with self.otel.tracer.start_as_current_span(name, attributes=attributes) as span:
@@ -169,7 +199,7 @@ class Observer:
 
     def outcomes(self, kind: RequestKind, counts: dict[str, int]) -> None:
         """Count a call's records by outcome."""
-        if self.otel is None:
+        if self.otel is None or not self.otel.metering():
             return
         for outcome, count in counts.items():
             if count:
@@ -180,7 +210,7 @@ class Observer:
     @contextmanager
     def attempt_span(self, start: AttemptStart, host: str, port: int | None) -> Iterator[Any]:
         """The client span of one HTTP attempt (OpenTelemetry's HTTP client conventions)."""
-        if self.otel is None:
+        if self.otel is None or not self.otel.tracing():
             yield None
             return
         attributes: dict[str, Any] = {
@@ -211,20 +241,25 @@ class Observer:
             status = end.status_code
             attributes: dict[str, Any] = {"suprsend.kind": end.start.kind}
             if status is not None:
-                span.set_attribute("http.response.status_code", status)
                 attributes["http.response.status_code"] = status
             if end.error_type is not None:
-                error = str(status) if end.error_type == "http" else end.error_type
-                span.set_attribute("error.type", error)
-                span.set_status(otel.trace.StatusCode.ERROR)
-                attributes["error.type"] = error
-            if end.request_id:
-                span.set_attribute("suprsend.request_id", end.request_id)
-            otel.duration.record(end.elapsed, attributes)
+                attributes["error.type"] = (
+                    str(status) if end.error_type == "http" else end.error_type
+                )
+            if span is not None:
+                if status is not None:
+                    span.set_attribute("http.response.status_code", status)
+                if end.error_type is not None:
+                    span.set_attribute("error.type", attributes["error.type"])
+                    span.set_status(otel.trace.StatusCode.ERROR)
+                if end.request_id:
+                    span.set_attribute("suprsend.request_id", end.request_id)
+            if otel.metering():
+                otel.duration.record(end.elapsed, attributes)
         await self._call("after_attempt", self.hooks.after_attempt, end)
 
     async def retried(self, info: RetryInfo) -> None:
-        if self.otel is not None:
+        if self.otel is not None and self.otel.metering():
             self.otel.retries.add(1, {"suprsend.kind": info.kind, "suprsend.reason": info.reason})
         await self._call("on_retry", self.hooks.on_retry, info)
 

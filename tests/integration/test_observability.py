@@ -254,3 +254,47 @@ def test_without_opentelemetry_nothing_watches(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "opentelemetry", None)  # import fails: not installed
     assert not Observer(None).active
     assert Observer(Hooks(on_retry=print)).active
+
+
+@pytest.mark.asyncio
+async def test_no_span_is_built_when_no_provider_records(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The API is installed (as in most applications) but no SDK is set up: a span or a
+    # measurement would be built only to be dropped, so none is.
+    from opentelemetry import trace
+
+    built: list[str] = []
+
+    def spy(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        built.append(name)
+        raise AssertionError("a span was built with no provider set up")
+
+    monkeypatch.setattr(trace.ProxyTracer, "start_as_current_span", spy)
+    async with AsyncSuprsend(KEY, SECRET, url(server)) as client:
+        assert not client._core.observer.active
+        assert (await client.workflows.trigger(BODY)).success
+        result = await client.workflows.bulk_trigger([BODY] * 3)
+        assert result.success == 3
+    assert built == []
+
+
+@pytest.mark.asyncio
+async def test_a_global_provider_set_after_the_client_is_seen(
+    server: ScriptedServer,
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry import trace
+
+    provider, exporter = spans
+    async with AsyncSuprsend(KEY, SECRET, url(server)) as client:
+        assert (await client.workflows.trigger(BODY)).success
+        assert exporter.get_finished_spans() == ()
+        # What trace.set_tracer_provider does, undone after the test (it can be done once
+        # per process).
+        monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+        assert client._core.observer.active
+        assert (await client.workflows.trigger(BODY)).success
+    names = [s.name for s in exporter.get_finished_spans()]
+    assert "POST" in names
