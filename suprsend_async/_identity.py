@@ -99,7 +99,7 @@ class IdentityEvent(_BaseRequest):
                 f"the identity event is {len(content):,} bytes, over 10 KiB",
                 subject=self._subject,
             )
-        return PreparedRecord("identity", event, content, len(content), event["$insert_id"])
+        return PreparedRecord("identity", content, len(content), event["$insert_id"])
 
 
 def identity_request(raw: Any) -> IdentityEvent:

@@ -9,11 +9,9 @@ on a shallow copy to which the SDK's own keys are added.
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import anyio
@@ -23,6 +21,7 @@ from ._attachments import Attachment, Placeholders, is_web_url, load_now
 from ._errors import FieldError, SuprsendValidationError
 from ._models import EventBody, WorkflowBody, WorkflowTriggerBody
 from ._precheck import precheck
+from ._prepared import LABELS, PreparedRecord, new_idempotency_key
 from ._serialize import (
     MAX_APPARENT_SIZE,
     SIZE_ALLOWANCE,
@@ -42,64 +41,6 @@ __all__ = [
     "new_idempotency_key",
     "request_of",
 ]
-
-
-_KEYS: list[str] = []
-_KEYS_PER_READ = 128
-# A forked child must not hand out the keys its parent drew (the service would skip its
-# triggers as repeats): it starts with none. (Windows has no fork.)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_KEYS.clear)
-
-
-def new_idempotency_key() -> str:
-    """A fresh idempotency key (128 random bits in hex), generated once per logical trigger."""
-    # Drawn from os.urandom 128 keys at a time: half the cost of one call per key, on a path
-    # taken once per record. list.pop is atomic, so threads never share a key.
-    try:
-        return _KEYS.pop()
-    except IndexError:
-        drawn = os.urandom(16 * _KEYS_PER_READ).hex()
-        _KEYS.extend([drawn[i : i + 32] for i in range(32, len(drawn), 32)])
-        return drawn[:32]
-
-
-@dataclass(slots=True, repr=False)
-class PreparedRecord:
-    """A validated, serialised request body: the bytes that will be hashed and sent.
-
-    Its ``repr`` names no content: error reporters render local variables, and a body holds
-    personal data and attachment bytes.
-    """
-
-    kind: RequestKind
-    body: dict[str, Any]
-    content: bytes
-    size: int
-    """The apparent size, or an upper bound of it until ``exact_size()`` is asked for."""
-    idempotency_key: str | None
-    placeholders: Placeholders | None = None
-    """Set when inline attachments are still to be read: ``content`` holds placeholders."""
-    size_is_exact: bool = True
-
-    def __repr__(self) -> str:
-        return (
-            f"<PreparedRecord {self.kind}: {len(self.content):,} bytes,"
-            f" idempotency_key={self.idempotency_key!r}>"
-        )
-
-    def exact_size(self) -> int:
-        """The apparent size exactly (measured once, and only when a limit is near)."""
-        if not self.size_is_exact:
-            # Attachment data and placeholders hold no commas or colons: only the JSON
-            # strings the caller wrote can make the bound too high.
-            self.size -= separators_in_strings(self.content)
-            self.size_is_exact = True
-        return self.size
-
-    def inline_attachments(self) -> list[tuple[str, int]]:
-        """``(name, raw size)`` of each inline attachment still to be read."""
-        return self.placeholders.inline_sizes() if self.placeholders is not None else []
 
 
 MAX_DEPTH = 256
@@ -254,8 +195,15 @@ class _BaseRequest:
         ignore it). A body that contains itself, or nests too deep to be encoded, is refused
         with the path where that happens (never a ``RecursionError``).
         """
+        return self._prepared(env, auto_idempotency_key, fallback_key)[1]
+
+    def _prepared(
+        self, env: str | None, auto_idempotency_key: bool, fallback_key: str | None
+    ) -> tuple[dict[str, Any], PreparedRecord]:
+        """The wire body (with the SDK's keys added) and the prepared record."""
         try:
-            return self._prepare(self._wire(env), auto_idempotency_key, fallback_key)
+            wire = self._wire(env)
+            return wire, self._prepare(wire, auto_idempotency_key, fallback_key)
         except RecursionError:
             problem = nesting_problem(self._wire(env))
         except ValueError as exc:
@@ -312,7 +260,16 @@ class _BaseRequest:
                 ],
                 subject=self._subject,
             )
-        return PreparedRecord(self._kind, wire, content, size, key, placeholders, exact)
+        label = wire.get(LABELS[self._kind])
+        return PreparedRecord(
+            self._kind,
+            content,
+            size,
+            key,
+            placeholders,
+            exact,
+            label if isinstance(label, str) else "",
+        )
 
     def _encode(self, wire: dict[str, Any], plain: bool) -> tuple[bytes, int, bool]:
         """The body's bytes, its JSON length and whether that length is exact.
@@ -339,9 +296,9 @@ class _BaseRequest:
 
         Reads attachments in the calling thread: a debugging aid, not for an event loop.
         """
-        prepared = self.prepare(auto_idempotency_key=False)
+        wire, prepared = self._prepared(None, False, None)
         if prepared.placeholders is None:
-            return prepared.body
+            return wire
         loaded = load_now(prepared.placeholders.blobs())
         body: dict[str, Any] = json.loads(prepared.placeholders.render(loaded))
         return body

@@ -5,10 +5,13 @@ body the SDK accepts, except for the one documented case where the SDK follows t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+from collections.abc import Iterator
 from importlib.resources import files
 from typing import Any
+from unittest import mock
 
 import jsonschema
 import pytest
@@ -19,6 +22,7 @@ from pydantic import ValidationError
 from suprsend_async import Event, SuprsendValidationError, Workflow, WorkflowTriggerRequest
 from suprsend_async._models import EventBody, WorkflowBody, WorkflowTriggerBody
 from suprsend_async._precheck import precheck
+from suprsend_async._prepared import prepare_plain
 
 from .test_models import shows_no_pattern
 
@@ -481,3 +485,71 @@ def test_event_names_reserved_as_documented(name: str, accepted: bool) -> None:
     else:
         with pytest.raises(SuprsendValidationError, match="event"):
             event.prepare(env=EVENT_ENV)
+
+
+@contextlib.contextmanager
+def fixed_keys() -> Iterator[None]:
+    """Both ways draw the same generated idempotency key."""
+    with (
+        mock.patch("suprsend_async._prepared.new_idempotency_key", return_value="k" * 32),
+        mock.patch("suprsend_async._requests.new_idempotency_key", return_value="k" * 32),
+    ):
+        yield
+
+
+@FUZZ
+@given(
+    st.one_of(
+        trigger_bodies.map(lambda b: (WorkflowTriggerRequest, b)),
+        legacy_bodies.map(lambda b: (Workflow, b)),
+    ),
+    st.booleans(),
+)
+def test_the_quick_way_sends_the_bytes_the_request_way_sends(
+    case: tuple[type[WorkflowTriggerRequest] | type[Workflow], dict[str, Any]], auto_key: bool
+) -> None:
+    """A plain dict prepared the quick way (the bulk engine's) is the record the request class
+    makes: the same bytes, key, size and size bound; and it never takes a body the request
+    way refuses."""
+    make, body = case
+    with fixed_keys():
+        quick = prepare_plain(make._kind, make._model, body, auto_key)
+        try:
+            model = make(body).prepare(auto_idempotency_key=auto_key)
+        except SuprsendValidationError:
+            assert quick is None
+            return
+    if quick is None:
+        return  # the request way's business (a key to trim, a value json writes its own way)
+    assert quick.content == model.content
+    assert quick.idempotency_key == model.idempotency_key
+    assert quick.label == model.label
+    assert quick.size >= model.exact_size()
+    assert quick.exact_size() == model.exact_size()
+    assert quick.kind == model.kind and quick.placeholders is None
+
+
+def test_the_common_body_takes_the_quick_way() -> None:
+    body = {
+        "workflow": "wf",
+        "recipients": [{"distinct_id": "u1", "$email": ["a@example.com"], "name": "A"}],
+        "data": {"n": 1},
+    }
+    with fixed_keys():
+        quick = prepare_plain("trigger", WorkflowTriggerBody, body, True)
+        model = WorkflowTriggerRequest(body).prepare()
+    assert quick is not None and quick.content == model.content
+    assert quick.content.endswith(b',"$idempotency_key":"' + b"k" * 32 + b'"}')
+    no_data: dict[str, Any] = {
+        "name": "wf",
+        "template": "tpl",
+        "notification_category": "system",
+        "users": [],
+    }
+    assert prepare_plain("legacy", WorkflowBody, no_data, False) is None  # users must not be empty
+    no_data["users"] = [{"distinct_id": "u"}]
+    with fixed_keys():
+        quick = prepare_plain("legacy", WorkflowBody, no_data, False)
+        model = Workflow(no_data).prepare(auto_idempotency_key=False)
+    assert quick is not None and quick.content == model.content
+    assert quick.content.endswith(b',"data":{}}') and quick.idempotency_key is None

@@ -38,7 +38,15 @@ from .._core import Call, Payload, PerCall, Sender
 from .._edits import UserEdit
 from .._errors import SuprsendValidationError
 from .._identity import edit_view, identity_request
-from .._requests import CLASSES, Event, Workflow, WorkflowTriggerRequest, _BaseRequest, request_of
+from .._prepared import prepare_plain
+from .._requests import (
+    CLASSES,
+    Event,
+    Workflow,
+    WorkflowTriggerRequest,
+    _BaseRequest,
+    request_of,
+)
 from .._retry import RetryAdvice, RetryEvent, retry_loop
 from .._types import NOT_GIVEN, NotGiven, RequestKind
 from ._classify import classify
@@ -122,6 +130,8 @@ class Preparer:
         self.auto_keys = auto_keys
         self.warnings = warnings
         self._warned: set[tuple[str, int]] = set()
+        # Plain dict bodies of the kinds with a quick way (``prepare_plain``): their model.
+        self.model = CLASSES[kind]._model if kind in ("trigger", "legacy") else None
 
     def as_request(self, raw: Any) -> _BaseRequest:
         if type(raw) is dict and self.kind in _FROM_DICT:
@@ -132,6 +142,10 @@ class Preparer:
 
     def prepare(self, index: int, raw: Any, key_from: KeyFrom | None) -> Item | RecordOutcome:
         """Validate and serialise one record; a bad one becomes its failed outcome."""
+        if self.model is not None and key_from is None and type(raw) is dict:
+            quick = prepare_plain(self.kind, self.model, raw, self.auto_keys)
+            if quick is not None:
+                return Item(index, quick)
         try:
             request = self.as_request(raw)
             fallback = self.derive_key(request, key_from) if key_from is not None else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .._requests import PreparedRecord
+from .._prepared import PreparedRecord
 from .._serialize import MAX_APPARENT_SIZE
 from .._types import RequestKind
 

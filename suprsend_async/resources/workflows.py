@@ -40,10 +40,10 @@ async def _payload(prepared: PreparedRecord, read_timeout: float | None) -> Payl
 
 
 _CALL_SPANS = {
-    "trigger": ("suprsend.trigger", "suprsend.workflow", "workflow"),
-    "legacy": ("suprsend.trigger_workflow", "suprsend.workflow", "name"),
-    "event": ("suprsend.track_event", "suprsend.event", "event"),
-    "broadcast": ("suprsend.subscriber_lists.broadcast", "suprsend.list", "list_id"),
+    "trigger": ("suprsend.trigger", "suprsend.workflow"),
+    "legacy": ("suprsend.trigger_workflow", "suprsend.workflow"),
+    "event": ("suprsend.track_event", "suprsend.event"),
+    "broadcast": ("suprsend.subscriber_lists.broadcast", "suprsend.list"),
 }
 
 
@@ -56,11 +56,8 @@ async def trigger_single(
 ) -> TriggerResponse:
     """Send one prepared trigger (or event) with retries; its last answer is the result."""
     call = Call(prepared.kind, idempotency_key=prepared.idempotency_key, per_call=per_call)
-    span_name, attribute, field = _CALL_SPANS[prepared.kind]
-    named = prepared.body.get(field)
-    with sender.observer.call(
-        span_name, {attribute: named if isinstance(named, str) else ""}
-    ) as ending:
+    span_name, attribute = _CALL_SPANS[prepared.kind]
+    with sender.observer.call(span_name, {attribute: prepared.label}) as ending:
         result = await _send_single(sender, endpoint, prepared, deadline, call)
         outcome = "succeeded" if result.success else "failed"
         ending.update(
