@@ -11,7 +11,8 @@ entirely in pydantic-core:
 * the explicit-null guard disappears (a null then simply fails the inner type);
 * "one value or a list" becomes a Rust union of a strict list and one value;
 * format checks (Python functions of one regular expression each) become the same expressions
-  run by pydantic-core (``_rules.FORMATS``);
+  run by pydantic-core (``_rules.FORMATS``), and the time zone check a look-up of the zone
+  database's names (``_rules.zone_names``);
 * model validators run as the same rules across fields, on the validated dict
   (``_models.VALIDATOR_RULES``).
 
@@ -201,6 +202,10 @@ def _after(schema: dict[str, Any]) -> dict[str, Any] | None:
     inner = {k: v for k, v in schema["schema"].items() if k != "metadata"}
     if fn in _PATTERNS and inner == {"type": "str", "strict": True}:
         return {"type": "str", "strict": True, "pattern": _PATTERNS[fn]}
+    if fn is _rules.check_timezone and inner == {"type": "str", "strict": True}:
+        # The zone database's names, looked up in Rust: a name missing from the list (one
+        # the database holds under another spelling) is left to the models.
+        return {"type": "literal", "expected": _rules.zone_names()}
     return None
 
 

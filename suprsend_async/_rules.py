@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel
 from pydantic_core import PydanticCustomError
@@ -57,6 +57,7 @@ __all__ = [
     "slack_rule",
     "token_kind",
     "user_rule",
+    "zone_names",
 ]
 
 
@@ -200,6 +201,12 @@ def _known_timezone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory, like "America"
         return False
     return True
+
+
+@lru_cache(maxsize=1)
+def zone_names() -> list[str]:
+    """Every name the zone database lists (each one `check_timezone` accepts), sorted."""
+    return sorted(available_timezones())
 
 
 def check_timezone(value: str) -> str:

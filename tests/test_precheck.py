@@ -17,7 +17,13 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import SchemaValidator
 
 import suprsend_async
-from suprsend_async import SuprsendValidationError, Workflow, WorkflowTriggerRequest
+from suprsend_async import (
+    SuprsendValidationError,
+    Workflow,
+    WorkflowTriggerRequest,
+    _models,
+    _rules,
+)
 from suprsend_async._models import User, WorkflowBody, WorkflowTriggerBody
 from suprsend_async._precheck import Precheck, build_validators, precheck
 from suprsend_async._rules import FORMATS
@@ -230,3 +236,16 @@ def test_a_recipient_that_is_a_mapping_but_not_a_dict_gets_the_models_error() ->
     assert not precheck(WorkflowTriggerBody).accepts(body)
     with pytest.raises(SuprsendValidationError, match="recipients\\[0\\]: must be a distinct_id"):
         WorkflowTriggerRequest(body).prepare()
+
+
+def test_time_zones_are_looked_up_in_rust_and_mean_what_the_models_mean() -> None:
+    names = _rules.zone_names()
+    assert "Europe/Berlin" in names and "UTC" in names
+    # Every listed name is one the models accept: the look-up is never looser.
+    assert all(_rules._known_timezone(name) for name in names)
+    check = precheck(_models.WorkflowTriggerBody)
+    body = {"workflow": "w", "recipients": [{"distinct_id": "u", "$timezone": "Asia/Kolkata"}]}
+    assert check.accepts(body)
+    for bad in ("Mars/Base", " UTC", "", "America"):
+        body["recipients"][0]["$timezone"] = bad  # type: ignore[index]
+        assert not check.accepts(body)
