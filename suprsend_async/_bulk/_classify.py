@@ -50,6 +50,8 @@ class Classified:
     verdicts: list[Verdict]
     retry_after: float | None = None
     warning: str | None = None
+    all_succeeded: bool = False
+    """Every verdict is ``succeeded`` (set where that is known at no cost)."""
 
 
 def classify(answer: Answer, count: int, *, legacy: bool, details: bool = True) -> Classified:
@@ -69,7 +71,7 @@ def classify(answer: Answer, count: int, *, legacy: bool, details: bool = True) 
         verdict = Verdict(kind, code, None, error_message(body, code), "http")
         return Classified([verdict] * count, answer.retry_after)
     if legacy:
-        return Classified([Verdict("succeeded", code)] * count)
+        return Classified([Verdict("succeeded", code)] * count, all_succeeded=True)
     if answer.oversized:
         warning = f"a {code} answer was too big to read ({answer.error}); its records are unknown"
         unknown = Verdict("unknown", code, None, f"unknown: {answer.error}", "http")
@@ -85,6 +87,8 @@ def classify(answer: Answer, count: int, *, legacy: bool, details: bool = True) 
         return Classified([unknown] * count, warning=warning)
     assert isinstance(records, list)
     if not details:
+        if all(rec.get("status") == "success" for rec in records):
+            return Classified([_ACCEPTED] * count, answer.retry_after, all_succeeded=True)
         return Classified(
             [
                 _ACCEPTED if rec.get("status") == "success" else record_verdict(rec, code)

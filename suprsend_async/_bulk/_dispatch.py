@@ -380,6 +380,7 @@ class Run:
             max_buffer_size=self.concurrency
         )
         reader = None if isinstance(source, Sequence) else _Reader(source)
+        planner = planner_for(self.kind)
         batch: Sequence[Any] = ()
         position = 0
         try:
@@ -388,7 +389,6 @@ class Run:
                     tg.start_soon(self.worker, receive.clone())
                 receive.close()
                 async with send:
-                    planner = planner_for(self.kind)
                     if reader is None:
                         assert isinstance(source, Sequence)
                         batch = source
@@ -405,6 +405,7 @@ class Run:
                                 await self.take(batch[position - 1], planner, send, key_from)
                     last = planner.flush()
                     if last:
+                        self.ledger.admit_chunk(last)
                         await send.send(last)
         except BaseExceptionGroup as group:
             # One failure (say, a closed client): let it out as itself.
@@ -412,9 +413,11 @@ class Run:
                 raise group.exceptions[0] from None
             raise
         finally:
-            # Done, cancelled or failed: records read but not prepared were never sent, and
-            # the ledger gives every live record its truthful state.
-            unread = list(batch[position:])
+            # Done, cancelled or failed: records read but not prepared, and those prepared
+            # but still in the chunk being filled, were never sent; and the ledger gives
+            # every live record its truthful state.
+            unread: list[Any] = planner.flush() or []
+            unread += batch[position:]
             if reader is not None:
                 unread += reader.leftovers()
             self.never_sent(unread)
@@ -445,7 +448,10 @@ class Run:
         send: MemoryObjectSendStream[list[Item]],
         key_from: KeyFrom | None,
     ) -> None:
-        """Prepare one record and plan it into a chunk; full chunks go to the workers."""
+        """Prepare one record and plan it into a chunk; full chunks go to the workers.
+
+        The ledger takes records a chunk at a time, as the planner closes them (until then
+        the planner holds them, and an early end counts them from there)."""
         if isinstance(raw, Item):  # a bulk instance hands in records prepared at append
             item: Item | RecordOutcome = raw
         else:
@@ -454,9 +460,12 @@ class Run:
         if isinstance(item, RecordOutcome):
             self.ledger.settle_now(item)
             return
-        self.ledger.admit(item)
-        for chunk in planner.add(item):
-            await send.send(chunk)
+        chunks = planner.add(item)
+        if chunks:
+            for chunk in chunks:  # all of them first: a cancelled send must not lose one
+                self.ledger.admit_chunk(chunk)
+            for chunk in chunks:
+                await send.send(chunk)
 
     # -- sending ----------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from .._bulk_results import BulkProgress, BulkResponse, FailedRecord, RecordOutcome, RecordState
 from ._classify import Classified, Verdict
@@ -40,7 +40,6 @@ __all__ = ["Ledger", "LedgerError"]
 
 logger = logging.getLogger("suprsend_async")
 
-Live = Literal["queued", "writing"]
 OutcomeCallback = Callable[[RecordOutcome], Any]
 ProgressCallback = Callable[[BulkProgress], Any]
 
@@ -50,15 +49,6 @@ _EARLIER = "an earlier attempt may have been processed, and no answer since said
 
 class LedgerError(AssertionError):
     """A transition the ledger does not allow: a bug in the engine, never the caller's."""
-
-
-class _Entry:
-    __slots__ = ("item", "last", "state")
-
-    def __init__(self, item: Item) -> None:
-        self.item = item
-        self.state: Live = "queued"
-        self.last: Verdict | None = None
 
 
 class Ledger:
@@ -80,7 +70,7 @@ class Ledger:
         self.on_progress = on_progress
         self.total = total
         self.keep_failed = keep_failed
-        self._live: dict[int, _Entry] = {}
+        self._live: dict[int, Item] = {}  # the live records (each keeps its own state)
         self.succeeded = 0
         self.failed = 0
         self.not_sent = 0
@@ -97,7 +87,17 @@ class Ledger:
         """A prepared record, not sent by this run: ``queued`` (an earlier run may have)."""
         if item.index in self._live or self.closed:
             raise LedgerError(f"record {item.index} admitted twice or after the end")
-        self._live[item.index] = _Entry(item)
+        item.state, item.last = "queued", None
+        self._live[item.index] = item
+
+    def admit_chunk(self, chunk: Sequence[Item]) -> None:
+        """`admit` for each record of a chunk the planner closed."""
+        live = self._live
+        for item in chunk:
+            if item.index in live or self.closed:
+                raise LedgerError(f"record {item.index} admitted twice or after the end")
+            item.state, item.last = "queued", None
+            live[item.index] = item
 
     def settle_now(self, outcome: RecordOutcome) -> None:
         """A record that is final from the start (refused by validation, never read)."""
@@ -114,55 +114,64 @@ class Ledger:
 
     def writing(self, items: Sequence[Item]) -> None:
         """The request carrying ``items`` has started going out: they may reach the service."""
+        live = self._live
         for item in items:
-            entry = self._live.get(item.index)
-            if entry is None:
+            if live.get(item.index) is not item:
                 raise LedgerError(f"record {item.index} is not live and cannot be written")
-            entry.state = "writing"  # (again, if a connection was replaced mid-request)
+            item.state = "writing"  # (again, if a connection was replaced mid-request)
 
     def answered(self, items: Sequence[Item], classified: Classified) -> list[Item]:
         """Apply an answer's verdicts; return the records that want another attempt."""
         self.requests += 1
         if classified.warning is not None:
             self.warn(classified.warning)
+        live = self._live
+        if classified.all_succeeded and self.on_outcome is None:
+            # The common answer, in one step: every record accepted, and nobody asked for
+            # the outcome objects (see _emit), so each is only counted.
+            for item in items:
+                if live.pop(item.index, None) is not item:
+                    raise LedgerError(f"record {item.index} answered but not live")
+                item.attempts += 1
+            self.succeeded += len(items)
+            self.progress()
+            return []
         again: list[Item] = []
         for item, verdict in zip(items, classified.verdicts, strict=True):
-            entry = self._live.get(item.index)
-            if entry is None:
+            if live.get(item.index) is not item:
                 raise LedgerError(f"record {item.index} answered but not live")
             item.attempts += 1
-            if self._step(entry, verdict):
+            if self._step(item, verdict):
                 again.append(item)
         self.progress()
         return again
 
-    def _step(self, entry: _Entry, verdict: Verdict) -> bool:
+    def _step(self, item: Item, verdict: Verdict) -> bool:
         """Move one live record on by a verdict; True when it stays live for a retry."""
         kind = verdict.kind
         if kind == "succeeded":
-            self._final(entry, "succeeded", verdict)
+            self._final(item, "succeeded", verdict)
             return False
         if kind == "failed":
-            self._final(entry, "failed", verdict)
+            self._final(item, "failed", verdict)
             return False
         if kind == "unknown":
-            self._final(entry, "unknown", verdict)
+            self._final(item, "unknown", verdict)
             return False
-        entry.last = verdict
-        if kind == "lost" and entry.state == "writing":
-            self.reached.add(entry.item.index)  # no answer to a request that went out
+        item.last = verdict
+        if kind == "lost" and item.state == "writing":
+            self.reached.add(item.index)  # no answer to a request that went out
         # Refused with a transient status (not processed), or lost: queued for a retry.
-        entry.state = "queued"
+        item.state = "queued"
         return True
 
     def give_up(self, items: Iterable[Item]) -> None:
         """No more attempts for ``items``: each ends by its last verdict and its state."""
         for item in items:
-            entry = self._live.get(item.index)
-            if entry is None or entry.last is None:
+            if self._live.get(item.index) is not item or item.last is None:
                 raise LedgerError(f"record {item.index} given up without a verdict")
             # Refused each time, or it never went out: failed, unless reached (see _emit).
-            self._final(entry, "failed", entry.last)
+            self._final(item, "failed", item.last)
         self.progress()
 
     def fail(self, item: Item, error: str, error_type: Any) -> None:
@@ -170,10 +179,9 @@ class Ledger:
 
         If an earlier attempt of it may have been processed, it is ``unknown``.
         """
-        entry = self._live.get(item.index)
-        if entry is None or entry.state == "writing":
+        if self._live.get(item.index) is not item or item.state == "writing":
             raise LedgerError(f"record {item.index} cannot fail while it is being written")
-        self._final(entry, "failed", Verdict("failed", None, None, error, error_type))
+        self._final(item, "failed", Verdict("failed", None, None, error, error_type))
 
     def close(self) -> None:
         """The run is over (done, cancelled, failed): every live record gets its final state.
@@ -183,14 +191,14 @@ class Ledger:
         """
         self.closed = True
         live, self._live = self._live, {}
-        for entry in live.values():
-            if entry.state == "queued":
+        for item in live.values():
+            if item.state == "queued":
                 # The last refusal is worth keeping only if the record ends unknown.
-                last = entry.last if entry.item.index in self.reached else None
-                self._emit(entry.item, "not_sent", last)
+                last = item.last if item.index in self.reached else None
+                self._emit(item, "not_sent", last)
             else:
                 self._emit(
-                    entry.item,
+                    item,
                     "unknown",
                     None,
                     note="sent, but the bulk call stopped before the answer arrived",
@@ -200,9 +208,9 @@ class Ledger:
 
     # -- outcomes -------------------------------------------------------------------------
 
-    def _final(self, entry: _Entry, state: RecordState, verdict: Verdict, note: str = "") -> None:
-        del self._live[entry.item.index]
-        self._emit(entry.item, state, verdict, note)
+    def _final(self, item: Item, state: RecordState, verdict: Verdict, note: str = "") -> None:
+        del self._live[item.index]
+        self._emit(item, state, verdict, note)
 
     def _emit(
         self, item: Item, state: RecordState, verdict: Verdict | None, note: str = ""

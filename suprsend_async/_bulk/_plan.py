@@ -3,8 +3,9 @@ and 800 KiB. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from .._prepared import PreparedRecord
 from .._serialize import MAX_APPARENT_SIZE
@@ -27,11 +28,18 @@ SDK: ``MAX_IDENTITY_EVENTS_IN_BULK_API``); every kind's requests hold at most 80
 
 @dataclass(slots=True)
 class Item:
-    """A prepared record on its way: its position in the input and the attempts it took."""
+    """A prepared record on its way: its position in the input, the attempts it took, and
+    (while a ledger holds it) its live state and the last verdict on it."""
 
     index: int
     prepared: PreparedRecord
     attempts: int = 0
+    state: Literal["queued", "writing"] = "queued"
+    last: Any = None
+    """The last `Verdict` that kept it live (the ledger's)."""
+
+
+_NONE: tuple[list[Item], ...] = ()  # what most calls of ``add`` return: no object made
 
 
 class ChunkPlanner:
@@ -55,26 +63,29 @@ class ChunkPlanner:
         self._size = 0
         self._exact = False  # whether _size is the exact sum (else a sum of bounds)
 
-    def add(self, item: Item) -> list[list[Item]]:
+    def add(self, item: Item) -> Sequence[list[Item]]:
         """Add one record; return the chunks that are now complete (usually none)."""
         prepared = item.prepared
         size = prepared.exact_size() if self._exact else prepared.size
-        done: list[list[Item]] = []
+        done: list[list[Item]] | None = None
         if self._chunk and self._size + size > self._max_bytes and not self._exact:
             self._size = sum(i.prepared.exact_size() for i in self._chunk)
             self._exact = True
             size = prepared.exact_size()
         if self._chunk and self._size + size > self._max_bytes:
-            done.append(self._chunk)
+            done = [self._chunk]
             self._start()
             size = prepared.size
         self._chunk.append(item)
         self._size += size
         if len(self._chunk) >= self._max_records:
             # Ship a full chunk at once rather than waiting for the next record.
-            done.append(self._chunk)
+            if done is None:
+                done = [self._chunk]
+            else:
+                done.append(self._chunk)
             self._start()
-        return done
+        return _NONE if done is None else done
 
     def _start(self) -> None:
         self._chunk, self._size, self._exact = [], 0, False

@@ -43,9 +43,9 @@ def test_planner_mixed_and_exact_fit() -> None:
 def test_planner_add_and_flush() -> None:
     planner = ChunkPlanner(max_records=3)
     a, b, c, d = (item(i, 5) for i in range(4))
-    assert planner.add(a) == [] and planner.add(b) == []
+    assert list(planner.add(a)) == [] and list(planner.add(b)) == []
     assert planner.add(c) == [[a, b, c]]
-    assert planner.add(d) == []
+    assert list(planner.add(d)) == []
     assert planner.flush() == [d]
     assert planner.flush() is None
 
