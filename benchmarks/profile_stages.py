@@ -20,8 +20,10 @@ anyio. Frames of ``suprsend_async`` no rule names fall to "SDK send path / other
 ``--verbose`` lists the innermost frames of the samples a catch-all took, to extend the table.
 
 The table gives each stage's share of the samples and its microseconds per record: the share
-times the CPU per record measured over the same rounds (py-spy pauses the child to read each
-sample, which costs it little CPU but some wall time).
+times the CPU per record measured over the same rounds. py-spy samples time the child could
+run, not CPU time: on a busy machine a preempted child is still sampled (evenly, so shares
+hold), and some waits in the selector's poll are taken for work (counted in the header). It
+pauses the child to read each sample, which costs the child wall time more than CPU.
 """
 
 from __future__ import annotations
@@ -171,6 +173,8 @@ class Profile:
     samples: int = 0  # every sample of the child
     counted: int = 0  # those of the measured rounds
     stages: Counter[str] = field(default_factory=Counter)
+    # Of the counted, those in the selector's poll: py-spy takes some idle waits for work.
+    polling: int = 0
     # Samples a catch-all (or nothing) took: (innermost frame, deciding frame, stage) -> count.
     unmatched: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
@@ -192,6 +196,7 @@ def read_raw(text: str) -> Profile:
         if MARKER not in names or names & LEFT_OUT:
             continue
         profile.counted += n
+        profile.polling += n if frames[-1][1] == "selectors.py" else 0
         rule, decided = classify(frames)
         stage = rule.stage if rule else OTHER
         profile.stages[stage] += n
@@ -318,7 +323,8 @@ def table(p: Profile, measured: dict[str, Any], args: argparse.Namespace) -> str
         f"Client CPU {per_record:.1f} us a record ({measured['cpu_seconds']:.2f} s over"
         f" {measured['records']:,} records, {measured['records'] / measured['seconds']:,.0f}"
         f" records/s under py-spy); {p.counted:,} samples in the rounds, of {p.samples:,}"
-        " in all.",
+        f" in all; {p.polling:,} of them in the selector's poll (some idle waits that py-spy"
+        " counts, in the event loop's row).",
         "",
         "| stage | share of the bulk's samples | us per record | samples |",
         "| --- | ---: | ---: | ---: |",
@@ -348,10 +354,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
     parser.add_argument("--rounds", type=int, default=20, help="measured bulks (default 20)")
-    parser.add_argument("--records", type=int, default=10_000, help="records a bulk")
-    parser.add_argument("--rate", type=int, default=500, help="py-spy samples a second")
+    parser.add_argument(
+        "--records", type=int, default=10_000, help="records a bulk (default 10,000)"
+    )
+    parser.add_argument(
+        "--rate", type=int, default=500, help="py-spy samples a second (default 500)"
+    )
     parser.add_argument("--out", type=Path, help="also write the table here, as markdown")
     parser.add_argument("--keep-raw", type=Path, help="keep py-spy's raw stacks here")
     parser.add_argument(
