@@ -153,7 +153,8 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks side by side (suprsend-async, the official SDK, raw httpx); writes ratios."""
+    """Benchmarks side by side (suprsend-async, the official SDK, raw httpx and aiohttp); writes
+    ratios. ``nox -s bench -- --only cpu`` prints the client CPU sweep alone."""
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/run.py", *session.posargs)
 

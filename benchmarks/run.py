@@ -4,9 +4,14 @@ suprsend-async against the official ``suprsend-py-sdk`` 0.20.0 and a raw lower b
 httpx posting pre-serialised, pre-signed chunks), all against the project's emulator in fast
 mode, in its own process. Reports ratios, not absolute numbers: these machines are shared.
 
-Writes ``benchmarks/results/latest.json``, ``latest.md``, ``throughput.png`` and refreshes
-``docs/performance.md``. ``--only lists|identity|paging`` runs one row group and prints it,
-writing no file.
+Client CPU per record (stages ``cpu_0ms`` and ``cpu_50ms``) is measured against two
+yardsticks that do the SDK's work inside the clock: plain httpx and plain aiohttp serialising
+the same 100-record chunks, signing, posting and reading every answer (``raw-httpx`` and
+``raw-aiohttp`` in ``probe.py``), at 1, 4, 16 and 64 requests in flight.
+
+Writes ``benchmarks/results/latest.json``, ``latest.md``, ``docs/performance-throughput.png``
+and ``docs/performance-cpu.png``, and refreshes ``docs/performance.md``.
+``--only lists|identity|paging|cpu`` runs one row group and prints it, writing no file.
 """
 
 from __future__ import annotations
@@ -32,6 +37,11 @@ from benchmarks.identity_emulator import FastIdentity  # noqa: E402
 from suprsend_async.emulator import EmulatorProcess  # noqa: E402
 
 DEFAULT_CONCURRENCY = 16  # suprsend_async.DEFAULT_CONCURRENCY, read below to stay in step
+
+# The client CPU sweep: requests in flight, and the contenders (name in the results: probe).
+CPU_LEVELS = (1, 4, 16, 64)
+CPU_CONTENDERS = {"ours": "ours", "raw_httpx": "raw-httpx", "raw_aiohttp": "raw-aiohttp"}
+CPU_LABELS = {"ours": "suprsend-async", "raw_httpx": "raw httpx", "raw_aiohttp": "raw aiohttp"}
 
 
 def probe(kind: str, url: str = "", **options: Any) -> dict[str, Any]:
@@ -75,19 +85,34 @@ class Bench:
             runs.append(result)
         return max(runs, key=lambda r: r["rps"])
 
-    def side_by_side(
-        self, emu: EmulatorProcess, reps: int, **contenders: tuple[str, dict[str, Any]]
-    ) -> dict[str, dict[str, Any]]:
-        """The fastest of ``reps`` runs of each contender, taking turns run by run.
+    def alternate(
+        self,
+        emu: EmulatorProcess,
+        reps: int,
+        contenders: dict[str, tuple[str, dict[str, Any]]],
+        rotate: bool = False,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """``reps`` runs of each contender, taking turns run by run; every run, in turn order.
 
         The machine's speed drifts over seconds (it is shared); alternating puts every
         contender through the same drift, where running one's reps and then the other's would
-        hand a slow spell to one of them alone.
+        hand a slow spell to one of them alone. ``rotate`` starts each turn with the next
+        contender, so none is always the one that runs first.
         """
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
-        for _ in range(reps):
-            for name, (kind, options) in contenders.items():
+        names = list(contenders)
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        for turn in range(reps):
+            shift = turn % len(names) if rotate else 0
+            for name in names[shift:] + names[:shift]:
+                kind, options = contenders[name]
                 runs[name].append(self.best(kind, emu, reps=1, **options))
+        return runs
+
+    def side_by_side(
+        self, emu: EmulatorProcess, reps: int, **contenders: tuple[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """The fastest of ``reps`` runs of each contender, taking turns run by run."""
+        runs = self.alternate(emu, reps, contenders)
         out = {name: max(rs, key=lambda r: r["rps"]) for name, rs in runs.items()}
         first, second = (runs[name] for name in list(contenders)[:2])
         # Each turn's two runs back to back: their ratio cancels most of the drift.
@@ -126,6 +151,42 @@ class Bench:
             out["ours_best"] = {"concurrency": best_c, "rps": sweep["ours"][best_c]}
             out["raw_same_as_best"] = {"rps": sweep["raw"][best_c]}
         return out
+
+    def cpu(self, latency: int) -> dict[str, Any]:
+        """Client CPU per record (and records/s) of ours, raw httpx and raw aiohttp doing the
+        same work, at each level of ``CPU_LEVELS`` requests in flight.
+
+        At each level the three take turns (the first of a turn rotating), 5 turns (quick: 1);
+        each contender's figure is the median of its turns. The raw clients serialise and sign
+        inside the clock and read every answer, so CPU per record compares like with like.
+        """
+        turns = 1 if self.quick else 5
+        levels: list[dict[str, Any]] = []
+        with EmulatorProcess(fast=True, latency_ms=latency) as emu:
+            for c in CPU_LEVELS:
+                runs = self.alternate(
+                    emu,
+                    turns,
+                    {
+                        name: (kind, {"records": self.n, "concurrency": c})
+                        for name, kind in CPU_CONTENDERS.items()
+                    },
+                    rotate=True,
+                )
+                level: dict[str, Any] = {"in_flight": c}
+                for name, rs in runs.items():
+                    cpu_us = [r["cpu_seconds"] / r["records"] * 1e6 for r in rs]
+                    rps = [r["rps"] for r in rs]
+                    level[name] = {
+                        "cpu_us": round(statistics.median(cpu_us), 2),
+                        "rps": round(statistics.median(rps)),
+                        "cpu_us_turns": [round(v, 2) for v in cpu_us],
+                        "rps_turns": [round(v) for v in rps],
+                        "emulator_cpu": statistics.median(r["emulator_cpu"] for r in rs),
+                        "all_succeeded": all(r["success"] == r["records"] for r in rs),
+                    }
+                levels.append(level)
+        return {"latency_ms": latency, "records": self.n, "turns": turns, "levels": levels}
 
     def bulk_events(self, latency: int) -> dict[str, Any]:
         """Bulk events as the workflow bulk rows measure it: ours best of ``reps``, the official
@@ -314,6 +375,9 @@ def summarise(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "",
             )
         )
+    for latency in (0, 50):
+        if f"cpu_{latency}ms" in data:
+            rows += cpu_rows(data[f"cpu_{latency}ms"])
     if "bulk_events_50ms" in data:
         e = data["bulk_events_50ms"]
         ours, off = e["ours_default"]["rps"], e["official"]["rps"]
@@ -398,6 +462,13 @@ def summarise(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             for side in ("ours", "raw")
             for rps in data[f"bulk_{lat}ms"]["sweep"][side].values()
         ]
+        + [
+            rps
+            for lat in (0, 50)
+            for level in data.get(f"cpu_{lat}ms", {}).get("levels", [])
+            for side in CPU_CONTENDERS
+            for rps in level[side]["rps_turns"]
+        ]
     )
     rows.append(
         (
@@ -463,6 +534,44 @@ def paging_row(b: dict[str, Any], latency: int) -> tuple[str, str, str, str]:
     )
 
 
+def cpu_rows(b: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The client CPU sweep: at 0 ms CPU per record of the three contenders, level by level;
+    at 50 ms records/s of ours against raw httpx, with the CPU per record of both."""
+    rows: list[tuple[str, str, str, str]] = []
+    latency, size, turns = b["latency_ms"], f"{b['records'] // 1000}k", b["turns"]
+    how = f"{size}, median of {turns}" if turns > 1 else f"{size}, 1 turn"
+    for level in b["levels"]:
+        c = level["in_flight"]
+        ours, httpx, aiohttp = (level[k] for k in ("ours", "raw_httpx", "raw_aiohttp"))
+        failed = not all(level[k]["all_succeeded"] for k in CPU_CONTENDERS)
+        warning = " (some records failed!)" if failed else ""
+        if latency == 0:
+            rows.append(
+                (
+                    f"client CPU per record at 0 ms, {c} in flight ({how})",
+                    f"ours {ours['cpu_us']:.1f} us, raw httpx {httpx['cpu_us']:.1f} us,"
+                    f" raw aiohttp {aiohttp['cpu_us']:.1f} us",
+                    f"{ratio(ours['cpu_us'], httpx['cpu_us'])}x raw httpx,"
+                    f" {ratio(ours['cpu_us'], aiohttp['cpu_us'])}x raw aiohttp",
+                    f"rec/s: ours {ours['rps']:,.0f}, httpx {httpx['rps']:,.0f},"
+                    f" aiohttp {aiohttp['rps']:,.0f}{warning}",
+                )
+            )
+        else:
+            rows.append(
+                (
+                    f"bulk at {latency} ms, {c} in flight: ours vs raw httpx ({how})",
+                    f"{ours['rps']:,.0f} vs {httpx['rps']:,.0f} rec/s;"
+                    f" CPU {ours['cpu_us']:.1f} vs {httpx['cpu_us']:.1f} us a record",
+                    f"{ratio(ours['rps'], httpx['rps'])}x rec/s,"
+                    f" {ratio(ours['cpu_us'], httpx['cpu_us'])}x CPU",
+                    f"raw aiohttp: {aiohttp['rps']:,.0f} rec/s,"
+                    f" {aiohttp['cpu_us']:.1f} us a record{warning}",
+                )
+            )
+    return rows
+
+
 def lists_row(b: dict[str, Any]) -> tuple[str, str, str, str]:
     """Adding ids to a list at 50 ms: ours against the official ``add`` in a loop."""
     ours, off = b["ours"]["rps"], b["official"]["rps"]
@@ -517,6 +626,47 @@ def chart(data: dict[str, Any], path: Path) -> bool:
     return True
 
 
+def cpu_chart(data: dict[str, Any], path: Path) -> bool:
+    """Client CPU per record against requests in flight, one panel per latency measured:
+    each contender's median, and the spread of its turns as a band."""
+    panels = [data[f"cpu_{lat}ms"] for lat in (0, 50) if f"cpu_{lat}ms" in data]
+    if not panels:
+        return False
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    for ax, b in zip(axes[0], panels, strict=True):
+        levels = [level["in_flight"] for level in b["levels"]]
+        for name, label in CPU_LABELS.items():
+            got = [level[name] for level in b["levels"]]
+            ax.plot(levels, [g["cpu_us"] for g in got], marker="o", label=label)
+            if b["turns"] > 1:
+                low = [min(g["cpu_us_turns"]) for g in got]
+                high = [max(g["cpu_us_turns"]) for g in got]
+                ax.fill_between(levels, low, high, alpha=0.15)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(levels, [str(c) for c in levels])
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("requests in flight")
+        ax.set_ylabel("client CPU per record (us)")
+        turns = f"median of {b['turns']} turns" if b["turns"] > 1 else "1 turn"
+        ax.set_title(
+            f"{b['records']:,} records, emulator latency {b['latency_ms']} ms ({turns})",
+            fontsize=10,
+        )
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def write_docs(data: dict[str, Any], table: str, command: str) -> None:
     m = data["machine"]
     doc = ROOT / "docs" / "performance.md"
@@ -526,13 +676,21 @@ def write_docs(data: dict[str, Any], table: str, command: str) -> None:
         "process; signatures checked, records counted), so the numbers compare clients, not\n"
         "servers. The raw lower bound is plain httpx posting pre-serialised, pre-signed chunks\n"
         "with the same concurrency: the cost of HTTP alone, with no validation or accounting.\n"
-        "The official SDK is `suprsend-py-sdk` 0.20.0.\n\n"
+        "The official SDK is `suprsend-py-sdk` 0.20.0. The client CPU rows compare with plain\n"
+        "httpx and plain aiohttp doing the SDK's work inside the clock (serialising the same\n"
+        "100-record chunks, signing, posting, reading every answer) at 1 to 64 requests in\n"
+        "flight, the three taking turns, each figure the median of its turns.\n\n"
         f"Reproduce with:\n\n```bash\n{command}\n```\n\n"
         f"Latest run: {data['finished']}, on {m['cpu'] or 'an unnamed CPU'} ({m['cores']} cores),"
         f" Python {m['python']}, {m['platform']}.\n\n"
         + table
         + "\n![throughput against concurrency](performance-throughput.png)\n\n"
-        "Ratios from one run are what the targets are judged on; absolute numbers move with the\n"
+        + (
+            "![client CPU per record against requests in flight](performance-cpu.png)\n\n"
+            if (ROOT / "docs" / "performance-cpu.png").is_file()
+            else ""
+        )
+        + "Ratios from one run are what the targets are judged on; absolute numbers move with the\n"
         "machine's load. The raw JSON of the run is `benchmarks/results/latest.json`.\n"
         + "\n"
         + (HERE / "history.md").read_text()
@@ -550,7 +708,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument(
         "--only",
-        choices=("lists", "identity", "paging"),
+        choices=("lists", "identity", "paging", "cpu"),
         help="run only this row group and print it (no files written)",
     )
     args = parser.parse_args()
@@ -568,6 +726,11 @@ def main() -> None:
         elif args.only == "identity":
             only["identity_50ms"] = bench.identity(50)
             shown += identity_rows(only["identity_50ms"], 50)
+        elif args.only == "cpu":
+            for latency in (0, 50):
+                print(f"bench: cpu_{latency}ms ...", flush=True)
+                only[f"cpu_{latency}ms"] = got = bench.cpu(latency)
+                shown += cpu_rows(got)
         else:
             for latency in (0, 50):
                 only[f"paging_{latency}ms"] = got = bench.paging(latency)
@@ -584,6 +747,8 @@ def main() -> None:
             ("capacity", bench.capacity),
             ("bulk_50ms", lambda: bench.bulk(50)),
             ("bulk_0ms", lambda: bench.bulk(0)),
+            ("cpu_0ms", lambda: bench.cpu(0)),
+            ("cpu_50ms", lambda: bench.cpu(50)),
             ("bulk_events_50ms", lambda: bench.bulk_events(50)),
             ("lists_50ms", lambda: bench.lists(50)),
             ("identity_50ms", lambda: bench.identity(50)),
@@ -603,6 +768,7 @@ def main() -> None:
     (RESULTS / "latest.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
     (RESULTS / "latest.md").write_text(table)
     chart(data, ROOT / "docs" / "performance-throughput.png")
+    cpu_chart(data, ROOT / "docs" / "performance-cpu.png")
     if not args.quick:
         write_docs(data, table, ".tools/bin/python -m nox -s bench  # nox set up as in the README")
     print(table)
