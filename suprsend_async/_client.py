@@ -145,9 +145,7 @@ class AsyncSuprsend:
         )
         if debug_logging_wanted(given.debug):
             enable_debug_logging()
-        pool = Pool.build(
-            pool_options, timeout=timeout, tls=settings.base_url.startswith("https://")
-        )
+        pool = Pool.build(pool_options, timeout=timeout, base_url=settings.base_url)
         build_validators()
         observer = Observer(given.hooks, given.tracer_provider, given.meter_provider)
         self._bind(ClientCore(auth, settings, observer), pool, owner=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import sys
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -178,6 +179,15 @@ class Endpoint:
         parsed = httpx.URL(url)
         return cls(url, parsed.raw_path.decode("ascii"), parsed, method)
 
+    @property
+    def target(self) -> bytes:
+        """The request line's target: the path and query, as signed."""
+        return self.parsed.raw_path
+
+    @property
+    def method_bytes(self) -> bytes:
+        return self.method.encode("ascii")
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:
@@ -220,6 +230,8 @@ class Call:
 
 
 SIGNED_HEADERS = frozenset({"authorization", "date", "content-type"})
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,11 +252,16 @@ class PerCall:
         The headers a signature covers cannot be replaced: ``ValueError`` names the header.
         """
         if extra_headers:
-            for name in extra_headers:
+            for name, value in extra_headers.items():
                 if name.lower() in SIGNED_HEADERS:
                     raise ValueError(
                         f"extra_headers: {name!r} is set by the SDK (it is signed) and cannot"
                         " be replaced"
+                    )
+                if not _HEADER_NAME.fullmatch(name) or not _HEADER_VALUE.fullmatch(value):
+                    raise ValueError(
+                        f"extra_headers: {name!r} is not a header name and value HTTP can carry"
+                        " (a token, and printable ASCII with no line break)"
                     )
         if not extra_headers and isinstance(timeout, NotGiven):
             return None

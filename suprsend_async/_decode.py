@@ -27,13 +27,21 @@ from __future__ import annotations
 import functools
 import re
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Protocol
 
 import anyio.lowlevel
 import httpx
 
-__all__ = ["MAX_CODINGS", "STEP", "ZSTD_SLICE", "available_codings", "codings", "read_capped"]
+__all__ = [
+    "MAX_CODINGS",
+    "STEP",
+    "ZSTD_SLICE",
+    "available_codings",
+    "codings",
+    "decode_capped",
+    "read_capped",
+]
 
 STEP = 1 << 16
 """Bytes a zlib or brotli layer produces per step (a bounded output per call)."""
@@ -306,6 +314,27 @@ async def read_capped(response: httpx.Response, cap: int) -> tuple[bytes | None,
     else:
         return (read, len(read)) if len(read) <= cap else (None, len(read))
     decoder = Decoder(codings(response.headers.get_list("content-encoding")), cap)
+    return await _decoded(decoder, response.aiter_raw(), cap)
+
+
+async def decode_capped(
+    content_encoding: Sequence[str], raw: bytes, cap: int
+) -> tuple[bytes | None, int]:
+    """`read_capped` for a body already read whole (its raw bytes, within the cap): the
+    codings named by the ``Content-Encoding`` values undone, under the same cap and steps."""
+    decoder = Decoder(codings(content_encoding), cap)
+    if not decoder.layers:
+        return (raw, len(raw)) if len(raw) <= cap else (None, len(raw))
+    return await _decoded(decoder, _one(raw), cap)
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _decoded(
+    decoder: Decoder, chunks: AsyncIterator[bytes], cap: int
+) -> tuple[bytes | None, int]:
     parts: list[bytes] = []
     size = 0
 
@@ -324,7 +353,7 @@ async def read_capped(response: httpx.Response, cap: int) -> tuple[bytes | None,
         return True
 
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in chunks:
             if not await take(decoder.feed(chunk)):
                 return None, size
         if not await take(decoder.end()):

@@ -8,6 +8,7 @@ drives attempts; the namespaces and the bulk engine reach this module only throu
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import math
@@ -28,12 +29,15 @@ from ._core import (
     ClientCore,
     Endpoint,
     Payload,
+    PerCall,
     attempt_limit,
     check_deadline,
     forked_message,
 )
-from ._decode import read_capped
+from ._decode import available_codings, decode_capped, read_capped
 from ._errors import SuprsendError
+from ._http11 import OriginPool, httpx_patched
+from ._http_answer import Exchange
 from ._observe import AttemptEnd, AttemptStart, Observer, RetryInfo
 from ._options import PoolOptions
 from ._responses import ErrorType
@@ -72,7 +76,9 @@ class Pool:
         "http",
         "life",
         "loop",
+        "on_asyncio",
         "operations",
+        "origin",
         "owned",
         "pid",
         "reports_sending",
@@ -85,10 +91,15 @@ class Pool:
         transport: ShardedTransport | None,
         *,
         owned: bool,
+        origin: OriginPool | None = None,
     ) -> None:
         self.http = http
         self.transport = transport
         self.owned = owned
+        self.origin = origin
+        """The SDK's own connections to the base URL (``_http11``): the way of its own
+        requests when nothing else must see them (see `Pipe.own_way`)."""
+        self.on_asyncio = False
         self.reports_sending = False
         """Whether a request through this pool has reported the start of its writing (the
         ``trace`` extension). Until one has, a request counts as possibly sent once it is
@@ -101,7 +112,7 @@ class Pool:
         self._idle: anyio.Event | None = None  # set when closing and the last call has left
 
     @classmethod
-    def build(cls, options: PoolOptions, *, timeout: httpx.Timeout, tls: bool) -> Pool:
+    def build(cls, options: PoolOptions, *, timeout: httpx.Timeout, base_url: str) -> Pool:
         if options.http_client is not None:
             return cls(options.http_client, None, owned=False)
         if _proxies_from_environment():
@@ -118,11 +129,12 @@ class Pool:
         # With its own client the SDK sends straight through its transport: it sets every
         # header itself and needs none of the client layer's per-request work (URL merging,
         # cookie jars, auth and redirect flows), which costs more than the request.
-        transport = ShardedTransport(
-            limits=options.limits, verify=tls_setting(options.verify), tls=tls
-        )
+        tls = base_url.startswith("https://")
+        verify = tls_setting(options.verify)
+        transport = ShardedTransport(limits=options.limits, verify=verify, tls=tls)
         http = httpx.AsyncClient(transport=transport, follow_redirects=False, timeout=timeout)
-        return cls(http, transport, owned=True)
+        origin = OriginPool(httpx.URL(base_url), options.limits, verify)
+        return cls(http, transport, owned=True, origin=origin)
 
     def check_usable(self) -> None:
         if self.life is not Life.OPEN:
@@ -132,6 +144,7 @@ class Pool:
         loop = anyio.lowlevel.current_token().native_token
         if self.loop is None:
             self.loop = loop
+            self.on_asyncio = isinstance(loop, asyncio.AbstractEventLoop)
         elif self.loop is not loop:
             raise SuprsendError(
                 "this client was first used in another event loop, which owns its connections;"
@@ -161,9 +174,17 @@ class Pool:
             with anyio.move_on_after(grace):
                 await self._idle.wait()
             if self.owned:
+                if self.origin is not None:
+                    await self.origin.aclose()
                 await self.http.aclose()
         self.life = Life.CLOSED
 
+
+_READABLE = ", ".join(c for c in ("gzip", "deflate", "br", "zstd") if c in available_codings())
+_COMMON_LINES = (
+    f"Accept: */*\r\nAccept-Encoding: {_READABLE}\r\nConnection: keep-alive\r\n"
+).encode()
+"""What httpx's client adds to every request, in its order; the codings the SDK can read."""
 
 CLOSE_GRACE = 5.0
 """Seconds ``aclose()``/``close()`` wait for cancelled calls to settle their accounts."""
@@ -355,6 +376,16 @@ class Pipe:
             extensions=extensions,
         )
 
+    def own_way(self, endpoint: Endpoint) -> OriginPool | None:
+        """The SDK's own connections, when this request may take them: a client the SDK
+        built, on asyncio, to its base URL, with nothing patched into httpx's request path
+        that expects to see the request (a mock, an instrumentation)."""
+        pool = self._pool
+        origin = pool.origin
+        if origin is None or not pool.on_asyncio or httpx_patched():
+            return None
+        return origin if origin.serves(endpoint.parsed) else None
+
     async def _post(
         self,
         endpoint: Endpoint,
@@ -362,6 +393,9 @@ class Pipe:
         on_sent: Callable[[], None] | None,
         call: Call,
     ) -> Answer:
+        origin = self.own_way(endpoint)
+        if origin is not None:
+            return await self._post_own(origin, endpoint, payload, on_sent, call)
         pool = self._pool
         report = _SentReport(on_sent, pool) if on_sent is not None else None
         request = self._request(endpoint, payload, report, call)
@@ -398,6 +432,63 @@ class Pipe:
             logger.warning("%s %s: %s", endpoint.method, endpoint.uri, note)
             return Answer(settled, error_type, note, retry_after, oversized=True)
         return Answer(settled, error_type, "", retry_after)
+
+    async def _post_own(
+        self,
+        origin: OriginPool,
+        endpoint: Endpoint,
+        payload: Payload,
+        on_sent: Callable[[], None] | None,
+        call: Call,
+    ) -> Answer:
+        """`_post` over the SDK's own connections: the same request and the same answer."""
+        per_call = call.per_call
+        settings = self._core.settings
+        timeout = settings.timeout
+        if per_call is not None and per_call.timeout is not None:
+            timeout = per_call.timeout
+        cap = settings.max_answer_bytes
+        exchange = await origin.request(
+            self._message(origin, endpoint, payload, per_call),
+            head_only=endpoint.method == "HEAD",
+            timeout=timeout,
+            cap=cap,
+            on_sent=on_sent,
+        )
+        return await self._settle_own(endpoint, exchange, cap)
+
+    def _message(
+        self, origin: OriginPool, endpoint: Endpoint, payload: Payload, per_call: PerCall | None
+    ) -> Payload:
+        """The request's bytes, signed now: built in its own frame (as `_request` builds its
+        request), so the credentials are never a plain local of a frame that waits on I/O."""
+        headers = self._core.headers(endpoint, payload.data)
+        if per_call is not None and per_call.extra_headers:
+            headers.update(per_call.extra_headers)
+        lines = _COMMON_LINES + "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
+        body = payload.data if payload.data or endpoint.method != "GET" else None
+        return Payload(origin.message(endpoint.method_bytes, endpoint.target, lines, body))
+
+    async def _settle_own(self, endpoint: Endpoint, exchange: Exchange, cap: int) -> Answer:
+        codings = exchange.values(b"content-encoding")
+        body, size = (
+            (exchange.body, exchange.size)
+            if exchange.body is None or not codings
+            else await decode_capped(codings, exchange.body, cap)
+        )
+        headers = [
+            (k, v)
+            for k, v in exchange.headers
+            if k.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
+        ]
+        response = httpx.Response(exchange.status, headers=headers, content=body or b"")
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        error_type: ErrorType | None = "http" if response.is_error else None
+        if body is None:
+            note = f"the answer was over {cap:,} bytes (at least {size:,}) and was discarded"
+            logger.warning("%s %s: %s", endpoint.method, endpoint.uri, note)
+            return Answer(response, error_type, note, retry_after, oversized=True)
+        return Answer(response, error_type, "", retry_after)
 
     def pause(self, retry_after: float | None) -> None:
         """Hold every request of the family after a 429 (not past the Retry-After cap).

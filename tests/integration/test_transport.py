@@ -18,6 +18,7 @@ import trustme
 from anyio.streams.tls import TLSListener
 
 from suprsend_async import AsyncSuprsend
+from suprsend_async._http11 import OriginPool
 from suprsend_async._transport import ShardedTransport, default_ssl_context, tls_setting
 from suprsend_async.emulator import Emulator
 
@@ -28,10 +29,18 @@ pytestmark = pytest.mark.integration
 async def test_concurrent_triggers_balance_and_release(suprsend_emulator: Emulator) -> None:
     limits = httpx.Limits(max_connections=12, max_keepalive_connections=6)
     async with suprsend_emulator.client(limits=limits) as client:
-        transport = client._pool.http._transport
-        assert isinstance(transport, ShardedTransport)
-        assert transport.shard_count == 12
+        origin = client._pool.origin
+        assert isinstance(origin, OriginPool)
         results: list[bool] = []
+        opened = 0
+        real_open = origin._open
+
+        async def counted(timeout: httpx.Timeout) -> Any:
+            nonlocal opened
+            opened += 1
+            return await real_open(timeout)
+
+        origin._open = counted  # type: ignore[method-assign]
 
         async def one(i: int) -> None:
             r = await client.workflows.trigger({"workflow": "w", "recipients": [f"u{i}"]})
@@ -41,22 +50,20 @@ async def test_concurrent_triggers_balance_and_release(suprsend_emulator: Emulat
             for i in range(300):
                 tg.start_soon(one, i)
         assert results.count(True) == 300
-        assert transport._busy == [0] * len(transport._shards)
-        # Each shard kept at most its share of connections, and within the keep-alive budget.
-        for shard in transport._shards:
-            assert len(shard._pool.connections) <= 1
-        assert sum(len(shard._pool.connections) for shard in transport._shards) <= 6
+        assert origin._busy == 0 and not origin._waiters
+        assert len(origin._idle) <= 6  # within the keep-alive budget
+        assert 1 <= opened <= 300 and opened >= 12  # every connection of the budget was used
     assert len(suprsend_emulator.triggers) == 300
 
 
 @pytest.mark.asyncio
-async def test_failed_requests_release_their_shard() -> None:
+async def test_failed_requests_release_their_place() -> None:
     async with AsyncSuprsend("k", "s", "http://127.0.0.1:9/", max_retries=0) as client:
-        transport = client._pool.http._transport
-        assert isinstance(transport, ShardedTransport)
+        origin = client._pool.origin
+        assert isinstance(origin, OriginPool)
         result = await client.workflows.trigger({"workflow": "w", "recipients": ["u"]})
         assert result.error_type == "connection"
-        assert set(transport._busy) == {0}
+        assert origin._busy == 0 and not origin._idle
 
 
 def test_shard_sizes_follow_the_limits() -> None:
@@ -74,18 +81,20 @@ def test_shard_sizes_follow_the_limits() -> None:
 
 
 @pytest.mark.asyncio
-async def test_shards_open_as_concurrency_needs_them(suprsend_emulator: Emulator) -> None:
+async def test_connections_open_as_concurrency_needs_them(suprsend_emulator: Emulator) -> None:
     async with suprsend_emulator.client() as client:
-        transport = client._pool.http._transport
-        assert isinstance(transport, ShardedTransport)
-        assert transport.shard_count == 100  # the budget of 100 connections, at most
+        origin = client._pool.origin
+        assert isinstance(origin, OriginPool)
+        assert origin.max == 100  # the budget of 100 connections, at most
         assert await client.workflows.trigger({"workflow": "w", "recipients": ["u"]})
-        assert len(transport._shards) == 1
+        assert len(origin._idle) == 1
+        assert await client.workflows.trigger({"workflow": "w", "recipients": ["u"]})
+        assert len(origin._idle) == 1  # reused
         async with anyio.create_task_group() as tg:
             for i in range(16):
                 tg.start_soon(client.workflows.trigger, {"workflow": "w", "recipients": [f"u{i}"]})
-        assert 2 <= len(transport._shards) <= 17  # no more than were in flight at once
-        assert set(transport._busy) == {0}
+        assert 2 <= len(origin._idle) <= 17  # no more than were in flight at once
+        assert origin._busy == 0
 
 
 @pytest.mark.asyncio
@@ -93,14 +102,15 @@ async def test_an_http_client_loads_no_ca_files_and_refuses_https(
     suprsend_emulator: Emulator,
 ) -> None:
     async with suprsend_emulator.client() as client:
+        origin = client._pool.origin
+        assert isinstance(origin, OriginPool)
+        assert await client.workflows.trigger({"workflow": "w", "recipients": ["u"]})
+        assert origin._context is None  # its own connections never built a TLS context
         transport = client._pool.http._transport
         assert isinstance(transport, ShardedTransport)
-        assert await client.workflows.trigger({"workflow": "w", "recipients": ["u"]})
-        setting = transport._setting
-        assert isinstance(setting, ssl.SSLContext)
-        assert setting.get_ca_certs() == [] and setting.verify_mode == ssl.CERT_REQUIRED
         with pytest.raises(httpx.UnsupportedProtocol, match="http:// base URL"):
             await transport.handle_async_request(httpx.Request("POST", "https://example.com/"))
+        assert transport._setting is None  # nor did httpx's way, which it did not take
 
 
 # -- queueing: a waiting request takes the first connection that frees ----------------------
