@@ -61,7 +61,7 @@ SIGNING = "signing"
 SEND = "SDK send path / other SDK"
 PARSE = "answer read and parse"
 HTTPX = "httpx"
-HTTPCORE = "httpcore and h11"
+HTTPCORE = "HTTP/1.1: the SDK's connections, or httpcore and h11"
 ANYIO = "anyio scopes and backend look-ups"
 LOOP = "sockets and the event loop"
 OTHER = "other"
@@ -114,6 +114,8 @@ RULES: tuple[Rule, ...] = (
     Rule(KEYS, function="new_idempotency_key"),
     Rule(ENCODING, SDK + "_requests.py", "_encode"),
     Rule(ENCODING, SDK + "_requests.py", "exact_size"),
+    # The quick way's own lines are the encoder's call, the splice and the size bound.
+    Rule(ENCODING, SDK + "_prepared.py"),
     *_rules(ENCODING, SDK + "_serialize.py", "json/encoder.py"),
     Rule(ENCODING, "json/__init__.py", "dumps"),
     Rule(ENCODING, function="to_json"),
@@ -136,7 +138,7 @@ RULES: tuple[Rule, ...] = (
         "tenacity/",
     ),
     Rule(HTTPX, "httpx/"),
-    *_rules(HTTPCORE, "httpcore/", "h11/"),
+    *_rules(HTTPCORE, SDK + "_http11.py", SDK + "_http_answer.py", "httpcore/", "h11/"),
     Rule(ANYIO, "asyncio/tasks.py", "current_task"),
     *_rules(ANYIO, "anyio/", "sniffio/"),
     *_rules(LOOP, "asyncio/", "selectors.py", "socket.py"),

@@ -7,8 +7,8 @@ A client the SDK builds sends to one origin, one request at a time per connectio
 headers it writes itself and answers it reads whole under a cap; that is a small protocol,
 done here on an asyncio ``Protocol`` with no task or cancel scope of its own per request.
 
-What it keeps of the generic stack's behaviour (each covered in ``tests/integration/test_http11.py``, and
-every integration test of the SDK runs through it):
+What it keeps of the generic stack's behaviour (each covered in
+``tests/integration/test_http11.py``, and every integration test of the SDK runs through it):
 
 * framing: ``Content-Length``, ``chunked`` (extensions and trailers skipped) and a body read
   until the server closes; interim 1xx heads skipped; 204, 304 and HEAD answers bodiless;

@@ -337,6 +337,8 @@ class Run:
         )
         self.blobs = BlobCache()
         self.pulled = 0
+        self.batch: Sequence[Any] = ()  # the records being planned, and how far that got
+        self.position = 0
 
     # -- reading and planning ---------------------------------------------------------------
 
@@ -381,8 +383,7 @@ class Run:
         )
         reader = None if isinstance(source, Sequence) else _Reader(source)
         planner = planner_for(self.kind)
-        batch: Sequence[Any] = ()
-        position = 0
+        self.batch, self.position = (), 0
         try:
             async with anyio.create_task_group() as tg:
                 for _ in range(self.concurrency):
@@ -391,22 +392,15 @@ class Run:
                 async with send:
                     if reader is None:
                         assert isinstance(source, Sequence)
-                        batch = source
-                        while position < len(batch):
-                            position += 1
-                            await self.take(batch[position - 1], planner, send, key_from)
+                        await self.plan_batch(source, planner, send, key_from)
                     else:
                         tg.start_soon(reader.run)
                         # Not closed here: what it still holds is counted when the run ends.
                         async for batch in reader.receive:
-                            position = 0
-                            while position < len(batch):
-                                position += 1
-                                await self.take(batch[position - 1], planner, send, key_from)
+                            await self.plan_batch(batch, planner, send, key_from)
                     last = planner.flush()
                     if last:
-                        self.ledger.admit_chunk(last)
-                        await send.send(last)
+                        await self.hand_over([last], send)
         except BaseExceptionGroup as group:
             # One failure (say, a closed client): let it out as itself.
             if len(group.exceptions) == 1:
@@ -417,7 +411,7 @@ class Run:
             # but still in the chunk being filled, were never sent; and the ledger gives
             # every live record its truthful state.
             unread: list[Any] = planner.flush() or []
-            unread += batch[position:]
+            unread += self.batch[self.position :]
             if reader is not None:
                 unread += reader.leftovers()
             self.never_sent(unread)
@@ -441,31 +435,46 @@ class Run:
             self.ledger.settle_now(RecordOutcome(self.pulled, "not_sent", display_record(raw)))
             self.pulled += 1
 
-    async def take(
+    async def plan_batch(
         self,
-        raw: Any,
+        batch: Sequence[Any],
         planner: ChunkPlanner,
         send: MemoryObjectSendStream[list[Item]],
         key_from: KeyFrom | None,
     ) -> None:
-        """Prepare one record and plan it into a chunk; full chunks go to the workers.
+        """Plan each record of ``batch``; ``position`` says how far it got (an early end
+        counts the rest as never sent)."""
+        self.batch, self.position = batch, 0
+        while self.position < len(batch):
+            self.position += 1
+            chunks = self.plan(batch[self.position - 1], planner, key_from)
+            if chunks:
+                await self.hand_over(chunks, send)
 
-        The ledger takes records a chunk at a time, as the planner closes them (until then
-        the planner holds them, and an early end counts them from there)."""
-        if isinstance(raw, Item):  # a bulk instance hands in records prepared at append
-            item: Item | RecordOutcome = raw
-        else:
-            item = self.preparer.prepare(self.pulled, raw, key_from)
-            self.pulled += 1
-        if isinstance(item, RecordOutcome):
+    def plan(
+        self, raw: Any, planner: ChunkPlanner, key_from: KeyFrom | None
+    ) -> Sequence[list[Item]]:
+        """Prepare one record and plan it into a chunk: the chunks it completed (usually
+        none). Synchronous: the loop over the records awaits only to hand a chunk over."""
+        if type(raw) is Item:  # a bulk instance hands in records prepared at append
+            return planner.add(raw)
+        item = self.preparer.prepare(self.pulled, raw, key_from)
+        self.pulled += 1
+        if type(item) is RecordOutcome:
             self.ledger.settle_now(item)
-            return
-        chunks = planner.add(item)
-        if chunks:
-            for chunk in chunks:  # all of them first: a cancelled send must not lose one
-                self.ledger.admit_chunk(chunk)
-            for chunk in chunks:
-                await send.send(chunk)
+            return ()
+        return planner.add(item)  # type: ignore[arg-type]  # an Item: the other case
+
+    async def hand_over(
+        self, chunks: Sequence[list[Item]], send: MemoryObjectSendStream[list[Item]]
+    ) -> None:
+        """Full chunks to the workers. The ledger takes records a chunk at a time, as the
+        planner closes them (until then the planner holds them, and an early end counts them
+        from there); all of them first, so a cancelled send loses none."""
+        for chunk in chunks:
+            self.ledger.admit_chunk(chunk)
+        for chunk in chunks:
+            await send.send(chunk)
 
     # -- sending ----------------------------------------------------------------------------
 
