@@ -60,6 +60,8 @@ class PreparedRecord:
     size_is_exact: bool = True
     label: str = ""
     """What the request names (its workflow or event), for its span; empty when unnamed."""
+    loose: bool = False
+    """``size`` is the loosest bound (see `prepare_plain`), not yet the counted one."""
 
     def __repr__(self) -> str:
         return (
@@ -67,8 +69,18 @@ class PreparedRecord:
             f" idempotency_key={self.idempotency_key!r}>"
         )
 
+    def counted_size(self) -> int:
+        """A tighter bound: the compact length plus every comma and colon (json.dumps's
+        length, or more where strings hold them); the exact size once that is known."""
+        if self.loose:
+            content = self.content
+            self.size = len(content) + content.count(b",") + content.count(b":") + SIZE_ALLOWANCE
+            self.loose = False
+        return self.size
+
     def exact_size(self) -> int:
         """The apparent size exactly (measured once, and only when a limit is near)."""
+        self.counted_size()
         if not self.size_is_exact:
             # Attachment data and placeholders hold no commas or colons: only the JSON
             # strings the caller wrote can make the bound too high.
@@ -126,12 +138,14 @@ def prepare_plain(
             key = None
     if added:
         content = content[:-1] + added + b"}"
-    # The compact bytes plus every comma and colon: json.dumps's length, or more (see
-    # encode_plain); measured exactly only where a limit is near.
-    size = len(content) + content.count(b",") + content.count(b":") + SIZE_ALLOWANCE
+    # json.dumps's length is the compact one plus one byte per structural comma or colon, and
+    # in compact JSON no two of those are next to each other: at most half the bytes. That
+    # bound costs nothing; the counted one (``counted_size``) and the exact one are measured
+    # only where a limit is near (most chunks are full by their count first).
+    size = len(content) + (len(content) >> 1) + SIZE_ALLOWANCE
     if size > MAX_APPARENT_SIZE:
         return None
     label = body.get(LABELS[kind])
     return PreparedRecord(
-        kind, content, size, key, None, False, label if isinstance(label, str) else ""
+        kind, content, size, key, None, False, label if isinstance(label, str) else "", True
     )

@@ -69,9 +69,13 @@ class ChunkPlanner:
         size = prepared.exact_size() if self._exact else prepared.size
         done: list[list[Item]] | None = None
         if self._chunk and self._size + size > self._max_bytes and not self._exact:
-            self._size = sum(i.prepared.exact_size() for i in self._chunk)
-            self._exact = True
-            size = prepared.exact_size()
+            # Tighter bounds first (two counts a record), exact sizes only if still needed.
+            self._size = sum(i.prepared.counted_size() for i in self._chunk)
+            size = prepared.counted_size()
+            if self._size + size > self._max_bytes:
+                self._size = sum(i.prepared.exact_size() for i in self._chunk)
+                self._exact = True
+                size = prepared.exact_size()
         if self._chunk and self._size + size > self._max_bytes:
             done = [self._chunk]
             self._start()

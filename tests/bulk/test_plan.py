@@ -95,3 +95,23 @@ def test_a_record_over_the_limit_by_its_bound_only_is_accepted() -> None:
     assert record.size_is_exact
     body = json.loads(record.content)
     assert record.size == len(json.dumps(body, ensure_ascii=False).encode()) + 200
+
+
+def test_loose_bounds_are_tightened_by_counting_before_anything_is_measured_exactly() -> None:
+    """Records prepared the quick way carry a bound of one and a half times their bytes;
+    when those bounds fill a chunk early, counting commas and colons decides first, and the
+    exact (string-aware) measure is taken only if counting is not enough."""
+    from suprsend_async._models import WorkflowTriggerBody
+    from suprsend_async._prepared import prepare_plain
+
+    def big(i: int) -> _Item:
+        body = {"workflow": "w", "recipients": ["u"], "data": {"text": "x" * 6000}}
+        prepared = prepare_plain("trigger", WorkflowTriggerBody, body, False)
+        assert prepared is not None and prepared.loose
+        return _Item(i, prepared)
+
+    items = [big(i) for i in range(100)]
+    assert sum(it.prepared.size for it in items) > 800 * 1024  # by the loose bounds...
+    assert list(plan_chunks(items)) == [items]  # ...one chunk, by the counted ones
+    assert not any(it.prepared.loose for it in items[:2])
+    assert not any(it.prepared.size_is_exact for it in items)  # nothing measured exactly
