@@ -47,10 +47,26 @@ import httpx
 from ._core import Payload
 from ._http_answer import AnswerReader, Exchange
 
-__all__ = ["OriginPool", "httpx_patched"]
+__all__ = ["AttemptTimeout", "OriginPool", "httpx_patched"]
 
 _HTTPCORE_SEND = httpcore.AsyncConnectionPool.handle_async_request
 _HTTPX_SEND = httpx.AsyncHTTPTransport.handle_async_request
+
+
+class AttemptTimeout(httpx.TimeoutException):
+    """The attempt as a whole outlasted its cap (``limit``): a server that keeps every single
+    wait short (a byte at a time) cannot hold an attempt longer than that."""
+
+
+def _bounded(
+    loop: asyncio.AbstractEventLoop, part: float | None, ends: float | None
+) -> tuple[float | None, bool]:
+    """How long a wait may last: its own timeout, or what is left of the attempt's cap if
+    that is shorter; and whether the cap is the bound."""
+    if ends is None:
+        return part, False
+    left = max(0.0, ends - loop.time())
+    return (left, True) if part is None or left < part else (part, False)
 
 
 def httpx_patched() -> bool:
@@ -159,6 +175,7 @@ class _Connection(asyncio.Protocol):
         answer: AnswerReader,
         timeout: httpx.Timeout,
         on_sent: Callable[[], None] | None,
+        ends: float | None,
     ) -> Exchange:
         if self.closed or self.transport is None:
             # Closed between the pool's check and now: nothing was written.
@@ -169,15 +186,18 @@ class _Connection(asyncio.Protocol):
             on_sent()
         self.last_read = self.loop.time()
         self.transport.write(message.data)
-        if self.paused:
-            self.drained = self.loop.create_future()
-            try:
-                await asyncio.wait_for(self.drained, timeout.write)
-            except TimeoutError:
-                raise httpx.WriteTimeout("writing the request timed out") from None
-        if timeout.read is not None:
-            self.timer = self.loop.call_later(timeout.read, self._watch, timeout.read)
         try:
+            if self.paused:
+                self.drained = self.loop.create_future()
+                wait, capped = _bounded(self.loop, timeout.write, ends)
+                try:
+                    await asyncio.wait_for(self.drained, wait)
+                except TimeoutError:
+                    if capped:
+                        raise AttemptTimeout("the attempt outlasted its cap") from None
+                    raise httpx.WriteTimeout("writing the request timed out") from None
+            if timeout.read is not None or ends is not None:
+                self._watch(timeout.read, ends)
             return await self.done
         finally:
             if self.timer is not None:
@@ -186,13 +206,22 @@ class _Connection(asyncio.Protocol):
             self.done = None
             self.answer = None
 
-    def _watch(self, limit: float) -> None:
-        """Fail the answer after ``limit`` seconds without a byte (re-armed as bytes come)."""
-        quiet = self.loop.time() - self.last_read
-        if quiet >= limit:
+    def _watch(self, limit: float | None, ends: float | None) -> None:
+        """Fail the answer after ``limit`` seconds without a byte, or at ``ends`` (the
+        attempt's cap); checked again as the time comes (bytes re-arm nothing)."""
+        now = self.loop.time()
+        if ends is not None and now >= ends:
+            self._fail(AttemptTimeout("the attempt outlasted its cap"))
+            return
+        quiet = now - self.last_read
+        if limit is not None and quiet >= limit:
             self._fail(httpx.ReadTimeout("reading the answer timed out"))
-        else:
-            self.timer = self.loop.call_later(limit - quiet, self._watch, limit)
+            return
+        wait = min(
+            limit - quiet if limit is not None else float("inf"),
+            ends - now if ends is not None else float("inf"),
+        )
+        self.timer = self.loop.call_later(wait, self._watch, limit, ends)
 
 
 def _readable(fd: int) -> bool:
@@ -263,15 +292,18 @@ class OriginPool:
         timeout: httpx.Timeout,
         cap: int,
         on_sent: Callable[[], None] | None,
+        limit: float | None = None,
     ) -> Exchange:
         """Send one request (its bytes, from `message`, held in a `Payload` so that no
-        waiting frame shows them) and read its answer."""
-        connection = await self._acquire(timeout)
+        waiting frame shows them) and read its answer, all within ``limit`` seconds (else
+        `AttemptTimeout`)."""
+        ends = None if limit is None else asyncio.get_running_loop().time() + limit
+        connection = await self._acquire(timeout, ends)
         answer = AnswerReader(cap, head_only)
         try:
             if connection is None:
-                connection = await self._open(timeout)
-            exchange = await connection.exchange(message, answer, timeout, on_sent)
+                connection = await self._open(timeout, ends)
+            exchange = await connection.exchange(message, answer, timeout, on_sent, ends)
         except BaseException:
             if connection is not None:
                 connection.close()
@@ -284,7 +316,7 @@ class OriginPool:
             self._release(None)
         return exchange
 
-    async def _open(self, timeout: httpx.Timeout) -> _Connection:
+    async def _open(self, timeout: httpx.Timeout, ends: float | None = None) -> _Connection:
         loop = asyncio.get_running_loop()
         context = None
         if self.scheme == "https":
@@ -292,6 +324,7 @@ class OriginPool:
                 setting = await asyncio.to_thread(self._tls)  # reads CA files: off the loop
                 self._context = _as_context(setting)
             context = self._context
+        wait, capped = _bounded(loop, timeout.connect, ends)
         try:
             _, connection = await asyncio.wait_for(
                 loop.create_connection(
@@ -301,15 +334,19 @@ class OriginPool:
                     ssl=context,
                     server_hostname=self.host if context is not None else None,
                 ),
-                timeout.connect,
+                wait,
             )
         except TimeoutError:
+            if capped:
+                raise AttemptTimeout("the attempt outlasted its cap") from None
             raise httpx.ConnectTimeout("connecting timed out") from None
         except (OSError, ssl.SSLError) as exc:
             raise httpx.ConnectError(str(exc) or type(exc).__name__) from None
         return connection
 
-    async def _acquire(self, timeout: httpx.Timeout) -> _Connection | None:
+    async def _acquire(
+        self, timeout: httpx.Timeout, ends: float | None = None
+    ) -> _Connection | None:
         """An idle connection, or ``None`` for a place to open one."""
         if self._closed:
             raise httpx.TransportError("the transport is closed")
@@ -323,12 +360,16 @@ class OriginPool:
             if self._busy < self.max:
                 self._busy += 1
                 return None
-        waiter: asyncio.Future[_Connection | None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[_Connection | None] = loop.create_future()
         self._waiters.append(waiter)
+        wait, capped = _bounded(loop, timeout.pool, ends)
         try:
-            given = await asyncio.wait_for(asyncio.shield(waiter), timeout.pool)
+            given = await asyncio.wait_for(asyncio.shield(waiter), wait)
         except TimeoutError:
             self._abandon(waiter)
+            if capped:
+                raise AttemptTimeout("the attempt outlasted its cap") from None
             raise httpx.PoolTimeout(
                 f"no connection became free within the pool timeout ({timeout.pool:g} s)"
             ) from None

@@ -36,7 +36,7 @@ from ._core import (
 )
 from ._decode import available_codings, decode_capped, read_capped
 from ._errors import SuprsendError
-from ._http11 import OriginPool, httpx_patched
+from ._http11 import AttemptTimeout, OriginPool, httpx_patched
 from ._http_answer import Exchange
 from ._observe import AttemptEnd, AttemptStart, Observer, RetryInfo
 from ._options import PoolOptions
@@ -330,10 +330,13 @@ class Pipe:
         """One request and its answer, any failure to get one turned into an `Answer`."""
         own = call.per_call.timeout if call.per_call is not None else None
         limit = self._core.settings.attempt_limit if own is None else attempt_limit(own)
+        origin = self.own_way(endpoint)
         try:
+            if origin is not None:  # keeps the cap itself, without a cancel scope
+                return await self._post_own(origin, endpoint, payload, on_sent, call, limit)
             with anyio.fail_after(limit):
                 return await self._post(endpoint, payload, on_sent, call)
-        except TimeoutError:
+        except (TimeoutError, AttemptTimeout):
             return Answer(None, "timeout", f"timed out: the attempt took over {limit:g} s")
         except httpx.TimeoutException as exc:
             return Answer(None, "timeout", f"timed out: {type(exc).__name__}")
@@ -393,9 +396,6 @@ class Pipe:
         on_sent: Callable[[], None] | None,
         call: Call,
     ) -> Answer:
-        origin = self.own_way(endpoint)
-        if origin is not None:
-            return await self._post_own(origin, endpoint, payload, on_sent, call)
         pool = self._pool
         report = _SentReport(on_sent, pool) if on_sent is not None else None
         request = self._request(endpoint, payload, report, call)
@@ -440,8 +440,10 @@ class Pipe:
         payload: Payload,
         on_sent: Callable[[], None] | None,
         call: Call,
+        limit: float | None,
     ) -> Answer:
-        """`_post` over the SDK's own connections: the same request and the same answer."""
+        """`_post` over the SDK's own connections: the same request and the same answer,
+        within ``limit`` seconds."""
         per_call = call.per_call
         settings = self._core.settings
         timeout = settings.timeout
@@ -454,6 +456,7 @@ class Pipe:
             timeout=timeout,
             cap=cap,
             on_sent=on_sent,
+            limit=limit,
         )
         return await self._settle_own(endpoint, exchange, cap)
 

@@ -22,7 +22,7 @@ import trustme
 
 from suprsend_async import AsyncSuprsend
 from suprsend_async._core import Payload
-from suprsend_async._http11 import OriginPool
+from suprsend_async._http11 import AttemptTimeout, OriginPool
 from suprsend_async._transport import tls_setting
 
 from ..conftest import KEY, SECRET
@@ -423,3 +423,28 @@ async def test_a_patched_httpx_takes_the_requests(serve: Serve) -> None:
             result = await client.workflows.trigger(BODY)
         assert "mocked" in str(result.message)  # the mock answered, not the server
         assert client._pipe.own_way(endpoint) is client._pool.origin
+
+
+@pytest.mark.asyncio
+async def test_the_attempts_cap_bounds_every_wait(serve: Serve) -> None:
+    """Each wait keeps its own timeout, and all of them together stay within the cap: here a
+    queued request whose pool timeout is long gives up when the attempt's time is out."""
+    _, url = await serve(stall)
+    pool = pool_for(url, max_connections=1)
+    message = Payload(pool.message(b"POST", b"/trigger/", b"", b"{}"))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(get, pool)
+        await anyio.sleep(0.05)
+        started = anyio.current_time()
+        with pytest.raises(AttemptTimeout):
+            await pool.request(
+                message, head_only=False, timeout=TIMEOUT, cap=1000, on_sent=None, limit=0.2
+            )
+        assert anyio.current_time() - started < 4  # the cap, not the pool's 5 s
+        tg.cancel_scope.cancel()
+    with pytest.raises(AttemptTimeout):  # and the answer's wait, with reads that never come
+        await pool.request(
+            message, head_only=False, timeout=TIMEOUT, cap=1000, on_sent=None, limit=0.2
+        )
+    assert pool._busy == 0
+    await pool.aclose()

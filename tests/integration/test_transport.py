@@ -35,10 +35,10 @@ async def test_concurrent_triggers_balance_and_release(suprsend_emulator: Emulat
         opened = 0
         real_open = origin._open
 
-        async def counted(timeout: httpx.Timeout) -> Any:
+        async def counted(timeout: httpx.Timeout, ends: float | None = None) -> Any:
             nonlocal opened
             opened += 1
-            return await real_open(timeout)
+            return await real_open(timeout, ends)
 
         origin._open = counted  # type: ignore[method-assign]
 
