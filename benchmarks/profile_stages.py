@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import linecache
 import re
 import shutil
 import subprocess
@@ -92,13 +93,25 @@ class Rule:
     file: str = ""
     function: str = ""
     catch_all: bool = False  # what it takes is listed by --verbose, to find missing rules
+    code: str = ""
+    """Text of the sampled line: a call into native code (the pre-check's validator, the
+    encoder) shows no frame of its own, only the line that made it."""
 
-    def matches(self, function: str, file: str) -> bool:
+    def matches(self, function: str, file: str, line: int = 0) -> bool:
         # Both compared at component boundaries: "socket.py" is not "websocket.py", and
         # "_encode" is not "_encode_all".
-        return (not self.file or f"/{self.file}" in f"/{file}") and (
-            not self.function or f".{self.function}." in f".{function}."
+        return (
+            (not self.file or f"/{self.file}" in f"/{file}")
+            and (not self.function or f".{self.function}." in f".{function}.")
+            and (not self.code or self.code in source_line(file, line))
         )
+
+
+def source_line(file: str, line: int) -> str:
+    """The text of ``line`` of ``file`` (a path as py-spy prints it: relative to the
+    project, or absolute)."""
+    path = Path(file) if Path(file).is_absolute() else ROOT / file
+    return linecache.getline(str(path), line)
 
 
 def _rules(stage: str, *files: str) -> list[Rule]:
@@ -112,6 +125,9 @@ SDK = "suprsend_async/"
 # a function come before rules naming only its file.
 RULES: tuple[Rule, ...] = (
     Rule(KEYS, function="new_idempotency_key"),
+    # The quick way calls the pre-check's validator and the encoder straight from its lines.
+    Rule(VALIDATION, SDK + "_prepared.py", code=".accepts("),
+    Rule(ENCODING, SDK + "_prepared.py", code="to_json("),
     Rule(ENCODING, SDK + "_requests.py", "_encode"),
     Rule(ENCODING, SDK + "_requests.py", "exact_size"),
     # The quick way's own lines are the encoder's call, the splice and the size bound.
@@ -149,16 +165,18 @@ RULES: tuple[Rule, ...] = (
 # -- reading py-spy's raw output --------------------------------------------------------------
 
 # One frame of a raw stack: "Preparer.prepare (suprsend_async/_bulk/_dispatch.py:138)".
-FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
+FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 MARKER = "profiled_rounds"  # the base of every stack of the measured rounds
 LEFT_OUT = {"open_client", "close_client"}  # inside the marker, not a bulk's work
 
-Frame = tuple[str, str]  # (qualified function name, file)
+Frame = tuple[str, str, int]  # (qualified function name, file, line)
 
 
 def parse_frame(text: str) -> Frame:
     match = FRAME.match(text)
-    return (match["function"], match["file"]) if match else (text, "")
+    if not match:
+        return text, "", 0
+    return match["function"], match["file"], int(match["line"] or 0)
 
 
 def classify(frames: list[Frame]) -> tuple[Rule | None, Frame | None]:
@@ -194,7 +212,7 @@ def read_raw(text: str) -> Profile:
         n = int(count)
         profile.samples += n
         frames = [parse_frame(f) for f in stack.split(";")]
-        names = {function for function, _ in frames}
+        names = {frame[0] for frame in frames}
         if MARKER not in names or names & LEFT_OUT:
             continue
         profile.counted += n

@@ -49,6 +49,8 @@ __all__ = [
     "Endpoint",
     "Payload",
     "PerCall",
+    "Received",
+    "Reply",
     "Sender",
     "Settings",
     "forked_message",
@@ -189,11 +191,83 @@ class Endpoint:
         return self.method.encode("ascii")
 
 
+class Received(Protocol):
+    """What the SDK reads of an answer: `Reply`, or an ``httpx.Response`` (the same names)."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def is_success(self) -> bool: ...
+    @property
+    def is_error(self) -> bool: ...
+    @property
+    def headers(self) -> httpx.Headers: ...
+    @property
+    def content(self) -> bytes: ...
+    @property
+    def text(self) -> str: ...
+
+
+class Reply:
+    """An answer as the SDK read it: status, headers and the decoded body, with the names of
+    ``httpx.Response`` for what the SDK reads. Made once per answer, it parses nothing it is
+    not asked for (the headers become ``httpx.Headers`` on first use)."""
+
+    __slots__ = ("_headers", "_raw", "content", "status_code")
+
+    def __init__(
+        self, status_code: int, headers: list[tuple[bytes, bytes]], content: bytes
+    ) -> None:
+        self.status_code = status_code
+        self.content = content
+        self._raw = headers
+        self._headers: httpx.Headers | None = None
+
+    @property
+    def headers(self) -> httpx.Headers:
+        if self._headers is None:
+            self._headers = httpx.Headers(self._raw)
+        return self._headers
+
+    def header(self, name: bytes) -> str | None:
+        """The first value of header ``name`` (lower case), without building the rest."""
+        for key, value in self._raw:
+            if key.lower() == name:
+                return value.decode("latin-1")
+        return None
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def is_error(self) -> bool:
+        return self.status_code >= 400
+
+    @property
+    def text(self) -> str:
+        """The body as text, by the charset the answer names (UTF-8 when it names none)."""
+        charset = "utf-8"
+        kind = self.header(b"content-type")
+        if kind is not None:
+            for param in kind.split(";")[1:]:
+                key, _, value = param.strip().partition("=")
+                if key.strip().lower() == "charset" and value.strip():
+                    charset = value.strip().strip('"')
+        try:
+            return self.content.decode(charset, errors="replace")
+        except LookupError:  # a charset Python does not know
+            return self.content.decode("utf-8", errors="replace")
+
+    def __repr__(self) -> str:
+        return f"<Reply [{self.status_code}]>"
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """One attempt's outcome: a response, or why none arrived."""
 
-    response: httpx.Response | None
+    response: Received | None
     error_type: ErrorType | None = None
     error: str = ""
     retry_after: float | None = None

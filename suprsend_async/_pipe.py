@@ -30,6 +30,7 @@ from ._core import (
     Endpoint,
     Payload,
     PerCall,
+    Reply,
     attempt_limit,
     check_deadline,
     forked_message,
@@ -421,12 +422,10 @@ class Pipe:
         error_type: ErrorType | None = "http" if response.is_error else None
         headers = [
             (k, v)
-            for k, v in response.headers.multi_items()
-            if k not in ("content-encoding", "content-length", "transfer-encoding")
+            for k, v in response.headers.raw
+            if k.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
         ]
-        settled = httpx.Response(
-            response.status_code, headers=headers, content=body or b"", request=request
-        )
+        settled = Reply(response.status_code, headers, body or b"")
         if body is None:
             note = f"the answer was over {cap:,} bytes (at least {size:,}) and was discarded"
             logger.warning("%s %s: %s", endpoint.method, endpoint.uri, note)
@@ -484,8 +483,8 @@ class Pipe:
             for k, v in exchange.headers
             if k.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
         ]
-        response = httpx.Response(exchange.status, headers=headers, content=body or b"")
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        response = Reply(exchange.status, headers, body or b"")
+        retry_after = parse_retry_after(response.header(b"retry-after"))
         error_type: ErrorType | None = "http" if response.is_error else None
         if body is None:
             note = f"the answer was over {cap:,} bytes (at least {size:,}) and was discarded"

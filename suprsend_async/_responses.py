@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from pydantic_core import from_json
+
+if TYPE_CHECKING:
+    from ._core import Received
 
 from ._errors import (
     APIConnectionError,
@@ -193,7 +196,7 @@ class APIResult(dict[str, Any]):
         return f"{type(self).__name__}({dict.__repr__(self)})"
 
 
-def parse_body(response: httpx.Response) -> Any:
+def parse_body(response: Received) -> Any:
     """The answer's JSON, or its text when it is not JSON (never raises).
 
     JSON nested deeper than pydantic-core reads (a few hundred levels, far beyond any answer

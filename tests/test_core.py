@@ -143,3 +143,18 @@ def test_derive_keeps_what_is_not_replaced() -> None:
     assert original.settings.deadline == 4.0  # deriving never changes the original
     with pytest.raises(ValueError, match="deadline"):
         original.derive(deadline=0)
+
+
+def test_a_reply_reads_as_httpx_reads_an_answer() -> None:
+    from suprsend_async._core import Reply
+
+    raw = [(b"Content-Type", b"text/plain; charset=latin-1"), (b"X-Request-Id", b"r1")]
+    reply = Reply(207, raw, "caf\u00e9".encode("latin-1"))
+    same = httpx.Response(207, headers=raw, content="caf\u00e9".encode("latin-1"))
+    assert reply.text == same.text == "caf\u00e9"
+    assert reply.header(b"x-request-id") == "r1" and reply.header(b"retry-after") is None
+    assert dict(reply.headers) == {k: v for k, v in same.headers.items() if k != "content-length"}
+    assert (reply.is_success, reply.is_error) == (same.is_success, same.is_error) == (True, False)
+    unknown = Reply(500, [(b"content-type", b"application/json; charset=x-nope")], b"{}")
+    assert unknown.text == "{}" and unknown.is_error and not unknown.is_success
+    assert Reply(204, [], b"").text == ""
