@@ -264,6 +264,7 @@ class OriginPool:
         self._busy = 0  # connections in use or being opened
         self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
         self._closed = False
+        self._serves: dict[httpx.URL, bool] = {}
         host = self.host if ":" not in self.host else f"[{self.host}]"
         default = self.port == (443 if self.scheme == "https" else 80)
         self.host_header = (host if default else f"{host}:{self.port}").encode("ascii")

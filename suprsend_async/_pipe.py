@@ -142,6 +142,12 @@ class Pool:
             raise SuprsendError("this client is closed; create a new one")
         if os.getpid() != self.pid:
             raise SuprsendError(forked_message(self.pid))
+        if self.on_asyncio:
+            try:
+                if asyncio.get_running_loop() is self.loop:
+                    return  # the loop it was first used in (asked the quick way)
+            except RuntimeError:
+                pass  # not on asyncio now: the general question below says where
         loop = anyio.lowlevel.current_token().native_token
         if self.loop is None:
             self.loop = loop
@@ -251,8 +257,9 @@ class Pipe:
     ) -> Answer:
         pool = self._pool
         self.check_usable()
-        await pool.backoff.wait()
-        self.check_usable()  # closing may have started during the pause
+        if pool.backoff.remaining > 0:
+            await pool.backoff.wait()
+            self.check_usable()  # closing may have started during the pause
         core = self._core
         if core.settings.log_bodies and logger.isEnabledFor(logging.DEBUG):
             logger.debug("request body %s: %s", endpoint.uri, payload.data.decode(errors="replace"))

@@ -208,7 +208,7 @@ def parse_body(response: Received) -> Any:
     try:
         # pydantic-core reads a bulk answer (a JSON list of 100 records) in about half the time
         # of the json module; the json module still gets what it declines (UTF-16, a BOM).
-        return from_json(content)
+        return from_json(content, cache_strings="keys")  # values are mostly unique
     except ValueError as exc:
         if "recursion limit" in str(exc):
             return _text(content)  # nested too deep: not an answer of the service

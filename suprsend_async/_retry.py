@@ -230,7 +230,7 @@ async def retry_loop(
     policy: RetryPolicy,
     *,
     on_retry: Callable[[RetryEvent], Awaitable[None]] | None = None,
-    deadline_at: float | None = None,
+    deadline_at: float | Callable[[], float | None] | None = None,
 ) -> tuple[T, int]:
     """Run ``attempt`` until ``advise`` finds nothing to retry or the policy says stop.
 
@@ -240,13 +240,18 @@ async def retry_loop(
     ``max_retries`` retries, and at once when the server advises a wait above
     ``max_retry_after`` (the caller gets that answer back, with the advice on it), or when the
     next wait would end past ``deadline_at`` (on anyio's clock). ``on_retry`` is called before
-    each wait: the one place where retries are reported.
+    each wait: the one place where retries are reported. ``deadline_at`` may be a function
+    that finds it, asked only when a retry is in question (most calls need none).
     """
     # Most answers need no retry: the first attempt is made directly, and tenacity (whose
     # set-up per call costs more than signing a request) is only built after a transient one.
     first = await attempt()
     advice = advise(first)
-    if advice is None or not _may_retry(policy, advice, 1, deadline_at):
+    if advice is None:
+        return first, 1
+    if callable(deadline_at):
+        deadline_at = deadline_at()
+    if not _may_retry(policy, advice, 1, deadline_at):
         return first, 1
     given = [first]
 

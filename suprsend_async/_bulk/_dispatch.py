@@ -522,14 +522,7 @@ class Run:
         async def retried(event: RetryEvent) -> None:
             await self.sender.retried(event, call)
 
-        scope_deadline = anyio.current_effective_deadline()
-        await retry_loop(
-            one_round,
-            _same,
-            self.policy,
-            on_retry=retried,
-            deadline_at=scope_deadline if scope_deadline != math.inf else None,
-        )
+        await retry_loop(one_round, _same, self.policy, on_retry=retried, deadline_at=_deadline)
         if pending:
             ledger.give_up(pending)
 
@@ -568,6 +561,12 @@ class Run:
 
 def _same(advice: RetryAdvice | None) -> RetryAdvice | None:
     return advice
+
+
+def _deadline() -> float | None:
+    """When the calling scopes run out (asked only when a retry is in question)."""
+    deadline = anyio.current_effective_deadline()
+    return deadline if deadline != math.inf else None
 
 
 def _join(records: list[bytes]) -> Payload:
