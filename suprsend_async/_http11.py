@@ -188,14 +188,7 @@ class _Connection(asyncio.Protocol):
         self.transport.write(message.data)
         try:
             if self.paused:
-                self.drained = self.loop.create_future()
-                wait, capped = _bounded(self.loop, timeout.write, ends)
-                try:
-                    await asyncio.wait_for(self.drained, wait)
-                except TimeoutError:
-                    if capped:
-                        raise AttemptTimeout("the attempt outlasted its cap") from None
-                    raise httpx.WriteTimeout("writing the request timed out") from None
+                await self._drain(self.done, timeout.write, ends)
             if timeout.read is not None or ends is not None:
                 self._watch(timeout.read, ends)
             return await self.done
@@ -205,6 +198,26 @@ class _Connection(asyncio.Protocol):
                 self.timer = None
             self.done = None
             self.answer = None
+
+    async def _drain(
+        self, done: asyncio.Future[Exchange], limit: float | None, ends: float | None
+    ) -> None:
+        """Wait while the socket's buffer is full: until it drains, or the answer comes
+        (a server may answer, say a 413, before it has read the whole request)."""
+        self.drained = self.loop.create_future()
+        wait, capped = _bounded(self.loop, limit, ends)
+        await asyncio.wait((self.drained, done), timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        if done.done():
+            if self.answer is not None:
+                self.answer.keep_alive = False  # the rest of the request is still queued
+            return
+        if self.drained.done():
+            self.drained.result()  # raises if the connection was lost meanwhile
+            return
+        self.drained.cancel()
+        if capped:
+            raise AttemptTimeout("the attempt outlasted its cap")
+        raise httpx.WriteTimeout("writing the request timed out")
 
     def _watch(self, limit: float | None, ends: float | None) -> None:
         """Fail the answer after ``limit`` seconds without a byte, or at ``ends`` (the

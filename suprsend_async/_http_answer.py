@@ -81,6 +81,8 @@ class AnswerReader:
             data = bytes(self.buffer)
             self.buffer.clear()
             if self.framing == _NONE:
+                if data:
+                    self.keep_alive = False  # bytes past a bodiless answer: not trusted
                 return True
         if self.framing == _LENGTH:
             return self._take(data[: self.left]) or self._length_done(len(data))

@@ -448,3 +448,40 @@ async def test_the_attempts_cap_bounds_every_wait(serve: Serve) -> None:
         )
     assert pool._busy == 0
     await pool.aclose()
+
+
+@pytest.mark.asyncio
+async def test_an_answer_before_the_request_is_written_is_taken(serve: Serve) -> None:
+    """A server may refuse a request (a 413) before reading all of it: the answer is the
+    result, not a write timeout, and the connection, with the rest still queued, goes."""
+    done = asyncio.Event()
+
+    async def early(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        await done.wait()  # reads nothing more
+        writer.close()
+
+    server = await asyncio.start_server(early, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = pool_for(f"http://127.0.0.1:{port}/")
+    message = Payload(pool.message(b"POST", b"/trigger/", b"", b"x" * (64 << 20)))
+    exchange = await pool.request(
+        message, head_only=False, timeout=httpx.Timeout(5.0), cap=1000, on_sent=None
+    )
+    assert exchange.status == 413 and not pool._idle and pool._busy == 0
+    await pool.aclose()
+    done.set()
+    server.close()
+    await server.wait_closed()
+
+
+def test_bytes_after_a_bodiless_answer_cost_its_connection() -> None:
+    from suprsend_async._http_answer import AnswerReader
+
+    reader = AnswerReader(1000, head_only=False)
+    assert reader.feed(b"HTTP/1.1 204 No Content\r\n\r\nstray")
+    assert not reader.keep_alive
+    clean = AnswerReader(1000, head_only=False)
+    assert clean.feed(b"HTTP/1.1 204 No Content\r\n\r\n") and clean.keep_alive
