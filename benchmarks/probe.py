@@ -13,7 +13,7 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 KEY = "emulator_workspace_key"
@@ -413,6 +413,28 @@ def accepted(answer: bytes) -> int:
     return sum(1 for rec in json.loads(answer)["records"] if rec.get("status") == "success")
 
 
+async def post_all(
+    chunks: list[list[dict[str, Any]]],
+    concurrency: int,
+    post: Callable[[list[dict[str, Any]]], Awaitable[int]],
+) -> None:
+    """Post every chunk, ``concurrency`` at a time, timing it; ``post`` says how many of its
+    records were accepted."""
+    semaphore = asyncio.Semaphore(concurrency)
+    ok = 0
+
+    async def one(chunk: list[dict[str, Any]]) -> None:
+        nonlocal ok
+        async with semaphore:
+            got = await post(chunk)
+        ok += got  # after the await: "ok += await ..." reads ok before it
+
+    started = start_clock()
+    await asyncio.gather(*(one(chunk) for chunk in chunks))
+    seconds = time.perf_counter() - started
+    emit(seconds=seconds, records=sum(len(c) for c in chunks), success=ok)
+
+
 def raw_httpx_work(url: str, n: int, concurrency: int) -> None:
     """Plain httpx doing the SDK's work inside the clock: serialise, sign, post, read the
     answer; ``concurrency`` requests in flight. The client CPU it takes is the yardstick."""
@@ -426,20 +448,13 @@ def raw_httpx_work(url: str, n: int, concurrency: int) -> None:
     async def main() -> None:
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
         async with httpx.AsyncClient(limits=limits, timeout=30) as http:
-            semaphore = asyncio.Semaphore(concurrency)
-            ok = 0
 
-            async def post(chunk: list[dict[str, Any]]) -> None:
-                nonlocal ok
-                async with semaphore:
-                    content, headers = signed_chunk(auth, chunk)
-                    response = await http.post(url + "trigger/", content=content, headers=headers)
-                    ok += accepted(response.content)
+            async def post(chunk: list[dict[str, Any]]) -> int:
+                content, headers = signed_chunk(auth, chunk)
+                response = await http.post(url + "trigger/", content=content, headers=headers)
+                return accepted(response.content)
 
-            started = start_clock()
-            await asyncio.gather(*(post(chunk) for chunk in chunks))
-            seconds = time.perf_counter() - started
-        emit(seconds=seconds, records=n, success=ok)
+            await post_all(chunks, concurrency, post)
 
     asyncio.run(main())
 
@@ -456,22 +471,13 @@ def raw_aiohttp_work(url: str, n: int, concurrency: int) -> None:
     async def main() -> None:
         connector = aiohttp.TCPConnector(limit=100)
         async with aiohttp.ClientSession(connector=connector) as http:
-            semaphore = asyncio.Semaphore(concurrency)
-            ok = 0
 
-            async def post(chunk: list[dict[str, Any]]) -> None:
-                nonlocal ok
-                async with semaphore:
-                    content, headers = signed_chunk(auth, chunk)
-                    async with http.post(
-                        url + "trigger/", data=content, headers=headers
-                    ) as response:
-                        ok += accepted(await response.read())
+            async def post(chunk: list[dict[str, Any]]) -> int:
+                content, headers = signed_chunk(auth, chunk)
+                async with http.post(url + "trigger/", data=content, headers=headers) as answer:
+                    return accepted(await answer.read())
 
-            started = start_clock()
-            await asyncio.gather(*(post(chunk) for chunk in chunks))
-            seconds = time.perf_counter() - started
-        emit(seconds=seconds, records=n, success=ok)
+            await post_all(chunks, concurrency, post)
 
     asyncio.run(main())
 

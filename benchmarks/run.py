@@ -600,13 +600,31 @@ def markdown(data: dict[str, Any], rows: list[tuple[str, str, str, str]]) -> str
     return "\n".join(lines) + "\n"
 
 
-def chart(data: dict[str, Any], path: Path) -> bool:
+def _pyplot() -> Any:
+    """matplotlib's pyplot on a backend that needs no screen, or None when not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def _finish(plt: Any, fig: Any, axes: Any, path: Path) -> bool:
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def chart(data: dict[str, Any], path: Path) -> bool:
+    plt = _pyplot()
+    if plt is None:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
     for ax, latency in zip(axes, (0, 50), strict=True):
@@ -620,26 +638,15 @@ def chart(data: dict[str, Any], path: Path) -> bool:
         ax.set_xlabel("requests in flight (concurrency)")
         ax.set_ylabel("records per second")
         ax.set_title(f"bulk of 10,000 records, emulator latency {latency} ms")
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _finish(plt, fig, axes, path)
 
 
 def cpu_chart(data: dict[str, Any], path: Path) -> bool:
     """Client CPU per record against requests in flight, one panel per latency measured:
     each contender's median, and the spread of its turns as a band."""
     panels = [data[f"cpu_{lat}ms"] for lat in (0, 50) if f"cpu_{lat}ms" in data]
-    if not panels:
-        return False
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = _pyplot()
+    if not panels or plt is None:
         return False
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
     for ax, b in zip(axes[0], panels, strict=True):
@@ -661,12 +668,7 @@ def cpu_chart(data: dict[str, Any], path: Path) -> bool:
             f"{b['records']:,} records, emulator latency {b['latency_ms']} ms ({turns})",
             fontsize=10,
         )
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _finish(plt, fig, axes[0], path)
 
 
 def write_docs(data: dict[str, Any], table: str, command: str) -> None:
