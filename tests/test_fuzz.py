@@ -553,3 +553,10 @@ def test_the_common_body_takes_the_quick_way() -> None:
         model = Workflow(no_data).prepare(auto_idempotency_key=False)
     assert quick is not None and quick.content == model.content
     assert quick.content.endswith(b',"data":{}}') and quick.idempotency_key is None
+
+
+def test_a_body_near_the_size_limit_takes_the_request_way() -> None:
+    # Its loose bound passes 800 KiB: the request way measures it exactly (and accepts it).
+    body = {"workflow": "wf", "recipients": ["u"], "data": {"t": "x" * (600 * 1024)}}
+    assert prepare_plain("trigger", WorkflowTriggerBody, body, False) is None
+    assert WorkflowTriggerRequest(body).prepare(auto_idempotency_key=False).size < 800 * 1024

@@ -379,3 +379,14 @@ def test_every_record_accounted_once(
         failed = {o.index for o in result.outcomes if not o.success}
         assert sorted(f.index for f in result.failed_records) == sorted(failed)
     assert violations == []
+
+
+def test_a_chunk_is_admitted_once() -> None:
+    book = ledger([])
+    chunk = [item(0), item(1)]
+    book.admit_chunk(chunk)
+    with pytest.raises(LedgerError):
+        book.admit_chunk([item(2), chunk[1]])  # one of it is live already
+    book.close()
+    with pytest.raises(LedgerError):
+        book.admit_chunk([item(3)])  # after the end

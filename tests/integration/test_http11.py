@@ -23,6 +23,7 @@ import trustme
 from suprsend_async import AsyncSuprsend
 from suprsend_async._core import Payload
 from suprsend_async._http11 import AttemptTimeout, OriginPool
+from suprsend_async._http_answer import AnswerReader
 from suprsend_async._transport import tls_setting
 
 from ..conftest import KEY, SECRET
@@ -485,3 +486,75 @@ def test_bytes_after_a_bodiless_answer_cost_its_connection() -> None:
     assert not reader.keep_alive
     clean = AnswerReader(1000, head_only=False)
     assert clean.feed(b"HTTP/1.1 204 No Content\r\n\r\n") and clean.keep_alive
+
+
+def test_tls_contexts_for_each_verify_setting() -> None:
+    from suprsend_async._http11 import _as_context
+
+    given = ssl.create_default_context()
+    assert _as_context(given) is given
+    off = _as_context(False)
+    assert off.verify_mode == ssl.CERT_NONE and not off.check_hostname
+    assert _as_context(True).verify_mode == ssl.CERT_REQUIRED
+
+
+def test_the_idle_poll_without_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where select has no poll (Windows), select itself answers."""
+    import select as select_module
+
+    from suprsend_async._http11 import _readable
+
+    left, right = socket.socketpair()
+    with left, right:
+        monkeypatch.delattr(select_module, "poll")
+        assert not _readable(left.fileno())
+        right.sendall(b"x")
+        assert _readable(left.fileno())
+
+
+@pytest.mark.asyncio
+async def test_a_closed_pool_and_a_closed_connection_send_nothing(serve: Serve) -> None:
+    _, url = await serve(answering(length_answer()))
+    pool = pool_for(url)
+    assert (await get(pool)).body == ACCEPTED
+    [idle] = pool._idle
+    idle.close()
+    sent: list[bool] = []
+    with pytest.raises(httpx.RemoteProtocolError, match="before the request went out"):
+        await idle.exchange(
+            Payload(b"GET / HTTP/1.1\r\n\r\n"), AnswerReader(10, False), TIMEOUT, None, None
+        )
+    assert (await get(pool, sent=sent)).body == ACCEPTED  # the closed one is not reused
+    await pool.aclose()
+    with pytest.raises(httpx.TransportError, match="closed"):
+        await get(pool, sent=sent)
+    assert sent == [True]
+
+
+@pytest.mark.asyncio
+async def test_extra_headers_and_an_oversized_answer_through_the_client() -> None:
+    heads: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        heads.append(head)
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        writer.write(length_answer(b'{"status":"success","pad":"' + b"x" * 3000 + b'"}'))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(record, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    try:
+        async with AsyncSuprsend(KEY, SECRET, url, max_answer_bytes=2048) as client:
+            result = await client.workflows.trigger(BODY, extra_headers={"X-Trace-Id": "t-1"})
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert result.success and "was discarded" in str(result.message)
+    [head] = heads
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /trigger/ HTTP/1.1" and lines[1].startswith(b"Host: 127.0.0.1:")
+    assert b"X-Trace-Id: t-1" in lines and b"Connection: keep-alive" in lines
+    assert any(line.startswith(b"Authorization: ") for line in lines)
