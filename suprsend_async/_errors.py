@@ -105,7 +105,17 @@ class APIError(SuprsendError):
 
 
 class APIConnectionError(APIError):
-    """No answer arrived: the connection failed or broke before a response was read."""
+    """No answer arrived: the connection failed or broke before a response was read.
+
+    ``maybe_sent`` says whether any attempt of the call started being written to a
+    connection, so that the service may have applied it: ``False`` means it surely did not
+    (a refused connection, a wait for a connection that ran out), and doing it again is safe
+    even for a call that is not idempotent.
+    """
+
+    def __init__(self, message: str, *, maybe_sent: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.maybe_sent = maybe_sent
 
 
 class APITimeoutError(APIConnectionError):

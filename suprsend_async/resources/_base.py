@@ -18,7 +18,6 @@ from typing import Any, ClassVar, Final
 from .._core import Answer, Call, Endpoint, Payload, PerCall, Sender
 from .._errors import (
     APIConnectionError,
-    APIError,
     APITimeoutError,
     RateLimitError,
     SuprsendValidationError,
@@ -186,7 +185,7 @@ class APIResource:
         payload = Payload(b"" if body is NO_BODY else _encode(body, body_name))
         name = f"suprsend.{self._namespace}.{call}"
         with sender.observer.call(name, {"suprsend.api.path": path}) as ending:
-            answer, attempts = await self._attempts(
+            answer, attempts, maybe_sent = await self._attempts(
                 endpoint, payload, is_idempotent(method, idempotent), deadline, per_call
             )
             ending.update(
@@ -195,7 +194,7 @@ class APIResource:
                     "http.response.status_code": answer.status_code or 0,
                 }
             )
-            return _result(name, answer)
+            return _result(name, answer, maybe_sent)
 
     async def _attempts(
         self,
@@ -204,14 +203,17 @@ class APIResource:
         idempotent: bool,
         deadline: float | NotGiven | None,
         per_call: PerCall | None,
-    ) -> tuple[Answer, int]:
+    ) -> tuple[Answer, int, bool]:
+        """The last answer, the attempts made, and whether any of them may have reached the
+        service (started being written)."""
         sender = self._sender
         call = Call("api", per_call=per_call)
+        sent: list[bool] = []  # one entry per attempt that started being written
 
         async def attempt() -> tuple[Answer, bool]:
-            sent: list[bool] = []
+            before = len(sent)
             answer = await sender.attempt(endpoint, payload, lambda: sent.append(True), call)
-            return answer, bool(sent)
+            return answer, len(sent) > before
 
         def advise(outcome: tuple[Answer, bool]) -> RetryAdvice | None:
             answer, maybe_sent = outcome
@@ -230,20 +232,22 @@ class APIResource:
                 on_retry=retried,
                 deadline_at=scope.deadline if scope.deadline != math.inf else None,
             )
-            return answer, attempts
+            return answer, attempts, bool(sent)
         raise APITimeoutError(
-            f"timed out: the call's deadline passed after {call.attempts} attempt(s)"
+            f"timed out: the call's deadline passed after {call.attempts} attempt(s)",
+            maybe_sent=bool(sent),
         )
 
 
-def _result(name: str, answer: Answer) -> APIResult:
-    """The answer of a call, or the typed error it stands for."""
+def _result(name: str, answer: Answer, maybe_sent: bool = True) -> APIResult:
+    """The answer of a call, or the typed error it stands for (with no answer: whether any
+    attempt may have reached the service)."""
     response = answer.response
     if response is None:
-        cls: type[APIError] = (
+        cls: type[APIConnectionError] = (
             APITimeoutError if answer.error_type == "timeout" else APIConnectionError
         )
-        raise cls(f"{name}: {answer.error}")
+        raise cls(f"{name}: {answer.error}", maybe_sent=maybe_sent)
     body = parse_body(response)
     request_id = response.headers.get("x-request-id")
     headers = dict(response.headers)

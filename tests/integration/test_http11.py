@@ -20,7 +20,7 @@ import pytest
 import respx
 import trustme
 
-from suprsend_async import AsyncSuprsend
+from suprsend_async import APIConnectionError, AsyncSuprsend, Hooks
 from suprsend_async._core import Payload
 from suprsend_async._http11 import AttemptTimeout, OriginPool
 from suprsend_async._http_answer import AnswerReader
@@ -558,3 +558,36 @@ async def test_extra_headers_and_an_oversized_answer_through_the_client() -> Non
     assert lines[0] == b"POST /trigger/ HTTP/1.1" and lines[1].startswith(b"Host: 127.0.0.1:")
     assert b"X-Trace-Id: t-1" in lines and b"Connection: keep-alive" in lines
     assert any(line.startswith(b"Authorization: ") for line in lines)
+
+
+# -- a management call that is not idempotent ---------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_lost_answer_to_a_call_that_is_not_idempotent_says_it_may_have_landed(
+    serve: Serve,
+) -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+        raise ConnectionError("gone")
+
+    server, url = await serve(hang_up)
+    async with AsyncSuprsend(KEY, SECRET, url) as client:
+        with pytest.raises(APIConnectionError) as lost:
+            await client.request("POST", "v1/thing/", json={"n": 1}, idempotent=False)
+    assert lost.value.maybe_sent and server.requests == 1  # not retried: it may have landed
+
+
+@pytest.mark.asyncio
+async def test_a_call_that_never_went_out_says_so_and_is_retried() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens there now
+    attempts: list[int] = []
+    hooks = Hooks(before_attempt=lambda start: attempts.append(start.attempt))
+    async with AsyncSuprsend(
+        KEY, SECRET, f"http://127.0.0.1:{port}/", max_retries=2, hooks=hooks
+    ) as client:
+        with pytest.raises(APIConnectionError) as refused:
+            await client.request("POST", "v1/thing/", json={"n": 1}, idempotent=False)
+    assert not refused.value.maybe_sent and attempts == [1, 2, 3]
