@@ -304,6 +304,10 @@ class Call:
 
 
 SIGNED_HEADERS = frozenset({"authorization", "date", "content-type"})
+FRAMING_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "upgrade",
+     "expect", "trailer", "proxy-connection"}
+)  # fmt: skip
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
@@ -331,6 +335,11 @@ class PerCall:
                     raise ValueError(
                         f"extra_headers: {name!r} is set by the SDK (it is signed) and cannot"
                         " be replaced"
+                    )
+                if name.lower() in FRAMING_HEADERS:
+                    raise ValueError(
+                        f"extra_headers: {name!r} says how the request is framed or carried;"
+                        " the SDK sets it (a second one would make the request ambiguous)"
                     )
                 if not _HEADER_NAME.fullmatch(name) or not _HEADER_VALUE.fullmatch(value):
                     raise ValueError(

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import select
 import ssl
+import types
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -49,8 +50,10 @@ from ._http_answer import AnswerReader, Exchange
 
 __all__ = ["AttemptTimeout", "OriginPool", "httpx_patched"]
 
-_HTTPCORE_SEND = httpcore.AsyncConnectionPool.handle_async_request
-_HTTPX_SEND = httpx.AsyncHTTPTransport.handle_async_request
+_SENDS = (
+    (httpcore.AsyncConnectionPool, "httpcore._async.connection_pool"),
+    (httpx.AsyncHTTPTransport, "httpx._transports.default"),
+)
 
 
 class AttemptTimeout(httpx.TimeoutException):
@@ -71,11 +74,14 @@ def _bounded(
 
 def httpx_patched() -> bool:
     """Whether a library has replaced httpx's or httpcore's request path (a mock, a tracer):
-    the SDK's requests then take that path, so it sees them."""
-    return (
-        httpcore.AsyncConnectionPool.handle_async_request is not _HTTPCORE_SEND
-        or httpx.AsyncHTTPTransport.handle_async_request is not _HTTPX_SEND
-    )
+    the SDK's requests then take that path, so it sees them. Asked of what is there now (a
+    plain function of the library's own module, or something else), so it does not matter
+    whether the SDK was imported before or after the patch."""
+    for cls, module in _SENDS:
+        send = cls.handle_async_request
+        if type(send) is not types.FunctionType or send.__module__ != module:
+            return True
+    return False
 
 
 # -- one connection -----------------------------------------------------------------------
@@ -86,7 +92,9 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.transport: asyncio.Transport | None = None
+        # asyncio's transport, or another loop's with the same methods (uvloop's is no
+        # subclass of asyncio.Transport)
+        self.transport: Any = None
         self.answer: AnswerReader | None = None
         self.done: asyncio.Future[Exchange] | None = None
         self.drained: asyncio.Future[None] | None = None
@@ -99,7 +107,6 @@ class _Connection(asyncio.Protocol):
     # asyncio's callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
@@ -126,7 +133,7 @@ class _Connection(asyncio.Protocol):
         done, answer = self.done, self.answer
         if done is None or done.done() or answer is None:
             return
-        if answer.at_close():
+        if answer.at_close() and exc is None:  # a reset is not the end of the answer
             answer.keep_alive = False
             done.set_result(answer.result())
         elif answer.exchange is None and not answer.buffer:
@@ -189,6 +196,8 @@ class _Connection(asyncio.Protocol):
         try:
             if self.paused:
                 await self._drain(self.done, timeout.write, ends)
+            # The answer's silence counts from here: writing a large body is not reading.
+            self.last_read = self.loop.time()
             if timeout.read is not None or ends is not None:
                 self._watch(timeout.read, ends)
             return await self.done
@@ -204,17 +213,21 @@ class _Connection(asyncio.Protocol):
     ) -> None:
         """Wait while the socket's buffer is full: until it drains, or the answer comes
         (a server may answer, say a 413, before it has read the whole request)."""
-        self.drained = self.loop.create_future()
+        drained = self.drained = self.loop.create_future()
         wait, capped = _bounded(self.loop, limit, ends)
-        await asyncio.wait((self.drained, done), timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-        if done.done():
-            if self.answer is not None:
-                self.answer.keep_alive = False  # the rest of the request is still queued
-            return
-        if self.drained.done():
-            self.drained.result()  # raises if the connection was lost meanwhile
-            return
-        self.drained.cancel()
+        try:
+            await asyncio.wait((drained, done), timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            if done.done():
+                if self.answer is not None:
+                    self.answer.keep_alive = False  # the rest of the request is still queued
+                return
+            if drained.done():
+                drained.result()  # raises if the connection was lost meanwhile
+                return
+        finally:
+            if not drained.done():
+                drained.cancel()  # nobody waits for it now, and nothing is set on it later
+            self.drained = None
         if capped:
             raise AttemptTimeout("the attempt outlasted its cap")
         raise httpx.WriteTimeout("writing the request timed out")
@@ -265,7 +278,7 @@ class OriginPool:
         tls: Callable[[], Any],
     ) -> None:
         self.scheme = origin.scheme
-        self.host = origin.host
+        self.host = origin.raw_host.decode("ascii")  # an IDN host in its ASCII form
         self.port = origin.port or (443 if origin.scheme == "https" else 80)
         self.max = limits.max_connections or 100
         keep = limits.max_keepalive_connections
@@ -283,11 +296,15 @@ class OriginPool:
         self.host_header = (host if default else f"{host}:{self.port}").encode("ascii")
 
     def serves(self, url: httpx.URL) -> bool:
-        return (
-            url.scheme == self.scheme
-            and url.host == self.host
-            and (url.port or (443 if url.scheme == "https" else 80)) == self.port
-        )
+        """Whether requests to ``url`` go to this origin (remembered per URL)."""
+        known = self._serves.get(url)
+        if known is None:
+            port = url.port or (443 if url.scheme == "https" else 80)
+            host = url.raw_host.decode("ascii")
+            known = url.scheme == self.scheme and host == self.host and port == self.port
+            if len(self._serves) < 256:
+                self._serves[url] = known
+        return known
 
     def message(self, method: bytes, target: bytes, headers: bytes, body: bytes | None) -> bytes:
         """A request's bytes. ``headers`` are its header lines (each ending in CRLF) but

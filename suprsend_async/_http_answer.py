@@ -125,14 +125,15 @@ class AnswerReader:
     def _head(self) -> bool:
         """Parse a complete head from the buffer (skipping interim 1xx ones)."""
         while True:
-            end = self.buffer.find(b"\r\n\r\n")
+            end, size = _head_end(self.buffer)
             if end < 0:
                 if len(self.buffer) > MAX_HEAD:
                     raise httpx.RemoteProtocolError("the answer's head is too long")
                 return False
             head = bytes(self.buffer[:end])
-            del self.buffer[: end + 4]
-            lines = head.split(b"\r\n")
+            del self.buffer[: end + size]
+            # Lines end in CRLF; a bare LF is read too (as h11 reads it).
+            lines = [line.removesuffix(b"\r") for line in head.split(b"\n")]
             version, status, reason = _status_line(lines[0])
             if 100 <= status < 200:
                 if status == 101:
@@ -224,6 +225,20 @@ class AnswerReader:
                         return True
         finally:
             del buffer[:at]
+
+
+def _head_end(buffer: bytearray) -> tuple[int, int]:
+    """Where the head in ``buffer`` ends (its empty line) and the size of that line break;
+    ``(-1, 0)`` while it has not arrived."""
+    crlf = buffer.find(b"\r\n\r\n")
+    if crlf >= 0 and b"\n\n" not in buffer[:crlf]:
+        return crlf, 4
+    lf = buffer.find(b"\n\n")
+    if lf < 0:
+        return -1, 0
+    if lf > 0 and buffer[lf - 1 : lf] == b"\r":  # "\r\n\n": the head ends at that \r
+        return lf - 1, 3
+    return lf, 2
 
 
 def _status_line(line: bytes) -> tuple[bytes, int, bytes]:

@@ -8,6 +8,7 @@ import asyncio
 import gzip
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from suprsend_async._core import Payload
 from suprsend_async._http11 import AttemptTimeout, OriginPool
 from suprsend_async._http_answer import AnswerReader
 from suprsend_async._transport import tls_setting
+from suprsend_async._types import NOT_GIVEN
 
 from ..conftest import KEY, SECRET
 from .misbehaving_server import BODY, Handler, Server, read_request
@@ -591,3 +593,141 @@ async def test_a_call_that_never_went_out_says_so_and_is_retried() -> None:
         with pytest.raises(APIConnectionError) as refused:
             await client.request("POST", "v1/thing/", json={"n": 1}, idempotent=False)
     assert not refused.value.maybe_sent and attempts == [1, 2, 3]
+
+
+# -- what review found ----------------------------------------------------------------------
+
+
+def test_own_connections_under_uvloop(tmp_path: Path) -> None:
+    """uvloop's transports are not asyncio.Transport subclasses: the same requests work."""
+    uvloop = pytest.importorskip("uvloop")
+    authority = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost").configure_cert(server_ctx)
+    pem = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(pem))
+    chunked = (
+        b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"%x\r\n%s\r\n0\r\n\r\n" % (len(ACCEPTED), ACCEPTED)
+    )
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            for answer in (length_answer(), chunked, length_answer()):
+                await read_request(reader)
+                writer.write(answer)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> list[bool]:
+        plain = await asyncio.start_server(handle, "127.0.0.1", 0)
+        tls = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
+        results = []
+        try:
+            for url, verify in (
+                (f"http://127.0.0.1:{plain.sockets[0].getsockname()[1]}/", True),
+                (f"https://localhost:{tls.sockets[0].getsockname()[1]}/", str(pem)),
+            ):
+                async with AsyncSuprsend(KEY, SECRET, url, verify=verify) as client:
+                    for _ in range(3):
+                        result = await client.workflows.trigger(BODY)
+                        results.append(result.success and result.message_id == "m1")
+                    assert client._pool.origin is not None
+                    assert len(client._pool.origin._idle) == 1  # one connection, reused
+        finally:
+            plain.close()
+            tls.close()
+        return results
+
+    loop = uvloop.new_event_loop()
+    try:
+        assert loop.run_until_complete(main()) == [True] * 6
+    finally:
+        loop.close()
+
+
+@pytest.mark.asyncio
+async def test_writing_a_large_body_is_not_read_silence() -> None:
+    """The read timeout counts from the end of the write, as httpx's does: a server that
+    takes a while to read a large body and then answers at once is on time."""
+
+    async def slow_reader(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await asyncio.sleep(0.6)  # the body waits in the client's buffer meanwhile
+        await reader.readexactly(length)
+        writer.write(length_answer())
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(slow_reader, "127.0.0.1", 0)
+    pool = pool_for(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
+    message = Payload(pool.message(b"POST", b"/trigger/", b"", b"x" * (16 << 20)))
+    try:
+        exchange = await pool.request(
+            message, head_only=False, timeout=httpx.Timeout(5.0, read=0.4), cap=1000, on_sent=None
+        )
+        assert exchange.status == 202
+    finally:
+        await pool.aclose()
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("name", ["Host", "content-length", "Transfer-Encoding", "Connection"])
+def test_headers_that_frame_the_request_are_refused(name: str) -> None:
+    from suprsend_async._core import PerCall
+
+    with pytest.raises(ValueError, match="framed or carried"):
+        PerCall.of({name: "x"}, NOT_GIVEN)
+
+
+def test_a_patch_is_seen_whenever_the_sdk_was_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    import functools
+
+    import httpcore
+
+    from suprsend_async._http11 import httpx_patched
+
+    assert not httpx_patched()
+    original = httpcore.AsyncConnectionPool.handle_async_request
+
+    async def mocked(self: Any, request: Any) -> Any:  # defined here: another module
+        return await original(self, request)
+
+    monkeypatch.setattr(httpcore.AsyncConnectionPool, "handle_async_request", mocked)
+    assert httpx_patched()
+    wrapped = functools.partial(original)  # not a plain function (as a wrapt proxy is not)
+    monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", wrapped)
+    monkeypatch.setattr(httpcore.AsyncConnectionPool, "handle_async_request", original)
+    assert httpx_patched()
+    monkeypatch.undo()
+    assert not httpx_patched()  # patched and unpatched: the own path comes back
+
+
+def test_an_international_host_in_its_ascii_form() -> None:
+    pool = pool_for("https://b\u00fccher.example/")
+    assert pool.host == "xn--bcher-kva.example" and pool.host_header == b"xn--bcher-kva.example"
+    assert pool.serves(httpx.URL("https://b\u00fccher.example/trigger/"))
+    assert not pool.serves(httpx.URL("https://other.example/trigger/"))
+
+
+@pytest.mark.asyncio
+async def test_a_reset_is_not_the_end_of_an_answer_read_until_close(serve: Serve) -> None:
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\npartial")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # an RST, not a FIN
+        raise ConnectionError("reset on purpose")
+
+    _, url = await serve(reset)
+    pool = pool_for(url)
+    with pytest.raises(httpx.RemoteProtocolError):
+        await get(pool)
+    await pool.aclose()
