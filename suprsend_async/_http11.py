@@ -191,7 +191,6 @@ class _Connection(asyncio.Protocol):
         self.done = self.loop.create_future()
         if on_sent is not None:
             on_sent()
-        self.last_read = self.loop.time()
         self.transport.write(message.data)
         try:
             if self.paused:
@@ -313,7 +312,7 @@ class OriginPool:
         data = b"%s %s HTTP/1.1\r\nHost: %s\r\n%s" % (method, target, self.host_header, headers)
         if body is None:
             return data + b"\r\n"
-        return data + b"Content-Length: %d\r\n\r\n" % len(body) + body
+        return b"".join((data, b"Content-Length: %d\r\n\r\n" % len(body), body))  # one copy
 
     async def request(
         self,

@@ -367,9 +367,7 @@ class Pipe:
             extensions["trace"] = report.trace
             if pool.transport is not None:
                 extensions[HANDED] = report.handed
-        headers = self._core.headers(endpoint, payload.data)
-        if per_call is not None and per_call.extra_headers:
-            headers.update(per_call.extra_headers)
+        headers = self._signed(endpoint, payload, per_call)
         content = payload.data if payload.data or endpoint.method != "GET" else None
         if pool.transport is None:  # another client: its hooks, mounts and defaults apply
             return pool.http.build_request(
@@ -386,6 +384,15 @@ class Pipe:
             headers=headers,
             extensions=extensions,
         )
+
+    def _signed(
+        self, endpoint: Endpoint, payload: Payload, per_call: PerCall | None
+    ) -> dict[str, str]:
+        """The headers of one attempt, signed now, with the call's own added (both ways)."""
+        headers = self._core.headers(endpoint, payload.data)
+        if per_call is not None and per_call.extra_headers:
+            headers.update(per_call.extra_headers)
+        return headers
 
     def own_way(self, endpoint: Endpoint) -> OriginPool | None:
         """The SDK's own connections, when this request may take them: a client the SDK
@@ -424,20 +431,7 @@ class Pipe:
             body, size = await read_capped(response, cap)
         finally:
             await response.aclose()
-        # Read on any answer: a 207 may carry it for the records it refused with 429.
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        error_type: ErrorType | None = "http" if response.is_error else None
-        headers = [
-            (k, v)
-            for k, v in response.headers.raw
-            if k.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
-        ]
-        settled = Reply(response.status_code, headers, body or b"")
-        if body is None:
-            note = f"the answer was over {cap:,} bytes (at least {size:,}) and was discarded"
-            logger.warning("%s %s: %s", endpoint.method, endpoint.uri, note)
-            return Answer(settled, error_type, note, retry_after, oversized=True)
-        return Answer(settled, error_type, "", retry_after)
+        return self._settled(endpoint, response.status_code, response.headers.raw, body, size, cap)
 
     async def _post_own(
         self,
@@ -471,9 +465,7 @@ class Pipe:
     ) -> Payload:
         """The request's bytes, signed now: built in its own frame (as `_request` builds its
         request), so the credentials are never a plain local of a frame that waits on I/O."""
-        headers = self._core.headers(endpoint, payload.data)
-        if per_call is not None and per_call.extra_headers:
-            headers.update(per_call.extra_headers)
+        headers = self._signed(endpoint, payload, per_call)
         lines = _COMMON_LINES + "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
         body = payload.data if payload.data or endpoint.method != "GET" else None
         return Payload(origin.message(endpoint.method_bytes, endpoint.target, lines, body))
@@ -485,12 +477,25 @@ class Pipe:
             if exchange.body is None or not codings
             else await decode_capped(codings, exchange.body, cap)
         )
+        return self._settled(endpoint, exchange.status, exchange.headers, body, size, cap)
+
+    @staticmethod
+    def _settled(
+        endpoint: Endpoint,
+        status: int,
+        raw_headers: list[tuple[bytes, bytes]],
+        body: bytes | None,
+        size: int,
+        cap: int,
+    ) -> Answer:
+        """An answer read (``body`` ``None`` past the cap) as the `Answer` both ways give."""
         headers = [
             (k, v)
-            for k, v in exchange.headers
+            for k, v in raw_headers
             if k.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
         ]
-        response = Reply(exchange.status, headers, body or b"")
+        response = Reply(status, headers, body or b"")
+        # Read on any answer: a 207 may carry it for the records it refused with 429.
         retry_after = parse_retry_after(response.header(b"retry-after"))
         error_type: ErrorType | None = "http" if response.is_error else None
         if body is None:

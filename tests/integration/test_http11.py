@@ -21,7 +21,7 @@ import pytest
 import respx
 import trustme
 
-from suprsend_async import APIConnectionError, AsyncSuprsend, Hooks
+from suprsend_async import APIConnectionError, AsyncSuprsend, Hooks, SuprsendError
 from suprsend_async._core import Payload
 from suprsend_async._http11 import AttemptTimeout, OriginPool
 from suprsend_async._http_answer import AnswerReader
@@ -731,3 +731,44 @@ async def test_a_reset_is_not_the_end_of_an_answer_read_until_close(serve: Serve
     with pytest.raises(httpx.RemoteProtocolError):
         await get(pool)
     await pool.aclose()
+
+
+@pytest.mark.asyncio
+async def test_closing_mid_bulk_a_written_chunk_is_unknown_and_a_queued_one_not_sent(
+    serve: Serve,
+) -> None:
+    """One connection: the first chunk is written to a server that never answers, the second
+    waits for the connection. Closing the client then settles each truthfully: the written
+    one may have reached the service (unknown), the queued one never left (not sent)."""
+    arrived = asyncio.Event()
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        arrived.set()
+        await reader.read()  # reads the rest, answers nothing, until the client hangs up
+
+    server, url = await serve(swallow)
+    states: dict[int, str] = {}
+    client = AsyncSuprsend(KEY, SECRET, url, limits=httpx.Limits(max_connections=1))
+    outcome: list[BaseException] = []
+
+    async def run() -> None:
+        try:
+            await client.workflows.bulk_trigger(
+                [dict(BODY) for _ in range(200)],
+                concurrency=2,
+                on_outcome=lambda o: states.__setitem__(o.index, o.state),
+            )
+        except SuprsendError as exc:
+            outcome.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        with anyio.fail_after(5):
+            await arrived.wait()
+        await anyio.sleep(0.05)  # the second chunk is queued for the one connection by now
+        await client.aclose()
+    assert outcome and "closed" in str(outcome[0])
+    assert server.requests == 1  # the queued chunk never went out
+    assert sorted(states) == list(range(200))  # every record accounted for, once
+    assert [states[i] for i in range(100)] == ["unknown"] * 100
+    assert [states[i] for i in range(100, 200)] == ["not_sent"] * 100
